@@ -1,0 +1,13 @@
+//! Frames, masks, class palettes, configuration and timing shared by every Foramen crate.
+
+pub mod classes;
+pub mod config;
+pub mod frame;
+pub mod mask;
+pub mod timing;
+
+pub use classes::{ClassInfo, ClassSet, ClassesError};
+pub use config::{Config, ConfigError};
+pub use frame::{Frame, FrameId};
+pub use mask::Mask;
+pub use timing::{LatencyStats, clock_us};

@@ -1,0 +1,8 @@
+//! Data sets (PaddleSeg lists plus `dataset.toml`), the synthetic lumbar endoscopy generator, and appearance statistics.
+
+pub mod dataset;
+pub mod noise;
+pub mod stats;
+pub mod synth;
+
+pub use dataset::{DataError, DatasetInfo, Sample, SynthDatasetOptions, read_list, write_synth_dataset};

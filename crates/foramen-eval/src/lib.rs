@@ -1,0 +1,1 @@
+//! Segmentation metrics, ROC/AUC, reader-study statistics and reports.
