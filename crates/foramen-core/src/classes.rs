@@ -17,7 +17,9 @@ pub struct ClassInfo {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ClassesError {
     /// Indices must run 0, 1, 2, ... in order so that masks index the list directly.
-    #[error("class {name:?} has index {found}, expected {expected} (indices must run 0, 1, 2, ... in order)")]
+    #[error(
+        "class {name:?} has index {found}, expected {expected} (indices must run 0, 1, 2, ... in order)"
+    )]
     IndexOrder {
         /// The offending class name.
         name: String,
@@ -141,7 +143,10 @@ impl ClassSet {
 
     /// Index of the class called `name`.
     pub fn index_of(&self, name: &str) -> Option<u8> {
-        self.classes.iter().find(|c| c.name == name).map(|c| c.index)
+        self.classes
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.index)
     }
 
     /// A 256-entry RGB lookup table: class colours, black for anything else.
@@ -172,11 +177,21 @@ mod tests {
     fn rejects_bad_lists() {
         let mut set = ClassSet::lumbar();
         set.classes[2].index = 5;
-        assert!(matches!(set.validate(), Err(ClassesError::IndexOrder { found: 5, expected: 2, .. })));
+        assert!(matches!(
+            set.validate(),
+            Err(ClassesError::IndexOrder {
+                found: 5,
+                expected: 2,
+                ..
+            })
+        ));
 
         let mut set = ClassSet::lumbar();
         set.classes[3].name = "bone".into();
-        assert_eq!(set.validate(), Err(ClassesError::DuplicateName("bone".into())));
+        assert_eq!(
+            set.validate(),
+            Err(ClassesError::DuplicateName("bone".into()))
+        );
 
         let mut set = ClassSet::lumbar();
         set.ignore_index = 2;

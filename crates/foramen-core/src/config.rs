@@ -208,13 +208,23 @@ mod tests {
 
     #[test]
     fn errors_name_key_and_line() {
-        let msg = parse("[inference]\n\nmax_mask_age_ms = -5\n").unwrap_err().to_string();
-        assert!(msg.contains("test.toml") && msg.contains("line 3") && msg.contains("out of range"), "{msg}");
+        let msg = parse("[inference]\n\nmax_mask_age_ms = -5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("test.toml") && msg.contains("line 3") && msg.contains("out of range"),
+            "{msg}"
+        );
 
-        let msg = parse("[overlay]\nopacity = \"half\"\n").unwrap_err().to_string();
+        let msg = parse("[overlay]\nopacity = \"half\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("line 2") && msg.contains("opacity"), "{msg}");
 
         let msg = parse("[overlay]\nopacty = 0.5\n").unwrap_err().to_string();
-        assert!(msg.contains("unknown field") && msg.contains("opacty"), "{msg}");
+        assert!(
+            msg.contains("unknown field") && msg.contains("opacty"),
+            "{msg}"
+        );
     }
 }

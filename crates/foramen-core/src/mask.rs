@@ -72,7 +72,11 @@ mod tests {
     fn age_counts_from_source_capture() {
         let m = mask(vec![0, 1, 1, 3]);
         assert_eq!(m.age_ms(51_000), 50.0);
-        assert_eq!(m.age_ms(0), 0.0, "a clock before the capture reads as age 0");
+        assert_eq!(
+            m.age_ms(0),
+            0.0,
+            "a clock before the capture reads as age 0"
+        );
     }
 
     #[test]

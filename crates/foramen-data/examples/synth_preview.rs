@@ -18,11 +18,22 @@ fn main() {
         let a = measure(&r.rgb, 1920, 1080, 960.0, 540.0, 500.0);
         println!(
             "seed {s}: {ms:.0} ms rgb {:.0},{:.0},{:.0} r>b {:.2} warm {:.3} sat {:.2} val {:.2} >0.9 {:.2} white {:.3} std {:.1} lap {:.1}",
-            a.mean_rgb[0], a.mean_rgb[1], a.mean_rgb[2], a.red_over_blue, a.warm_hue, a.mean_saturation, a.mean_value, a.bright, a.neutral_white, a.grey_std, a.laplacian_var
+            a.mean_rgb[0],
+            a.mean_rgb[1],
+            a.mean_rgb[2],
+            a.red_over_blue,
+            a.warm_hue,
+            a.mean_saturation,
+            a.mean_value,
+            a.bright,
+            a.neutral_white,
+            a.grey_std,
+            a.laplacian_var
         );
     }
     if let Some(one) = args.get(3) {
         let r = render_still(&SceneSpec::from_seed(first), 1920, 1080);
-        foramen_data::dataset::save_rgb(std::path::Path::new(one), 1920, 1080, r.rgb).expect("save");
+        foramen_data::dataset::save_rgb(std::path::Path::new(one), 1920, 1080, r.rgb)
+            .expect("save");
     }
 }

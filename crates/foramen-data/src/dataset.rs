@@ -203,9 +203,23 @@ pub fn write_synth_dataset(
         .par_iter()
         .enumerate()
         .try_for_each(|(i, name)| -> Result<(), DataError> {
-            let r = render_still(&SceneSpec::from_seed(opts.seed + i as u64), opts.width, opts.height);
-            save_rgb(&out.join("images").join(format!("{name}.png")), r.width, r.height, r.rgb)?;
-            save_gray(&out.join("masks").join(format!("{name}.png")), r.width, r.height, r.mask)?;
+            let r = render_still(
+                &SceneSpec::from_seed(opts.seed + i as u64),
+                opts.width,
+                opts.height,
+            );
+            save_rgb(
+                &out.join("images").join(format!("{name}.png")),
+                r.width,
+                r.height,
+                r.rgb,
+            )?;
+            save_gray(
+                &out.join("masks").join(format!("{name}.png")),
+                r.width,
+                r.height,
+                r.mask,
+            )?;
             progress();
             Ok(())
         })?;
@@ -216,8 +230,16 @@ pub fn write_synth_dataset(
     let mut counts = SplitCounts::default();
     for (list, range, slot) in [
         ("train.txt", 0..n_train, &mut counts.train),
-        ("val.txt", n_train..(n_train + n_val).min(opts.count), &mut counts.val),
-        ("test.txt", (n_train + n_val).min(opts.count)..opts.count, &mut counts.test),
+        (
+            "val.txt",
+            n_train..(n_train + n_val).min(opts.count),
+            &mut counts.val,
+        ),
+        (
+            "test.txt",
+            (n_train + n_val).min(opts.count)..opts.count,
+            &mut counts.test,
+        ),
     ] {
         let path = out.join(list);
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io_err(&path))?);
@@ -292,14 +314,26 @@ mod tests {
             split: (0.8, 0.1),
         };
         let counts = write_synth_dataset(dir.path(), &opts, &|| ()).expect("write");
-        assert_eq!(counts, SplitCounts { train: 8, val: 1, test: 1 });
+        assert_eq!(
+            counts,
+            SplitCounts {
+                train: 8,
+                val: 1,
+                test: 1
+            }
+        );
         let train = read_list(dir.path(), &dir.path().join("train.txt")).expect("list");
         assert_eq!(train.len(), 8);
         let mask = load_mask(&train[0].mask).expect("mask");
         assert_eq!(mask.dimensions(), (96, 54));
         assert!(mask.pixels().all(|p| p.0[0] <= 3));
-        let info = DatasetInfo::read(dir.path()).expect("read").expect("present");
-        assert_eq!(info.class_set().expect("valid").names(), ["background", "bone", "ligament", "disc"]);
+        let info = DatasetInfo::read(dir.path())
+            .expect("read")
+            .expect("present");
+        assert_eq!(
+            info.class_set().expect("valid").names(),
+            ["background", "bone", "ligament", "disc"]
+        );
     }
 
     #[test]
@@ -309,11 +343,17 @@ mod tests {
         std::fs::write(dir.path().join("a.png"), b"x").expect("w");
         std::fs::write(&list, "# comment\na.png a.png\n\nonly_one_field\n").expect("w");
         let msg = read_list(dir.path(), &list).unwrap_err().to_string();
-        assert!(msg.contains("l.txt, line 4") && msg.contains("1 field"), "{msg}");
+        assert!(
+            msg.contains("l.txt, line 4") && msg.contains("1 field"),
+            "{msg}"
+        );
 
         std::fs::write(&list, "a.png missing.png\n").expect("w");
         let msg = read_list(dir.path(), &list).unwrap_err().to_string();
-        assert!(msg.contains("line 1") && msg.contains("missing.png"), "{msg}");
+        assert!(
+            msg.contains("line 1") && msg.contains("missing.png"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -325,7 +365,10 @@ mod tests {
         )
         .expect("w");
         let msg = DatasetInfo::read(dir.path()).unwrap_err().to_string();
-        assert!(msg.contains("dataset.toml") && msg.contains("expected 0"), "{msg}");
+        assert!(
+            msg.contains("dataset.toml") && msg.contains("expected 0"),
+            "{msg}"
+        );
     }
 
     #[test]

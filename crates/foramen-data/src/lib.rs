@@ -2,7 +2,10 @@
 
 pub mod dataset;
 pub mod noise;
+pub mod npy;
 pub mod stats;
 pub mod synth;
 
-pub use dataset::{DataError, DatasetInfo, Sample, SynthDatasetOptions, read_list, write_synth_dataset};
+pub use dataset::{
+    DataError, DatasetInfo, Sample, SynthDatasetOptions, read_list, write_synth_dataset,
+};

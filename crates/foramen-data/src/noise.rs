@@ -67,10 +67,10 @@ fn grad(h: u32, dx: f32, dy: f32) -> f32 {
         1 => dx - dy,
         2 => -dx + dy,
         3 => -dx - dy,
-        4 => 1.4142 * dx,
-        5 => -1.4142 * dx,
-        6 => 1.4142 * dy,
-        _ => -1.4142 * dy,
+        4 => std::f32::consts::SQRT_2 * dx,
+        5 => -std::f32::consts::SQRT_2 * dx,
+        6 => std::f32::consts::SQRT_2 * dy,
+        _ => -std::f32::consts::SQRT_2 * dy,
     }
 }
 
@@ -153,7 +153,11 @@ pub fn worley(seed: u32, x: f32, y: f32) -> (f32, f32, f32) {
             }
         }
     }
-    (f1.sqrt(), f2.sqrt(), (hash2(id, 17, 31) >> 8) as f32 / (1u32 << 24) as f32)
+    (
+        f1.sqrt(),
+        f2.sqrt(),
+        (hash2(id, 17, 31) >> 8) as f32 / (1u32 << 24) as f32,
+    )
 }
 
 #[cfg(test)]

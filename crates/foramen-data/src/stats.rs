@@ -34,7 +34,8 @@ pub fn measure(rgb: &[u8], width: u32, height: u32, cx: f64, cy: f64, r: f64) ->
         .collect();
     let mut n = 0.0;
     let mut sum = [0.0; 3];
-    let (mut rb, mut warm, mut sat, mut val, mut bright, mut white) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut rb, mut warm, mut sat, mut val, mut bright, mut white) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut g_sum, mut g_sq, mut l_sum, mut l_sq) = (0.0, 0.0, 0.0, 0.0);
     for y in 1..h.saturating_sub(1) {
         for x in 1..w.saturating_sub(1) {
@@ -99,7 +100,10 @@ mod tests {
         let rgb: Vec<u8> = [200u8, 120, 100].repeat(32 * 32);
         let a = measure(&rgb, 32, 32, 16.0, 16.0, 100.0);
         assert_eq!(a.mean_rgb, [200.0, 120.0, 100.0]);
-        assert_eq!((a.red_over_blue, a.warm_hue, a.neutral_white), (1.0, 1.0, 0.0));
+        assert_eq!(
+            (a.red_over_blue, a.warm_hue, a.neutral_white),
+            (1.0, 1.0, 0.0)
+        );
         assert!((a.mean_saturation - 0.5).abs() < 1e-9);
         assert!(a.grey_std < 1e-3 && a.laplacian_var < 1e-6, "{a:?}");
     }

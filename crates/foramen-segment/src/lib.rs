@@ -1,1 +1,39 @@
-//! placeholder
+//! ONNX Runtime sessions built from a model's own contract, pre- and post-processing, timed per stage.
+
+mod contract;
+pub mod prepost;
+mod runtime;
+mod session;
+
+pub use contract::{InputSpec, ModelContract, OutputSpec};
+pub use runtime::{find_onnxruntime, init_runtime};
+pub use session::{SegmentOutput, Segmenter, StageTimings};
+
+use std::path::PathBuf;
+
+/// Errors loading or running a model; each names the file or the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The ONNX Runtime library could not be found or loaded.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+    /// The model file is missing, not ONNX, or ONNX Runtime rejects it.
+    #[error("model {path}: {reason}")]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The model's `foramen` metadata is missing, malformed, or disagrees with its graph.
+    #[error("model {path}: metadata: {reason}")]
+    Contract {
+        /// The model file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A run failed.
+    #[error("inference failed: {0}")]
+    Inference(String),
+}

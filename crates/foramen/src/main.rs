@@ -1,1 +1,163 @@
-fn main() {}
+//! Foramen: real-time AI guidance for lumbar endoscopic spine surgery.
+
+mod model;
+mod progress;
+mod replay;
+mod segment_cmd;
+mod synth;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Real-time segmentation of bone, ligament and disc in spine endoscopy video.
+#[derive(Parser)]
+#[command(name = "foramen", version, about)]
+struct Cli {
+    /// Settings file (TOML): model, inference limits, overlay.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render synthetic lumbar endoscopy: a data set (--out) or a clip (--video).
+    Synth {
+        /// Data set folder to write (dataset.toml, images/, masks/, train/val/test lists).
+        #[arg(long, conflicts_with = "video", required_unless_present = "video")]
+        out: Option<PathBuf>,
+        /// Number of scenes in the data set.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Clip to write (.mp4).
+        #[arg(long)]
+        video: Option<PathBuf>,
+        /// Frames in the clip.
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+        /// Clip frame rate.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Folder for the clip's per-frame masks (`000000.png`, ...).
+        #[arg(long, requires = "video")]
+        masks: Option<PathBuf>,
+        /// First scene seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Picture size WxH (default 640x360 for data sets, 1920x1080 for clips).
+        #[arg(long, value_parser = synth::parse_size)]
+        size: Option<(u32, u32)>,
+    },
+    /// Segment an image or a folder of images into class-index PNGs.
+    Segment {
+        /// An image file or a folder of images.
+        input: PathBuf,
+        /// ONNX model (default: the bundled lumbar model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Output folder: `<stem>.png` class indices (and `<stem>.npy` with --probs).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write float32 softmax probabilities, shape (C, H, W), at the image's size.
+        #[arg(long)]
+        probs: bool,
+    },
+    /// Annotate a recording (video file, image folder or `synthetic:...`) headlessly.
+    Replay {
+        /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
+        input: String,
+        /// ONNX model (default: the bundled lumbar model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Annotated video to write (default: out/<input name>.annotated.mp4).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Per-frame telemetry CSV.
+        #[arg(long)]
+        telemetry: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FORAMEN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = match &cli.config {
+        Some(p) => foramen_core::Config::load(p)?,
+        None => foramen_core::Config::default(),
+    };
+    match cli.command {
+        Command::Synth {
+            out,
+            count,
+            video,
+            frames,
+            fps,
+            masks,
+            seed,
+            size,
+        } => match (out, video) {
+            (Some(out), _) => synth::dataset(&out, count, seed, size.unwrap_or((640, 360))),
+            (None, Some(video)) => synth::video(
+                &video,
+                frames,
+                fps,
+                size.unwrap_or((1920, 1080)),
+                masks,
+                seed,
+            ),
+            (None, None) => anyhow::bail!("give --out DIR (data set) or --video FILE (clip)"),
+        },
+        Command::Segment {
+            input,
+            model,
+            out,
+            probs,
+        } => {
+            let model = model.or_else(|| config.model.path.clone());
+            segment_cmd::run(&input, model.as_deref(), &out, probs, &config.model)
+        }
+        Command::Replay {
+            input,
+            model,
+            out,
+            telemetry,
+        } => {
+            let out = out.unwrap_or_else(|| {
+                let stem = std::path::Path::new(input.trim_end_matches('/'))
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("replay")
+                    .replace(':', "_");
+                PathBuf::from("out").join(format!("{stem}.annotated.mp4"))
+            });
+            let model = model.or_else(|| config.model.path.clone());
+            let summary = replay::run(
+                &input,
+                model.as_deref(),
+                &out,
+                telemetry.as_deref(),
+                &config,
+            )?;
+            summary.print();
+            Ok(())
+        }
+    }
+}

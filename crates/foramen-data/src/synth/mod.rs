@@ -68,7 +68,12 @@ pub fn render(spec: &SceneSpec, state: &FrameState, width: u32, height: u32) -> 
     optics::light(&mut layer, spec);
     optics::draw_instruments(&mut layer, spec, state, &inner);
     optics::draw_debris(&mut layer, spec, state, &inner);
-    optics::blur(&mut layer.rgb, iw, ih, spec.optics.blur_sigma * ih as f32 / 1080.0);
+    optics::blur(
+        &mut layer.rgb,
+        iw,
+        ih,
+        spec.optics.blur_sigma * ih as f32 / 1080.0,
+    );
     let motion = (state.motion_px.0 * scale, state.motion_px.1 * scale);
     optics::motion_blur(&mut layer.rgb, iw, ih, motion);
 
@@ -166,7 +171,8 @@ pub fn contact_sheet(seeds: &[u64], tile_w: u32, tile_h: u32, cols: u32) -> (u32
                 for k in 0..3 {
                     // Mask colour over a dimmed copy of the picture, so layout and
                     // texture can be compared at a glance.
-                    sheet[bottom + k] = ((t.rgb[p * 3 + k] as u16 / 3) + (c[k] as u16 * 2 / 3)) as u8;
+                    sheet[bottom + k] =
+                        ((t.rgb[p * 3 + k] as u16 / 3) + (c[k] as u16 * 2 / 3)) as u8;
                 }
             }
         }

@@ -55,7 +55,11 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
 #[inline]
 fn mix3(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
     let t = t.clamp(0.0, 1.0);
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 /// Shades albedo by the relief: light comes down the scope, a little off axis.
@@ -106,11 +110,21 @@ fn norm3(a: [f32; 3]) -> [f32; 3] {
 
 /// Colour and coverage of the instruments at scope point (u, v); `None` outside
 /// them. Also returns a shadow factor for tissue next to a shaft.
-fn instrument_at(state: &FrameState, seed: u32, u: f32, v: f32, px: f32) -> (Option<([f32; 3], f32)>, f32) {
+fn instrument_at(
+    state: &FrameState,
+    seed: u32,
+    u: f32,
+    v: f32,
+    px: f32,
+) -> (Option<([f32; 3], f32)>, f32) {
     let mut hit: Option<([f32; 3], f32)> = None;
     let mut shadow: f32 = 1.0;
     // Tools first, the cannula last: it sits at the lens and hides everything.
-    for ins in state.instruments.iter().filter(|i| i.kind != InstrumentKind::Cannula) {
+    for ins in state
+        .instruments
+        .iter()
+        .filter(|i| i.kind != InstrumentKind::Cannula)
+    {
         let (s_a, c_a) = ins.entry_angle.sin_cos();
         let (ex, ey) = (c_a * 1.1, s_a * 1.1);
         let (s_d, c_d) = (ins.entry_angle + ins.skew).sin_cos();
@@ -127,7 +141,11 @@ fn instrument_at(state: &FrameState, seed: u32, u: f32, v: f32, px: f32) -> (Opt
         let metal = |tn: f32, s: f32| -> [f32; 3] {
             let cyl = (1.0 - tn * tn).max(0.0).sqrt();
             let scratch = 0.06 * perlin(seed ^ 0x5C, s * 40.0, tn * 3.0);
-            let mut c = mix3([0.3, 0.33, 0.27], [0.86, 0.73, 0.46], cyl.powf(1.2) + scratch);
+            let mut c = mix3(
+                [0.3, 0.33, 0.27],
+                [0.86, 0.73, 0.46],
+                cyl.powf(1.2) + scratch,
+            );
             let glint = (-((tn - 0.32) / 0.14).powi(2)).exp() * 0.75;
             c = mix3(c, [1.0, 0.97, 0.88], glint);
             c
@@ -140,7 +158,9 @@ fn instrument_at(state: &FrameState, seed: u32, u: f32, v: f32, px: f32) -> (Opt
             cover = smoothstep(half_w + px, half_w - px, t.abs());
             col = metal(tn, s);
             match ins.kind {
-                InstrumentKind::Shaver if s > len - 3.2 * half_w && s < len - 1.3 * half_w && tn.abs() < 0.55 => {
+                InstrumentKind::Shaver
+                    if s > len - 3.2 * half_w && s < len - 1.3 * half_w && tn.abs() < 0.55 =>
+                {
                     let teeth = 0.5 + 0.5 * (s * 180.0).sin();
                     col = mix3([0.12, 0.1, 0.08], col, 0.25 * teeth);
                 }
@@ -197,7 +217,11 @@ fn instrument_at(state: &FrameState, seed: u32, u: f32, v: f32, px: f32) -> (Opt
             }
         }
     }
-    for ins in state.instruments.iter().filter(|i| i.kind == InstrumentKind::Cannula) {
+    for ins in state
+        .instruments
+        .iter()
+        .filter(|i| i.kind == InstrumentKind::Cannula)
+    {
         let (s_a, c_a) = ins.entry_angle.sin_cos();
         let big = 1.7;
         let (ccx, ccy) = (c_a * (1.0 - ins.depth + big), s_a * (1.0 - ins.depth + big));
@@ -219,7 +243,12 @@ fn instrument_at(state: &FrameState, seed: u32, u: f32, v: f32, px: f32) -> (Opt
 }
 
 /// Draws instruments over the lit tissue and clears their pixels to background.
-pub(crate) fn draw_instruments(layer: &mut Layer, spec: &SceneSpec, state: &FrameState, geo: &ScopeGeometry) {
+pub(crate) fn draw_instruments(
+    layer: &mut Layer,
+    spec: &SceneSpec,
+    state: &FrameState,
+    geo: &ScopeGeometry,
+) {
     if state.instruments.is_empty() {
         return;
     }
@@ -255,11 +284,19 @@ pub(crate) fn draw_instruments(layer: &mut Layer, spec: &SceneSpec, state: &Fram
 
 /// Floating flecks, tissue fragments and air bubbles in the saline (labels unchanged:
 /// they are small and the tissue behind stays what it is).
-pub(crate) fn draw_debris(layer: &mut Layer, spec: &SceneSpec, state: &FrameState, geo: &ScopeGeometry) {
+pub(crate) fn draw_debris(
+    layer: &mut Layer,
+    spec: &SceneSpec,
+    state: &FrameState,
+    geo: &ScopeGeometry,
+) {
     let (w, h) = (layer.width, layer.label.len() / layer.width);
     for d in &spec.debris {
         let wrap = |p: f32| (p + 1.0).rem_euclid(2.0) - 1.0;
-        let (cu, cv) = (wrap(d.pos.0 + d.vel.0 * state.time_s), wrap(d.pos.1 + d.vel.1 * state.time_s));
+        let (cu, cv) = (
+            wrap(d.pos.0 + d.vel.0 * state.time_s),
+            wrap(d.pos.1 + d.vel.1 * state.time_s),
+        );
         let r_px = (d.radius * geo.radius).max(1.0);
         let (cx, cy) = (geo.cx + cu * geo.radius, geo.cy + cv * geo.radius);
         let x0 = (cx - r_px * 1.6).floor().max(0.0) as usize;
@@ -269,19 +306,31 @@ pub(crate) fn draw_debris(layer: &mut Layer, spec: &SceneSpec, state: &FrameStat
         for y in y0..y1 {
             for x in x0..x1 {
                 let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-                let wobble = 1.0 + 0.35 * perlin(spec.tex_seed ^ 0xDE, dx / r_px * 1.5 + d.pos.0 * 9.0, dy / r_px * 1.5);
+                let wobble = 1.0
+                    + 0.35
+                        * perlin(
+                            spec.tex_seed ^ 0xDE,
+                            dx / r_px * 1.5 + d.pos.0 * 9.0,
+                            dy / r_px * 1.5,
+                        );
                 let r = (dx * dx + dy * dy).sqrt() / (r_px * wobble);
                 let (col, alpha) = match d.kind {
                     0 => ([1.0, 0.97, 0.9], smoothstep(1.0, 0.4, r) * 0.85),
                     1 => ([0.88, 0.66, 0.55], smoothstep(1.0, 0.7, r) * 0.8),
                     _ => {
                         let ring = (-((r - 0.9) / 0.12).powi(2)).exp();
-                        let glint = (-(((dx + r_px * 0.35).powi(2) + (dy + r_px * 0.35).powi(2)) / (r_px * r_px * 0.03))).exp();
+                        let glint = (-(((dx + r_px * 0.35).powi(2) + (dy + r_px * 0.35).powi(2))
+                            / (r_px * r_px * 0.03)))
+                            .exp();
                         ([1.0, 0.96, 0.9], (ring * 0.7 + glint).min(1.0))
                     }
                 };
                 let i = (y * w + x) * 3;
-                let mixed = mix3([layer.rgb[i], layer.rgb[i + 1], layer.rgb[i + 2]], col, alpha);
+                let mixed = mix3(
+                    [layer.rgb[i], layer.rgb[i + 1], layer.rgb[i + 2]],
+                    col,
+                    alpha,
+                );
                 layer.rgb[i..i + 3].copy_from_slice(&mixed);
             }
         }
@@ -430,14 +479,20 @@ pub(crate) fn finish(
                 let d_px = (dx * dx + dy * dy).sqrt();
                 let r = d_px / geo.radius;
                 let p = &mut row[x * 3..x * 3 + 3];
-                let n = (hash_noise(frame_seed, x as u32, y as u32) + hash_noise(frame_seed ^ 0xA5, x as u32, y as u32) - 1.0) * o.noise * 2.0;
+                let n = (hash_noise(frame_seed, x as u32, y as u32)
+                    + hash_noise(frame_seed ^ 0xA5, x as u32, y as u32)
+                    - 1.0)
+                    * o.noise
+                    * 2.0;
                 if d_px > geo.radius + 0.5 {
                     labels[x] = 0;
                     let black = 0.012 * hash_noise(frame_seed ^ 0x77, x as u32, y as u32);
                     p.fill(black);
                     continue;
                 }
-                let block = 0.5 * o.noise * perlin(frame_seed, (x / 8) as f32 * 0.71, (y / 8) as f32 * 0.71);
+                let block = 0.5
+                    * o.noise
+                    * perlin(frame_seed, (x / 8) as f32 * 0.71, (y / 8) as f32 * 0.71);
                 let vig = 1.0 - o.vignette * r.powf(2.4);
                 let cast = [1.0, o.warm_g, o.warm_b];
                 for c in 0..3 {
@@ -445,9 +500,14 @@ pub(crate) fn finish(
                     p[c] = sharp * o.exposure * vig * cast[c] + n + block;
                 }
                 // The bright pale-orange rim lining the field stop, antialiased.
-                let rim_t = smoothstep(geo.radius - rim - 1.0, geo.radius - rim, d_px) * smoothstep(geo.radius + 0.5, geo.radius - 0.5, d_px);
+                let rim_t = smoothstep(geo.radius - rim - 1.0, geo.radius - rim, d_px)
+                    * smoothstep(geo.radius + 0.5, geo.radius - 0.5, d_px);
                 let edge = smoothstep(geo.radius + 0.5, geo.radius - 0.5, d_px);
-                let mixed = mix3([p[0] * edge, p[1] * edge, p[2] * edge], [0.96, 0.74, 0.52], rim_t * 0.9);
+                let mixed = mix3(
+                    [p[0] * edge, p[1] * edge, p[2] * edge],
+                    [0.96, 0.74, 0.52],
+                    rim_t * 0.9,
+                );
                 p.copy_from_slice(&mixed);
                 if d_px > geo.radius - rim {
                     labels[x] = 0;
@@ -471,7 +531,9 @@ fn draw_logo(rgb: &mut [f32], w: usize, h: usize, geo: &ScopeGeometry, seed: u64
         for x in 0..(unit * 30.0) as usize {
             let (fx, fy) = (x as f32 / unit, y as f32 / unit);
             let ring = ((fx - 4.0).powi(2) + (fy - 4.0).powi(2)).sqrt();
-            let on = (ring - 3.0).abs() < 0.7 || ((9.0..29.0).contains(&fx) && ((1.5..3.0).contains(&fy) || (5.0..6.5).contains(&fy) && fx < 22.0));
+            let on = (ring - 3.0).abs() < 0.7
+                || ((9.0..29.0).contains(&fx)
+                    && ((1.5..3.0).contains(&fy) || (5.0..6.5).contains(&fy) && fx < 22.0));
             if on {
                 let (px, py) = (ox as usize + x, oy as usize + y);
                 if px < w && py < h {

@@ -159,7 +159,10 @@ impl Camera {
     pub fn scope_from_world(&self, x: f32, y: f32) -> (f32, f32) {
         let (s, c) = self.angle.sin_cos();
         let (dx, dy) = (x - self.centre.0, y - self.centre.1);
-        ((c * dx + s * dy) * self.zoom, (-s * dx + c * dy) * self.zoom)
+        (
+            (c * dx + s * dy) * self.zoom,
+            (-s * dx + c * dy) * self.zoom,
+        )
     }
 }
 
@@ -173,7 +176,11 @@ impl SceneSpec {
 
         // One dominant structure, usually one of the three classes the model learns;
         // each other tissue present or pushed out of view.
-        let dominant = if r.chance(0.85) { r.below(3) } else { 3 + r.below(3) };
+        let dominant = if r.chance(0.85) {
+            r.below(3)
+        } else {
+            3 + r.below(3)
+        };
         let fields = std::array::from_fn(|i| {
             let bias = if i == dominant {
                 r.range(0.1, 0.22)
@@ -200,7 +207,11 @@ impl SceneSpec {
                 opening: 0.0,
             });
         }
-        let tools = if r.chance(0.6) { 1 + usize::from(r.chance(0.25)) } else { 0 };
+        let tools = if r.chance(0.6) {
+            1 + usize::from(r.chance(0.25))
+        } else {
+            0
+        };
         for _ in 0..tools {
             let kind = match r.below(3) {
                 0 => InstrumentKind::Forceps,
@@ -266,9 +277,21 @@ impl SceneSpec {
             cancellous: r.range(-0.4, 0.5),
             annulus_centre: (r.range(-3.0, 3.0), r.range(-3.0, 3.0)),
             bleeding: Bleeding {
-                haze: if r.chance(0.6) { r.range(0.1, 0.55) } else { 0.0 },
-                streaks: if r.chance(0.4) { r.range(0.2, 0.7) } else { 0.0 },
-                clots: if r.chance(0.3) { r.range(0.05, 0.25) } else { 0.0 },
+                haze: if r.chance(0.6) {
+                    r.range(0.1, 0.55)
+                } else {
+                    0.0
+                },
+                streaks: if r.chance(0.4) {
+                    r.range(0.2, 0.7)
+                } else {
+                    0.0
+                },
+                clots: if r.chance(0.3) {
+                    r.range(0.05, 0.25)
+                } else {
+                    0.0
+                },
                 streak_angle: r.range(0.0, std::f32::consts::PI),
             },
             instruments,
@@ -308,12 +331,20 @@ impl Trajectory {
     pub fn new(spec: SceneSpec) -> Self {
         let mut r = Rng::new(spec.seed ^ 0x5EED_CAFE);
         let mut osc = |amp: f32, f_lo: f32, f_hi: f32| {
-            (amp * r.range(0.6, 1.0), r.range(f_lo, f_hi), r.range(0.0, std::f32::consts::TAU))
+            (
+                amp * r.range(0.6, 1.0),
+                r.range(f_lo, f_hi),
+                r.range(0.0, std::f32::consts::TAU),
+            )
         };
         // Amplitudes in view radii (pan), radians (roll) and relative zoom; frequencies
         // in Hz, slow enough to look like a surgeon's hand, fast enough that tissue
         // enters and leaves the view within a few seconds.
-        let pan = [osc(1.1, 0.05, 0.11), osc(1.1, 0.05, 0.11), osc(0.25, 0.2, 0.35)];
+        let pan = [
+            osc(1.1, 0.05, 0.11),
+            osc(1.1, 0.05, 0.11),
+            osc(0.25, 0.2, 0.35),
+        ];
         let roll = osc(0.6, 0.04, 0.09);
         let zoom = osc(0.22, 0.06, 0.13);
         Self {
@@ -336,7 +367,9 @@ impl Trajectory {
         Camera {
             centre: (
                 base.centre.0 + wave(self.pan[0]) + wave(self.pan[2]),
-                base.centre.1 + wave(self.pan[1]) + wave((self.pan[2].0, self.pan[2].1 * 1.3, self.pan[2].2 + 1.0)),
+                base.centre.1
+                    + wave(self.pan[1])
+                    + wave((self.pan[2].0, self.pan[2].1 * 1.3, self.pan[2].2 + 1.0)),
             ),
             angle: base.angle + wave(self.roll),
             zoom,

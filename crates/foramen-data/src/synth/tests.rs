@@ -46,7 +46,10 @@ fn every_class_appears_across_scenes_with_a_dominant_structure() {
     for c in 1..4 {
         assert!(seen[c] >= 10, "class {c} in only {} of 24 scenes", seen[c]);
     }
-    assert!(dominant >= 14, "only {dominant} of 24 scenes have a dominant labelled structure");
+    assert!(
+        dominant >= 14,
+        "only {dominant} of 24 scenes have a dominant labelled structure"
+    );
 }
 
 #[test]
@@ -70,8 +73,15 @@ fn instruments_are_background() {
     let (s, c) = ins.entry_angle.sin_cos();
     let (sd, cd) = (ins.entry_angle + ins.skew).sin_cos();
     let (u, v) = (c * 1.1 - cd * 0.45, s * 1.1 - sd * 0.45);
-    let (x, y) = ((geo.cx + u * geo.radius) as usize, (geo.cy + v * geo.radius) as usize);
-    assert_eq!(r.mask[y * w as usize + x], 0, "shaft pixel ({x},{y}) must be background");
+    let (x, y) = (
+        (geo.cx + u * geo.radius) as usize,
+        (geo.cy + v * geo.radius) as usize,
+    );
+    assert_eq!(
+        r.mask[y * w as usize + x],
+        0,
+        "shaft pixel ({x},{y}) must be background"
+    );
 }
 
 #[test]
@@ -84,15 +94,27 @@ fn looks_like_the_published_frames() {
         let spec = SceneSpec::from_seed(s);
         let r = render_still(&spec, 1920, 1080);
         let geo = optics::ScopeGeometry::new(&spec, 1920, 1080);
-        let a = measure(&r.rgb, 1920, 1080, geo.cx as f64, geo.cy as f64, geo.radius as f64 * 0.97);
+        let a = measure(
+            &r.rgb,
+            1920,
+            1080,
+            geo.cx as f64,
+            geo.cy as f64,
+            geo.radius as f64 * 0.97,
+        );
         // Every single frame: warm, no neutral white, soft.
-        assert!(a.mean_rgb[0] > a.mean_rgb[1] && a.mean_rgb[1] > a.mean_rgb[2] - 5.0, "seed {s}: {a:?}");
+        assert!(
+            a.mean_rgb[0] > a.mean_rgb[1] && a.mean_rgb[1] > a.mean_rgb[2] - 5.0,
+            "seed {s}: {a:?}"
+        );
         assert!(a.warm_hue > 0.97, "seed {s}: {a:?}");
         assert!(a.neutral_white < 0.03, "seed {s}: {a:?}");
         assert!(a.laplacian_var < 150.0, "seed {s}: {a:?}");
         acc.push(a);
     }
-    let mean = |f: &dyn Fn(&crate::stats::Appearance) -> f64| acc.iter().map(f).sum::<f64>() / acc.len() as f64;
+    let mean = |f: &dyn Fn(&crate::stats::Appearance) -> f64| {
+        acc.iter().map(f).sum::<f64>() / acc.len() as f64
+    };
     let rb = mean(&|a| a.red_over_blue);
     let sat = mean(&|a| a.mean_saturation);
     let val = mean(&|a| a.mean_value);
@@ -112,12 +134,23 @@ fn clip_moves_smoothly() {
     let b = traj.state_at(1.0 + 1.0 / 30.0, 1.0 / 30.0, 360);
     let far = traj.state_at(6.0, 1.0 / 30.0, 360);
     let step = |p: &FrameState, q: &FrameState| {
-        ((p.camera.centre.0 - q.camera.centre.0).powi(2) + (p.camera.centre.1 - q.camera.centre.1).powi(2)).sqrt()
+        ((p.camera.centre.0 - q.camera.centre.0).powi(2)
+            + (p.camera.centre.1 - q.camera.centre.1).powi(2))
+        .sqrt()
     };
-    assert!(step(&a, &b) < 0.05, "one frame moves less than 5% of the view");
-    assert!(step(&a, &far) > 0.2, "five seconds move the view noticeably");
+    assert!(
+        step(&a, &b) < 0.05,
+        "one frame moves less than 5% of the view"
+    );
+    assert!(
+        step(&a, &far) > 0.2,
+        "five seconds move the view noticeably"
+    );
     let fa = render(traj.spec(), &a, 160, 90);
     let fb = render(traj.spec(), &b, 160, 90);
     let same = fa.mask.iter().zip(&fb.mask).filter(|(x, y)| x == y).count();
-    assert!(same as f64 > 0.85 * fa.mask.len() as f64, "consecutive masks mostly agree");
+    assert!(
+        same as f64 > 0.85 * fa.mask.len() as f64,
+        "consecutive masks mostly agree"
+    );
 }

@@ -76,7 +76,11 @@ impl Label {
 #[inline]
 fn mix(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
     let t = t.clamp(0.0, 1.0);
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 #[inline]
@@ -139,21 +143,35 @@ pub fn sample_world(spec: &SceneSpec, x: f32, y: f32, t: f32) -> Sample {
     let b = &spec.bleeding;
     let mut label = Label::Tissue(tissue);
     if b.haze > 0.0 {
-        let h = smoothstep(0.05, 0.6, fbm(ts ^ 0xB100D, x * 0.8 + 0.05 * t, y * 0.8 - 0.03 * t, 3, 0.5) + 0.15);
+        let h = smoothstep(
+            0.05,
+            0.6,
+            fbm(ts ^ 0xB100D, x * 0.8 + 0.05 * t, y * 0.8 - 0.03 * t, 3, 0.5) + 0.15,
+        );
         albedo = mix(albedo, [0.62, 0.13, 0.1], h * b.haze * 0.7);
     }
     if b.streaks > 0.0 {
         let (a, c) = rotate(x, y, b.streak_angle);
         // Wisps drawn out by the irrigation flow: long along the flow, soft across it.
-        let core = ridged(ts ^ 0x57EA, a * 0.6 + 0.1 * t, c * 2.4 + 0.4 * fbm(ts ^ 0x57EB, a * 1.5, c, 2, 0.5), 3);
-        let s = smoothstep(0.7, 0.95, core) * smoothstep(-0.2, 0.3, fbm(ts ^ 0x57EC, a * 0.8, c * 0.8, 2, 0.5));
+        let core = ridged(
+            ts ^ 0x57EA,
+            a * 0.6 + 0.1 * t,
+            c * 2.4 + 0.4 * fbm(ts ^ 0x57EB, a * 1.5, c, 2, 0.5),
+            3,
+        );
+        let s = smoothstep(0.7, 0.95, core)
+            * smoothstep(-0.2, 0.3, fbm(ts ^ 0x57EC, a * 0.8, c * 0.8, 2, 0.5));
         albedo = mix(albedo, [0.7, 0.14, 0.1], s * b.streaks * 0.8);
     }
     if b.clots > 0.0 {
         let (f1, _, id) = worley(ts ^ 0xC107, x * 2.2, y * 2.2);
         let edge = 0.18 + 0.06 * perlin(ts ^ 0xC108, x * 12.0, y * 12.0);
         if id < b.clots && f1 < edge {
-            albedo = mix([0.42, 0.05, 0.05], [0.25, 0.02, 0.03], fbm(ts ^ 0xC109, x * 20.0, y * 20.0, 2, 0.5) + 0.5);
+            albedo = mix(
+                [0.42, 0.05, 0.05],
+                [0.25, 0.02, 0.03],
+                fbm(ts ^ 0xC109, x * 20.0, y * 20.0, 2, 0.5) + 0.5,
+            );
             label = Label::Clot;
         }
     }
@@ -167,23 +185,37 @@ pub fn sample_world(spec: &SceneSpec, x: f32, y: f32, t: f32) -> Sample {
 
 fn bone(spec: &SceneSpec, ts: u32, x: f32, y: f32) -> ([f32; 3], f32, f32) {
     // Where the burr has worked, cancellous bone shows through the cortex.
-    let canc = smoothstep(-0.12, 0.2, fbm(ts ^ 0xB0, x * 1.6, y * 1.6, 3, 0.5) + spec.cancellous);
+    let canc = smoothstep(
+        -0.12,
+        0.2,
+        fbm(ts ^ 0xB0, x * 1.6, y * 1.6, 3, 0.5) + spec.cancellous,
+    );
     let cort_var = fbm(ts ^ 0xB1, x * 4.0, y * 4.0, 3, 0.5);
     let cortical = mix([0.93, 0.85, 0.71], [0.84, 0.72, 0.58], 0.5 + cort_var);
 
     let mott = fbm(ts ^ 0xB2, x * 16.0, y * 16.0, 3, 0.55);
-    let mut canc_col = mix([0.84, 0.56, 0.38], [0.56, 0.27, 0.19], smoothstep(-0.35, 0.4, mott));
+    let mut canc_col = mix(
+        [0.84, 0.56, 0.38],
+        [0.56, 0.27, 0.19],
+        smoothstep(-0.35, 0.4, mott),
+    );
     let jx = x * 30.0 + 0.6 * fbm(ts ^ 0xB6, x * 9.0, y * 9.0, 2, 0.5);
     let jy = y * 30.0 + 0.6 * fbm(ts ^ 0xB7, x * 9.0, y * 9.0, 2, 0.5);
     let (f1, _, id) = worley(ts ^ 0xB3, jx, jy);
-    let pore = (1.0 - smoothstep(0.05 + 0.25 * id, 0.2 + 0.3 * id, f1)) * f32::from(u8::from(id < 0.7));
-    let pore_col = if id < 0.45 { [0.5, 0.07, 0.05] } else { [0.3, 0.12, 0.09] };
+    let pore =
+        (1.0 - smoothstep(0.05 + 0.25 * id, 0.2 + 0.3 * id, f1)) * f32::from(u8::from(id < 0.7));
+    let pore_col = if id < 0.45 {
+        [0.5, 0.07, 0.05]
+    } else {
+        [0.3, 0.12, 0.09]
+    };
     canc_col = mix(canc_col, pore_col, pore * 0.85);
     let speck = smoothstep(0.5, 0.62, perlin(ts ^ 0xB4, x * 70.0, y * 70.0));
     canc_col = mix(canc_col, [0.98, 0.88, 0.74], speck * 0.8);
 
     let (a, _) = rotate(x, y, spec.burr_angle);
-    let ridge = (std::f32::consts::TAU * (a * 9.0 + 0.8 * fbm(ts ^ 0xB5, x * 2.0, y * 2.0, 2, 0.5))).sin();
+    let ridge =
+        (std::f32::consts::TAU * (a * 9.0 + 0.8 * fbm(ts ^ 0xB5, x * 2.0, y * 2.0, 2, 0.5))).sin();
     let h_canc = 0.35 * mott - 0.7 * pore + 0.15 * ridge;
     let h_cort = 0.25 * cort_var + 0.08 * ridge;
     (
@@ -202,7 +234,11 @@ fn ligament(spec: &SceneSpec, ts: u32, x: f32, y: f32, margin: f32) -> ([f32; 3]
     let fine = 0.5 + 0.5 * perlin(ts ^ 0x13, a * 4.0, b * 140.0);
     let sheet = b * 1.6 + 0.35 * fbm(ts ^ 0x14, a * 0.6, b * 1.0, 2, 0.5);
     let fold = sheet - sheet.floor();
-    let base = mix([0.95, 0.84, 0.58], [0.86, 0.72, 0.48], 0.5 + fbm(ts ^ 0x15, x * 3.0, y * 3.0, 2, 0.5));
+    let base = mix(
+        [0.95, 0.84, 0.58],
+        [0.86, 0.72, 0.48],
+        0.5 + fbm(ts ^ 0x15, x * 3.0, y * 3.0, 2, 0.5),
+    );
     let shade = 0.86 + 0.1 * fibres + 0.05 * fine - 0.12 * smoothstep(0.85, 1.0, fold);
     let mut col = base.map(|c| c * shade);
     // Cut edges fray into fluffy white strands.
@@ -215,7 +251,8 @@ fn disc(spec: &SceneSpec, ts: u32, x: f32, y: f32) -> ([f32; 3], f32, f32) {
     let fluff = billow(ts ^ 0xD1, x * 6.5, y * 6.5, 4);
     let (cx, cy) = spec.annulus_centre;
     let r = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt();
-    let lam = (std::f32::consts::TAU * (r * 8.0 + 0.7 * fbm(ts ^ 0xD2, x * 2.0, y * 2.0, 2, 0.5))).sin();
+    let lam =
+        (std::f32::consts::TAU * (r * 8.0 + 0.7 * fbm(ts ^ 0xD2, x * 2.0, y * 2.0, 2, 0.5))).sin();
     // Annulus (lamellae) in some places, herniated nucleus (cotton) in others.
     let annulus = smoothstep(-0.1, 0.3, fbm(ts ^ 0xD3, x * 1.2, y * 1.2, 2, 0.5));
     let threads = smoothstep(0.9, 0.98, ridged(ts ^ 0xD4, x * 26.0, y * 26.0, 2));
@@ -240,7 +277,11 @@ fn fat(ts: u32, x: f32, y: f32) -> ([f32; 3], f32, f32) {
     let (f1, f2, id) = worley(ts ^ 0xFA, gx, gy);
     let crease = 1.0 - smoothstep(0.0, 0.25, f2 - f1);
     let col = mix([0.96, 0.76, 0.42], [0.9, 0.62, 0.32], id).map(|c| c * (1.0 - 0.18 * crease));
-    (col, (1.0 - f1 * 1.3).max(0.0).sqrt() * 0.8 - 0.15 * crease, 0.9)
+    (
+        col,
+        (1.0 - f1 * 1.3).max(0.0).sqrt() * 0.8 - 0.15 * crease,
+        0.9,
+    )
 }
 
 fn muscle(ts: u32, x: f32, y: f32) -> ([f32; 3], f32, f32) {

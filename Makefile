@@ -1,0 +1,95 @@
+# Foramen: one-command set-up, build, run and test on a fresh Debian machine.
+#   make run    install what is missing, build, annotate the bundled demo clip into out/
+#   make test   install what is missing, run the Rust and Python test suites
+#   make bench  the benchmarks
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+REQS        := models/training/requirements.txt
+APT_PKGS    := build-essential pkg-config clang libclang-dev libopencv-dev ffmpeg python3-venv
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FORAMEN     := target/release/foramen
+DEMO        := assets/demo.mp4
+MODEL       := models/lumbar-synth.onnx
+STAMPS      := .make
+
+.PHONY: setup apt venv check-rust build run test test-rust test-python bench demo-clip synth-data train-lumbar contact-sheet lint clean
+
+setup: apt venv check-rust
+
+# System packages: only the missing ones are installed.
+apt: $(STAMPS)/apt
+$(STAMPS)/apt: Makefile
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+# Python environment for the training recipe; it also carries ONNX Runtime's shared
+# library, which the binary finds in .venv by itself (or through ORT_DYLIB_PATH).
+venv: $(VENV)/.installed
+$(VENV)/.installed: $(REQS) | $(STAMPS)/apt
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r $(REQS)
+	@touch $@
+
+check-rust:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.92 with rustup (https://rustup.rs) and re-run"; exit 1; }
+
+build: setup
+	cargo build --release --workspace
+
+run: build
+	@mkdir -p out
+	./$(FORAMEN) replay $(DEMO) --out out/demo.annotated.mp4 --telemetry out/demo.telemetry.csv
+
+test: setup test-rust test-python
+
+test-rust: setup
+	cargo test --workspace
+
+test-python: venv
+	cd models/training && ../../$(PY) -m pytest -q
+
+bench: build
+	cargo bench --workspace
+	./$(FORAMEN) replay $(DEMO) --out out/bench.annotated.mp4 --telemetry out/bench.telemetry.csv
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# --- Regenerating the bundled assets (checked in; not part of run/test) ----------
+
+# The demo clip: 8 s of synthetic transforaminal endoscopy at 1920x1080, 30 fps.
+demo-clip: build
+	./$(FORAMEN) synth --video $(DEMO) --frames 240 --fps 30 --size 1920x1080 --seed 7
+
+# The training set of the bundled model, then the model itself (about 20 min on 2 cores).
+synth-data: build
+	./$(FORAMEN) synth --out out/synth-train --count 1200 --seed 1000 --size 640x360
+
+train-lumbar: venv synth-data
+	cd models/training && ../../$(PY) -m foramen_train.train --config configs/lumbar-synth.toml --out runs/lumbar-synth
+	cp models/training/runs/lumbar-synth/lumbar-synth.onnx $(MODEL)
+	cp models/training/runs/lumbar-synth/metrics.csv models/lumbar-synth.metrics.csv
+
+$(STAMPS):
+	@mkdir -p $@
+
+clean:
+	cargo clean
+	rm -rf out $(STAMPS)
+
+# The contact sheet of generated scenes in docs/ (pictures above, masks below).
+contact-sheet: venv
+	cargo run --release -p foramen-data --example synth_preview -- out/synthetic-scenes.png 1
+	$(PY) -c "from PIL import Image; Image.open('out/synthetic-scenes.png').convert('RGB').save('docs/synthetic-scenes.jpg', quality=85)"

@@ -1,0 +1,78 @@
+//! Per-frame stages at 1920x1080: synthetic rendering, preprocessing into the model's
+//! input tensor, postprocessing, compositing, and (when the bundled model and ONNX
+//! Runtime are present) one full segmentation.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use foramen_core::config::{ModelConfig, OverlayConfig};
+use foramen_core::{ClassSet, Frame, Mask};
+use foramen_data::synth::{SceneSpec, render_still};
+use foramen_overlay::{Compositor, OverlayStyle};
+use foramen_segment::Segmenter;
+use foramen_segment::prepost::{Preprocessor, argmax_confidence};
+
+fn stages(c: &mut Criterion) {
+    let (w, h) = (1920u32, 1080u32);
+    let spec = SceneSpec::from_seed(7);
+    let scene = render_still(&spec, w, h);
+    let mut g = c.benchmark_group("1080p");
+    g.sample_size(20);
+
+    g.bench_function("synth_render", |b| {
+        b.iter(|| black_box(render_still(&spec, w, h)))
+    });
+
+    let mut pre = Preprocessor::new(
+        (w, h),
+        (384, 224),
+        255.0,
+        [0.485, 0.456, 0.406],
+        [0.229, 0.224, 0.225],
+    );
+    let mut tensor = vec![0.0f32; 3 * 384 * 224];
+    g.bench_function("preprocess_to_384x224", |b| {
+        b.iter(|| pre.run(black_box(&scene.rgb), &mut tensor))
+    });
+
+    let logits: Vec<f32> = (0..4 * 384 * 224)
+        .map(|i| ((i * 7919) % 97) as f32 / 10.0)
+        .collect();
+    let (mut cls, mut conf) = (vec![0u8; 384 * 224], vec![0u8; 384 * 224]);
+    g.bench_function("postprocess_384x224x4", |b| {
+        b.iter(|| argmax_confidence(black_box(&logits), 4, true, &mut cls, &mut conf))
+    });
+
+    let mask = Mask {
+        source_frame_id: 0,
+        source_pts_us: 0,
+        source_captured_at_us: 0,
+        width: 384,
+        height: 224,
+        classes: cls.clone(),
+        confidence: conf.clone(),
+        infer_ms: 0.0,
+    };
+    let style = OverlayStyle::new(&ClassSet::lumbar(), &OverlayConfig::default());
+    let mut comp = Compositor::new();
+    let mut out = vec![0u8; scene.rgb.len()];
+    g.bench_function("composite_fill_contour", |b| {
+        b.iter(|| comp.composite(black_box(&scene.rgb), w, h, &mask, &style, &mut out))
+    });
+
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lumbar-synth.onnx");
+    match Segmenter::load(&model, &ModelConfig::default()) {
+        Ok(mut seg) => {
+            let frame = Frame::new(0, 0, w, h, scene.rgb.clone()).expect("frame");
+            g.bench_function("segment_full", |b| {
+                b.iter(|| black_box(seg.segment(&frame).expect("segment")))
+            });
+        }
+        Err(e) => eprintln!("skipping segment_full: {e}"),
+    }
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

@@ -1,0 +1,158 @@
+//! The contract a Foramen model carries in its ONNX metadata (key `foramen`): classes,
+//! input size and normalisation, output kind. Nothing about a model is hard-coded in Rust.
+
+use foramen_core::{ClassInfo, ClassSet};
+use serde::{Deserialize, Serialize};
+
+/// Input tensor description.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// Graph input name.
+    pub name: String,
+    /// Width the network expects.
+    pub width: u32,
+    /// Height the network expects.
+    pub height: u32,
+    /// Only `NCHW` is supported.
+    pub layout: String,
+    /// Only `RGB` is supported.
+    pub color: String,
+    /// Pixel values are divided by this first (255 for 0..1).
+    pub scale: f32,
+    /// Per-channel mean subtracted after scaling.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by last.
+    pub std: [f32; 3],
+    /// Only `stretch` (plain resize to width x height) is supported.
+    #[serde(default = "stretch")]
+    pub resize: String,
+}
+
+fn stretch() -> String {
+    "stretch".into()
+}
+
+/// Output tensor description.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// Graph output name.
+    pub name: String,
+    /// `logits` (softmax applied here) or `probabilities`.
+    pub kind: String,
+}
+
+/// Everything Foramen needs to know to run a model, read from the model itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelContract {
+    /// Contract version; this build reads version 1.
+    pub format: u32,
+    /// Model name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Classes in index order with display colours.
+    pub classes: Vec<ClassInfo>,
+    /// Mask value for "not labelled".
+    #[serde(default = "ignore")]
+    pub ignore_index: u8,
+    /// Input.
+    pub input: InputSpec,
+    /// Output.
+    pub output: OutputSpec,
+    /// How it was trained (free-form, shown in reports).
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+fn ignore() -> u8 {
+    255
+}
+
+impl ModelContract {
+    /// The metadata key holding the JSON contract.
+    pub const METADATA_KEY: &'static str = "foramen";
+
+    /// Parses and checks the JSON contract.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let c: Self = serde_json::from_str(json)
+            .map_err(|e| format!("`{}` is not a valid contract: {e}", Self::METADATA_KEY))?;
+        if c.format != 1 {
+            return Err(format!(
+                "contract format {} is not supported (this build reads 1)",
+                c.format
+            ));
+        }
+        c.class_set().map_err(|e| format!("classes: {e}"))?;
+        let i = &c.input;
+        if i.layout != "NCHW" || i.color != "RGB" || i.resize != "stretch" {
+            return Err(format!(
+                "input must be NCHW, RGB, stretch; found {}, {}, {}",
+                i.layout, i.color, i.resize
+            ));
+        }
+        if !(8..=8192).contains(&i.width) || !(8..=8192).contains(&i.height) {
+            return Err(format!("input size {}x{} out of range", i.width, i.height));
+        }
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !positive(i.scale) || !i.std.iter().all(|&s| positive(s)) {
+            return Err("input scale and std must be positive".into());
+        }
+        if !matches!(c.output.kind.as_str(), "logits" | "probabilities") {
+            return Err(format!(
+                "output kind {:?} must be logits or probabilities",
+                c.output.kind
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The classes as a validated set.
+    pub fn class_set(&self) -> Result<ClassSet, foramen_core::ClassesError> {
+        ClassSet::new(self.classes.clone(), self.ignore_index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_json() -> String {
+        r#"{"format": 1, "name": "t", "classes": [
+            {"index": 0, "name": "background", "color": [0,0,0]},
+            {"index": 1, "name": "bone", "color": [0,150,255]}],
+            "ignore_index": 255,
+            "input": {"name": "image", "width": 64, "height": 32, "layout": "NCHW", "color": "RGB",
+                      "scale": 255.0, "mean": [0.485,0.456,0.406], "std": [0.229,0.224,0.225], "resize": "stretch"},
+            "output": {"name": "logits", "kind": "logits"},
+            "training": {"epochs": 3}}"#
+            .into()
+    }
+
+    #[test]
+    fn parses_a_valid_contract() {
+        let c = ModelContract::parse(&sample_json()).expect("valid");
+        assert_eq!(
+            c.class_set().expect("classes").names(),
+            ["background", "bone"]
+        );
+        assert_eq!((c.input.width, c.input.height), (64, 32));
+    }
+
+    #[test]
+    fn rejects_bad_contracts_with_reasons() {
+        let bad = sample_json().replace("\"NCHW\"", "\"NHWC\"");
+        assert!(ModelContract::parse(&bad).unwrap_err().contains("NCHW"));
+        let bad = sample_json().replace("\"index\": 1", "\"index\": 4");
+        assert!(ModelContract::parse(&bad).unwrap_err().contains("classes"));
+        let bad = sample_json().replace("\"format\": 1", "\"format\": 9");
+        assert!(ModelContract::parse(&bad).unwrap_err().contains("format 9"));
+        assert!(
+            ModelContract::parse("{")
+                .unwrap_err()
+                .contains("not a valid contract")
+        );
+        let bad = sample_json().replace("\"logits\"}", "\"boxes\"}");
+        assert!(ModelContract::parse(&bad).unwrap_err().contains("boxes"));
+    }
+}

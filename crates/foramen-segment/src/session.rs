@@ -1,0 +1,382 @@
+//! A loaded model: an ONNX Runtime session plus its contract, run frame by frame.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use foramen_core::config::{ExecutionProvider, ModelConfig};
+use foramen_core::{ClassSet, Frame, Mask};
+use ort::ep::{self, ExecutionProvider as _};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+use crate::prepost::{Preprocessor, argmax_confidence, resize_planes, softmax_in_place};
+use crate::{ModelContract, SegmentError, init_runtime};
+
+/// Milliseconds spent in each stage of one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimings {
+    /// Resize and normalise into the input tensor.
+    pub pre_ms: f32,
+    /// The ONNX Runtime call.
+    pub infer_ms: f32,
+    /// Softmax, class index and confidence.
+    pub post_ms: f32,
+}
+
+impl StageTimings {
+    /// All stages together.
+    pub fn total_ms(&self) -> f32 {
+        self.pre_ms + self.infer_ms + self.post_ms
+    }
+}
+
+/// One frame's result.
+#[derive(Clone, Debug)]
+pub struct SegmentOutput {
+    /// The mask at the network's output size, stamped with the frame.
+    pub mask: Mask,
+    /// Per-stage times.
+    pub timings: StageTimings,
+}
+
+/// A model ready to segment frames.
+pub struct Segmenter {
+    session: Session,
+    contract: ModelContract,
+    classes: ClassSet,
+    path: PathBuf,
+    provider: &'static str,
+    pre: Option<Preprocessor>,
+    input: Vec<f32>,
+    scores: Vec<f32>,
+    out_size: (usize, usize),
+}
+
+impl Segmenter {
+    /// Loads `path`, reads its contract from the metadata and checks it against the graph.
+    pub fn load(path: &Path, cfg: &ModelConfig) -> Result<Self, SegmentError> {
+        let model_err = |reason: String| SegmentError::Model {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let contract_err = |reason: String| SegmentError::Contract {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(model_err("file not found".into()));
+        }
+        let env = init_runtime()?;
+        let mut builder = Session::builder(env)
+            .and_then(|b| {
+                b.with_optimization_level(GraphOptimizationLevel::All)
+                    .map_err(Into::into)
+            })
+            .map_err(|e| model_err(e.to_string()))?;
+        if cfg.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(cfg.intra_threads)
+                .map_err(|e| model_err(e.to_string()))?;
+        }
+        let provider = choose_provider(cfg.execution_provider);
+        builder = match provider {
+            "tensorrt" => builder.with_execution_providers([
+                ep::TensorRT::default().build(),
+                ep::CUDA::default().build(),
+            ]),
+            "cuda" => builder.with_execution_providers([ep::CUDA::default().build()]),
+            _ => Ok(builder),
+        }
+        .map_err(|e| model_err(e.to_string()))?;
+        let session = builder
+            .commit_from_file(path)
+            .map_err(|e| model_err(format!("not a loadable ONNX model: {e}")))?;
+
+        let json = session
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom(ModelContract::METADATA_KEY))
+            .ok_or_else(|| {
+                contract_err(format!(
+                    "no `{}` metadata key (not exported by the Foramen recipe?)",
+                    ModelContract::METADATA_KEY
+                ))
+            })?;
+        let contract = ModelContract::parse(&json).map_err(contract_err)?;
+        let classes = contract
+            .class_set()
+            .map_err(|e| contract_err(e.to_string()))?;
+
+        let input = session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == contract.input.name)
+            .ok_or_else(|| {
+                contract_err(format!(
+                    "graph has no input named {:?}",
+                    contract.input.name
+                ))
+            })?;
+        let shape: Vec<i64> = input
+            .dtype()
+            .tensor_shape()
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        let want = [
+            1,
+            3,
+            contract.input.height as i64,
+            contract.input.width as i64,
+        ];
+        let fits = shape.len() == 4 && shape.iter().zip(want).all(|(&d, w)| d == w || d < 0);
+        if !fits {
+            return Err(contract_err(format!(
+                "graph input shape {shape:?} does not match metadata {want:?}"
+            )));
+        }
+        if !session
+            .outputs()
+            .iter()
+            .any(|o| o.name() == contract.output.name)
+        {
+            return Err(contract_err(format!(
+                "graph has no output named {:?}",
+                contract.output.name
+            )));
+        }
+        let n = (contract.input.width * contract.input.height) as usize * 3;
+        Ok(Self {
+            session,
+            classes,
+            path: path.to_path_buf(),
+            provider,
+            pre: None,
+            input: vec![0.0; n],
+            scores: Vec::new(),
+            out_size: (0, 0),
+            contract,
+        })
+    }
+
+    /// The model's contract.
+    pub fn contract(&self) -> &ModelContract {
+        &self.contract
+    }
+
+    /// The model's classes.
+    pub fn classes(&self) -> &ClassSet {
+        &self.classes
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Execution provider asked for and available (`cpu`, `cuda` or `tensorrt`).
+    pub fn execution_provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// Segments one frame.
+    pub fn segment(&mut self, frame: &Frame) -> Result<SegmentOutput, SegmentError> {
+        let t0 = Instant::now();
+        let i = &self.contract.input;
+        let (iw, ih) = (i.width, i.height);
+        if self
+            .pre
+            .as_ref()
+            .is_none_or(|p| p.source_size() != (frame.width, frame.height))
+        {
+            self.pre = Some(Preprocessor::new(
+                (frame.width, frame.height),
+                (iw, ih),
+                i.scale,
+                i.mean,
+                i.std,
+            ));
+        }
+        if let Some(pre) = self.pre.as_mut() {
+            pre.run(&frame.rgb, &mut self.input);
+        }
+        let t1 = Instant::now();
+
+        let tensor = TensorRef::from_array_view((
+            [1usize, 3, ih as usize, iw as usize],
+            self.input.as_slice(),
+        ))
+        .map_err(|e| SegmentError::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.contract.input.name.as_str() => tensor])
+            .map_err(|e| SegmentError::Inference(e.to_string()))?;
+        let (shape, data) = outputs[self.contract.output.name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| SegmentError::Inference(e.to_string()))?;
+        let c = self.classes.len();
+        if shape.len() != 4 || shape[0] != 1 || shape[1] as usize != c {
+            return Err(SegmentError::Inference(format!(
+                "output shape {:?}, expected [1, {c}, H, W]",
+                &shape[..]
+            )));
+        }
+        self.out_size = (shape[3] as usize, shape[2] as usize);
+        self.scores.clear();
+        self.scores.extend_from_slice(data);
+        drop(outputs);
+        let t2 = Instant::now();
+
+        let n = self.out_size.0 * self.out_size.1;
+        let (mut classes, mut confidence) = (vec![0u8; n], vec![0u8; n]);
+        argmax_confidence(
+            &self.scores,
+            c,
+            self.contract.output.kind == "logits",
+            &mut classes,
+            &mut confidence,
+        );
+        let t3 = Instant::now();
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f32() * 1000.0;
+        let timings = StageTimings {
+            pre_ms: ms(t0, t1),
+            infer_ms: ms(t1, t2),
+            post_ms: ms(t2, t3),
+        };
+        Ok(SegmentOutput {
+            mask: Mask {
+                source_frame_id: frame.id,
+                source_pts_us: frame.pts_us,
+                source_captured_at_us: frame.captured_at_us,
+                width: self.out_size.0 as u32,
+                height: self.out_size.1 as u32,
+                classes,
+                confidence,
+                infer_ms: timings.total_ms(),
+            },
+            timings,
+        })
+    }
+
+    /// Class probabilities of the last segmented frame, (C, height, width), resized
+    /// bilinearly to `width` x `height` (softmax first when the model emits logits).
+    pub fn last_probabilities(&self, width: u32, height: u32) -> Vec<f32> {
+        let c = self.classes.len();
+        let mut p = self.scores.clone();
+        if self.contract.output.kind == "logits" {
+            softmax_in_place(&mut p, c);
+        }
+        resize_planes(
+            &p,
+            c,
+            self.out_size.0,
+            self.out_size.1,
+            width as usize,
+            height as usize,
+        )
+    }
+}
+
+/// The provider to ask for: the configured one when this ONNX Runtime library has
+/// it, else the next best; CPU always works.
+fn choose_provider(wanted: ExecutionProvider) -> &'static str {
+    let trt = || ep::TensorRT::is_available().unwrap_or(false);
+    let cuda = || ep::CUDA::is_available().unwrap_or(false);
+    let chosen = match wanted {
+        ExecutionProvider::Tensorrt if trt() => "tensorrt",
+        ExecutionProvider::Tensorrt | ExecutionProvider::Cuda if cuda() => "cuda",
+        _ => "cpu",
+    };
+    let asked = match wanted {
+        ExecutionProvider::Cpu => "cpu",
+        ExecutionProvider::Cuda => "cuda",
+        ExecutionProvider::Tensorrt => "tensorrt",
+    };
+    if chosen != asked {
+        tracing::warn!(
+            "execution provider {asked} is not in this ONNX Runtime library; using {chosen}"
+        );
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lumbar-synth.onnx")
+    }
+
+    #[test]
+    fn bundled_model_loads_from_its_own_contract_and_stamps_masks() {
+        let mut seg = Segmenter::load(&bundled(), &ModelConfig::default()).expect("bundled model");
+        assert_eq!(
+            seg.classes().names(),
+            ["background", "bone", "ligament", "disc"]
+        );
+        assert_eq!(seg.execution_provider(), "cpu");
+        let (iw, ih) = (seg.contract().input.width, seg.contract().input.height);
+        let mut frame = Frame::new(41, 1_234, 200, 120, vec![128; 200 * 120 * 3]).expect("frame");
+        frame.captured_at_us = 77;
+        let out = seg.segment(&frame).expect("segment");
+        assert_eq!((out.mask.width, out.mask.height), (iw, ih));
+        assert_eq!(
+            (
+                out.mask.source_frame_id,
+                out.mask.source_pts_us,
+                out.mask.source_captured_at_us
+            ),
+            (41, 1_234, 77)
+        );
+        assert!(out.mask.classes.iter().all(|&c| c < 4));
+        // Confidence is the winning class's softmax probability: never below 1/C.
+        assert!(out.mask.confidence.iter().all(|&p| p >= 255 / 4));
+        assert!(out.timings.infer_ms > 0.0 && out.mask.infer_ms >= out.timings.infer_ms);
+        let p = seg.last_probabilities(50, 30);
+        assert_eq!(p.len(), 4 * 50 * 30);
+        for i in 0..50 * 30 {
+            let s: f32 = (0..4).map(|c| p[c * 1500 + i]).sum();
+            assert!((s - 1.0).abs() < 1e-4);
+        }
+        // A frame of another size rebuilds the preprocessor instead of failing.
+        let other = Frame::new(42, 0, 64, 64, vec![90; 64 * 64 * 3]).expect("frame");
+        assert_eq!(
+            seg.segment(&other).expect("segment").mask.source_frame_id,
+            42
+        );
+    }
+
+    #[test]
+    fn load_errors_name_the_file() {
+        let missing = Segmenter::load(Path::new("/nonexistent/x.onnx"), &ModelConfig::default())
+            .err()
+            .expect("error");
+        assert!(
+            missing.to_string().contains("/nonexistent/x.onnx"),
+            "{missing}"
+        );
+        let dir = tempfile::tempdir().expect("tmp");
+        let junk = dir.path().join("junk.onnx");
+        std::fs::write(&junk, b"\x08\x07garbage").expect("w");
+        let e = Segmenter::load(&junk, &ModelConfig::default())
+            .err()
+            .expect("error")
+            .to_string();
+        assert!(
+            e.contains("junk.onnx") && e.contains("not a loadable ONNX model"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unavailable_providers_fall_back_to_cpu() {
+        // The CPU wheel has neither CUDA nor TensorRT: asking for them must still run.
+        let cfg = ModelConfig {
+            execution_provider: ExecutionProvider::Tensorrt,
+            ..ModelConfig::default()
+        };
+        let seg = Segmenter::load(&bundled(), &cfg).expect("loads");
+        assert!(["cpu", "cuda", "tensorrt"].contains(&seg.execution_provider()));
+    }
+}

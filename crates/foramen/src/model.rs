@@ -1,0 +1,38 @@
+//! Finding and loading the model a command runs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use foramen_core::config::ModelConfig;
+use foramen_segment::Segmenter;
+
+/// The bundled model's path inside the project.
+const BUNDLED: &str = "models/lumbar-synth.onnx";
+
+/// `--model` if given, else the bundled lumbar model, looked for beside the
+/// executable's ancestors (an installed or in-tree build) and the working directory's.
+pub fn resolve(model: Option<&Path>) -> Result<PathBuf> {
+    if let Some(m) = model {
+        return Ok(m.to_path_buf());
+    }
+    let exe = std::env::current_exe().ok();
+    let starts = exe
+        .iter()
+        .filter_map(|e| e.parent().map(Path::to_path_buf))
+        .chain(std::env::current_dir().ok());
+    for start in starts {
+        for dir in start.ancestors() {
+            let cand = dir.join(BUNDLED);
+            if cand.is_file() {
+                return Ok(cand);
+            }
+        }
+    }
+    anyhow::bail!("no --model given and the bundled {BUNDLED} was not found")
+}
+
+/// Loads a model, with the file named in any error.
+pub fn load(model: Option<&Path>, cfg: &ModelConfig) -> Result<Segmenter> {
+    let path = resolve(model)?;
+    Segmenter::load(&path, cfg).with_context(|| format!("loading model {}", path.display()))
+}

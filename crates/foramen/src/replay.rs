@@ -1,0 +1,247 @@
+//! `foramen replay`: headless annotated replay of a recording, as pipelined threads.
+//!
+//! decode (capture thread) -> segment -> blend -> encode (this thread), joined by
+//! bounded channels that block rather than drop: offline, every frame is kept and the
+//! output has exactly the input's frame count and size.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use crossbeam_channel::bounded;
+use foramen_capture::{CaptureEvent, DropPolicy, VideoEncoder, open_source, spawn_capture};
+use foramen_core::{Config, Frame, LatencyStats, Mask, clock_us};
+use foramen_overlay::{Compositor, OverlayStyle};
+use foramen_segment::StageTimings;
+
+/// Depth of each pipeline channel: enough to ride out jitter, small enough that
+/// 1080p frames in flight stay under ~100 MB.
+const DEPTH: usize = 4;
+
+/// What `replay` measured.
+#[derive(Debug)]
+pub struct ReplaySummary {
+    /// Frames written.
+    pub frames: u64,
+    /// Frames the source lost (undecodable).
+    pub lost: u64,
+    /// Frames whose segmentation failed (written without overlay).
+    pub unsegmented: u64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Decode-to-encode latency per frame, ms.
+    pub total: LatencyStats,
+    /// Inference (pre + model + post) per frame, ms.
+    pub infer: LatencyStats,
+    /// Frame size.
+    pub size: (u32, u32),
+    /// The output video.
+    pub out: PathBuf,
+}
+
+struct Segmented {
+    frame: Frame,
+    mask: Option<Mask>,
+    timings: StageTimings,
+}
+
+struct Blended {
+    frame_id: u64,
+    pts_us: i64,
+    captured_at_us: u64,
+    rgb: Vec<u8>,
+    mask_frame: Option<u64>,
+    mask_age_ms: Option<f64>,
+    timings: StageTimings,
+    blend_ms: f32,
+}
+
+/// Runs the replay.
+pub fn run(
+    input: &str,
+    model: Option<&Path>,
+    out: &Path,
+    telemetry: Option<&Path>,
+    cfg: &Config,
+) -> Result<ReplaySummary> {
+    let source = open_source(input).with_context(|| format!("opening input {input}"))?;
+    let info = source.info().clone();
+    // Load the model before creating any output, so a broken model leaves nothing
+    // that could pass for a finished replay.
+    let mut seg = crate::model::load(model, &cfg.model)?;
+    let style = OverlayStyle::new(seg.classes(), &cfg.overlay);
+    let mut csv = telemetry
+        .map(|p| -> Result<_> {
+            if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(d)?;
+            }
+            let mut f = std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?);
+            writeln!(f, "frame,pts_ms,mask_frame,mask_age_ms,infer_ms,pre_ms,model_ms,post_ms,blend_ms,total_ms")?;
+            Ok(f)
+        })
+        .transpose()?;
+    let mut encoder = VideoEncoder::create(out, info.width, info.height, info.fps)?;
+
+    let t0 = Instant::now();
+    let capture = spawn_capture(source, DEPTH, DropPolicy::Block);
+    let events = capture.events().clone();
+    let (seg_tx, seg_rx) = bounded::<Segmented>(DEPTH);
+    let (blend_tx, blend_rx) = bounded::<Blended>(DEPTH);
+    // Finished output buffers go back to the blender instead of being freed.
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(DEPTH + 2);
+
+    let segment = std::thread::Builder::new().name("segment".into()).spawn(
+        move || -> (u64, u64, Option<String>) {
+            let (mut lost, mut failed) = (0u64, 0u64);
+            for ev in events {
+                match ev {
+                    CaptureEvent::Frame(frame) => {
+                        let (mask, timings) = match seg.segment(&frame) {
+                            Ok(r) => (Some(r.mask), r.timings),
+                            Err(e) => {
+                                failed += 1;
+                                tracing::warn!("frame {}: {e}", frame.id);
+                                (None, StageTimings::default())
+                            }
+                        };
+                        if seg_tx
+                            .send(Segmented {
+                                frame,
+                                mask,
+                                timings,
+                            })
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    CaptureEvent::FrameError(e) => {
+                        lost += 1;
+                        tracing::warn!("{e}");
+                    }
+                    CaptureEvent::End(e) => return (lost, failed, e.map(|e| e.to_string())),
+                }
+            }
+            (lost, failed, None)
+        },
+    )?;
+
+    let blend = std::thread::Builder::new()
+        .name("blend".into())
+        .spawn(move || {
+            let mut comp = Compositor::new();
+            for s in seg_rx {
+                let t = Instant::now();
+                let f = &s.frame;
+                let mut rgb = pool_rx.try_recv().unwrap_or_default();
+                rgb.resize(f.rgb.len(), 0);
+                match &s.mask {
+                    Some(m) => comp.composite(&f.rgb, f.width, f.height, m, &style, &mut rgb),
+                    None => rgb.copy_from_slice(&f.rgb),
+                }
+                let b = Blended {
+                    frame_id: f.id,
+                    pts_us: f.pts_us,
+                    captured_at_us: f.captured_at_us,
+                    rgb,
+                    mask_frame: s.mask.as_ref().map(|m| m.source_frame_id),
+                    mask_age_ms: s.mask.as_ref().map(|m| m.age_ms(clock_us())),
+                    timings: s.timings,
+                    blend_ms: t.elapsed().as_secs_f32() * 1000.0,
+                };
+                if blend_tx.send(b).is_err() {
+                    break;
+                }
+            }
+        })?;
+
+    let mut total = LatencyStats::default();
+    let mut infer = LatencyStats::default();
+    let mut frames = 0u64;
+    let pb = crate::progress::bar(info.frame_count.unwrap_or(0), "frames");
+    let mut write_err = None;
+    for b in &blend_rx {
+        if let Err(e) = encoder.write_rgb(&b.rgb) {
+            write_err = Some(e);
+            break;
+        }
+        let total_ms = clock_us().saturating_sub(b.captured_at_us) as f64 / 1000.0;
+        total.push(total_ms);
+        if b.mask_frame.is_some() {
+            infer.push(b.timings.total_ms() as f64);
+        }
+        if let Some(f) = csv.as_mut() {
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            writeln!(
+                f,
+                "{},{:.3},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
+                b.frame_id,
+                b.pts_us as f64 / 1000.0,
+                opt(b.mask_frame.map(|m| m.to_string())),
+                opt(b.mask_age_ms.map(|a| format!("{a:.3}"))),
+                b.timings.total_ms(),
+                b.timings.pre_ms,
+                b.timings.infer_ms,
+                b.timings.post_ms,
+                b.blend_ms,
+                total_ms
+            )?;
+        }
+        frames += 1;
+        pb.inc(1);
+        let _ = pool_tx.try_send(b.rgb);
+    }
+    drop(blend_rx);
+    pb.finish_and_clear();
+    let (lost, unsegmented, fatal) = segment
+        .join()
+        .map_err(|_| anyhow!("segment thread panicked"))?;
+    blend.join().map_err(|_| anyhow!("blend thread panicked"))?;
+    capture.stop_and_join();
+    if let Some(e) = write_err {
+        return Err(e).context("encoding the replay");
+    }
+    encoder.finish()?;
+    if let Some(mut f) = csv {
+        f.flush()?;
+    }
+    if let Some(e) = fatal {
+        tracing::warn!("input ended early: {e}");
+    }
+    Ok(ReplaySummary {
+        frames,
+        lost,
+        unsegmented,
+        seconds: t0.elapsed().as_secs_f64(),
+        total,
+        infer,
+        size: (info.width, info.height),
+        out: out.to_path_buf(),
+    })
+}
+
+impl ReplaySummary {
+    /// The printed summary.
+    pub fn print(&self) {
+        println!(
+            "replayed {} frames ({}x{}) in {:.1} s: {:.1} fps; latency mean {:.1} ms, p99 {:.1} ms; inference mean {:.1} ms, p99 {:.1} ms",
+            self.frames,
+            self.size.0,
+            self.size.1,
+            self.seconds,
+            self.frames as f64 / self.seconds.max(1e-9),
+            self.total.mean(),
+            self.total.percentile(99.0),
+            self.infer.mean(),
+            self.infer.percentile(99.0),
+        );
+        if self.lost + self.unsegmented > 0 {
+            println!(
+                "warning: {} frame(s) undecodable, {} frame(s) written without overlay",
+                self.lost, self.unsegmented
+            );
+        }
+        println!("output: {}", self.out.display());
+    }
+}

@@ -1,0 +1,300 @@
+"""Training configuration: a TOML file with ``[data]``, ``[model]``, ``[train]`` and
+``[export]`` sections (see the README for every key).
+
+Unknown keys and values of the wrong type are errors that name the file and the field.
+A relative ``data.root`` is resolved against the repository root: the nearest ancestor
+of the config file that holds a ``Cargo.toml`` or ``.git`` (the config file's folder
+when there is none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import AugmentConfig
+from .losses import LossConfig
+from .model import ModelConfig
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the file and the field."""
+
+
+@dataclass
+class DataConfig:
+    """The ``[data]`` section.
+
+    Attributes:
+        root: dataset folder (PaddleSeg lists, optional ``dataset.toml``).
+        train_list: training list file, relative to ``root``.
+        val_list: validation list file, relative to ``root``.
+        classes: class names in index order; required without ``dataset.toml``, and must
+            match it when both are given.
+        ignore_index: mask value without a label (used only without ``dataset.toml``).
+        train_limit: use at most this many training frames, evenly spaced (0 = all).
+        val_limit: use at most this many validation frames, evenly spaced (0 = all).
+        cache_max_mb: keep decoded frames in memory when a list's decoded size is below this.
+        num_workers: DataLoader worker processes (0 = load in the training process).
+        augment: training augmentation (``[data.augment]``).
+    """
+
+    root: str
+    train_list: str = "train.txt"
+    val_list: str = "val.txt"
+    classes: list[str] | None = None
+    ignore_index: int = 255
+    train_limit: int = 0
+    val_limit: int = 0
+    cache_max_mb: float = 2048.0
+    num_workers: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class ModelSection:
+    """The ``[model]`` section: :class:`ModelConfig` without the class count (from the
+    dataset) and ``aux_heads`` (built when ``train.loss.aux_weight`` > 0)."""
+
+    width: int
+    height: int
+    base_channels: int = 64
+    stage_blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
+    decoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    sppm_channels: int = 128
+    head_channels: int = 64
+
+    def build(self, num_classes: int, aux_heads: bool = False) -> ModelConfig:
+        """The full model configuration for ``num_classes`` classes."""
+        return ModelConfig(num_classes=num_classes, aux_heads=aux_heads, **dataclasses.asdict(self))
+
+
+@dataclass
+class TrainConfig:
+    """The ``[train]`` section.
+
+    Attributes:
+        epochs: number of passes over the training list.
+        batch_size: training batch size.
+        val_batch_size: validation batch size.
+        optimizer: ``"adamw"`` or ``"sgd"`` (Nesterov momentum).
+        lr: peak learning rate (after warmup).
+        weight_decay: decoupled (AdamW) or L2 (SGD) weight decay; not applied to norms and biases.
+        momentum: SGD momentum.
+        schedule: ``"poly"`` or ``"cosine"`` decay after warmup, per iteration.
+        poly_power: exponent of the poly schedule.
+        min_lr_ratio: final learning rate of the cosine schedule, relative to ``lr``.
+        warmup_epochs: linear warmup length in epochs (fractions allowed).
+        warmup_start: learning rate at the first iteration, relative to ``lr``.
+        seed: seed of torch, numpy and the augmentation streams.
+        threads: ``torch.set_num_threads`` value.
+        loss: loss settings (``[train.loss]``).
+    """
+
+    epochs: int = 40
+    batch_size: int = 8
+    val_batch_size: int = 8
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    momentum: float = 0.9
+    schedule: str = "poly"
+    poly_power: float = 0.9
+    min_lr_ratio: float = 0.01
+    warmup_epochs: float = 1.0
+    warmup_start: float = 0.1
+    seed: int = 0
+    threads: int = 2
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class ExportConfig:
+    """The ``[export]`` section.
+
+    Attributes:
+        filename: ONNX file name inside the run folder.
+        name: model name in the metadata (default: the dataset's name).
+        description: free text for the metadata.
+        opset: ONNX opset (17 or higher).
+        dynamic_batch: export the batch dimension as dynamic.
+        parity_frames: validation frames on which ONNX Runtime must match PyTorch.
+        parity_tol: largest allowed absolute softmax difference.
+    """
+
+    filename: str = "model.onnx"
+    name: str = ""
+    description: str = ""
+    opset: int = 18
+    dynamic_batch: bool = True
+    parity_frames: int = 4
+    parity_tol: float = 1e-4
+
+
+@dataclass
+class Config:
+    """A whole training configuration."""
+
+    data: DataConfig
+    model: ModelSection
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    source: str = ""
+
+    def data_root(self) -> Path:
+        """The dataset folder (absolute once loaded)."""
+        return Path(self.data.root)
+
+    def validate(self) -> None:
+        """Check cross-field constraints; raise :class:`ConfigError` naming the field."""
+        where = self.source or "config"
+        checks = [
+            (self.train.epochs >= 1, "train.epochs", "must be >= 1"),
+            (self.train.batch_size >= 2, "train.batch_size", "must be >= 2 (BatchNorm of the pooled context)"),
+            (self.train.val_batch_size >= 1, "train.val_batch_size", "must be >= 1"),
+            (self.train.optimizer in ("adamw", "sgd"), "train.optimizer", "must be 'adamw' or 'sgd'"),
+            (self.train.schedule in ("poly", "cosine"), "train.schedule", "must be 'poly' or 'cosine'"),
+            (self.train.lr > 0, "train.lr", "must be > 0"),
+            (self.train.weight_decay >= 0, "train.weight_decay", "must be >= 0"),
+            (self.train.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0"),
+            (0 < self.train.warmup_start <= 1, "train.warmup_start", "must be in (0, 1]"),
+            (0 <= self.train.min_lr_ratio <= 1, "train.min_lr_ratio", "must be in [0, 1]"),
+            (self.train.threads >= 1, "train.threads", "must be >= 1"),
+            (self.data.num_workers >= 0, "data.num_workers", "must be >= 0"),
+            (self.export.opset >= 17, "export.opset", "must be >= 17"),
+            (self.export.parity_frames >= 1, "export.parity_frames", "must be >= 1"),
+            (self.export.parity_tol > 0, "export.parity_tol", "must be > 0"),
+            (self.export.filename.endswith(".onnx"), "export.filename", "must end in .onnx"),
+        ]
+        for ok, name, message in checks:
+            if not ok:
+                raise ConfigError(f"{where}: {name}: {message}, got {_lookup(self, name)!r}")
+        try:
+            self.model.build(num_classes=1).validate()
+            self.data.augment.validate()
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for checkpoints and the run folder)."""
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        return out
+
+
+def _lookup(cfg: Config, dotted: str) -> Any:
+    value: Any = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def repo_root_for(path: Path) -> Path:
+    """Nearest ancestor of ``path`` holding ``Cargo.toml`` or ``.git`` (else its folder)."""
+    start = path.resolve().parent
+    for folder in (start, *start.parents):
+        if (folder / "Cargo.toml").is_file() or (folder / ".git").exists():
+            return folder
+    return start
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> Config:
+    """Read a config file and apply ``section.key=value`` overrides (TOML values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    for item in overrides or []:
+        _apply_override(doc, item)
+    cfg = config_from_dict(doc, str(path))
+    root = Path(cfg.data.root).expanduser()
+    if not root.is_absolute():
+        root = repo_root_for(path) / root
+    cfg.data.root = str(root.resolve())
+    return cfg
+
+
+def _apply_override(doc: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare string such as a path
+    parts = key.strip().split(".")
+    table = doc
+    for part in parts[:-1]:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a table")
+    table[parts[-1]] = value
+
+
+def config_from_dict(doc: dict[str, Any], source: str = "config") -> Config:
+    """Build and validate a :class:`Config` from parsed TOML."""
+    cfg = _build(Config, {**doc, "source": source}, source, "")
+    cfg.validate()
+    return cfg
+
+
+def _build(cls: type, table: Any, source: str, prefix: str) -> Any:
+    where = f"{source}: {prefix.rstrip('.') or 'top level'}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(prefix + k for k in unknown)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in table:
+            kwargs[name] = _coerce(table[name], f.type, source, prefix + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: missing required key {prefix + name}")
+    return cls(**kwargs)
+
+
+_NESTED = {"AugmentConfig": AugmentConfig, "LossConfig": LossConfig, "DataConfig": DataConfig,
+           "ModelSection": ModelSection, "TrainConfig": TrainConfig, "ExportConfig": ExportConfig}
+
+
+def _coerce(value: Any, annotation: str, source: str, name: str) -> Any:
+    kind = annotation.replace(" | None", "")
+    if kind in _NESTED:
+        return _build(_NESTED[kind], value, source, name + ".")
+    if kind.startswith("list["):
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {name}: expected an array, got {value!r}")
+        inner = kind[5:-1]
+        return [_coerce(v, inner, source, f"{name}[{i}]") for i, v in enumerate(value)]
+    expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[kind]
+    if isinstance(value, bool) and kind != "bool" or not isinstance(value, expected):
+        raise ConfigError(f"{source}: {name}: expected {kind}, got {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def to_toml(data: dict[str, Any], header: str = "") -> str:
+    """Serialise a plain nested dict (str/int/float/bool/lists, ``None`` skipped) to TOML."""
+    lines = [f"# {line}" for line in header.splitlines()]
+
+    def emit(table: dict[str, Any], path: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict) and v is not None}
+        if path:
+            lines.append("")
+            lines.append(f"[{path}]")
+        for key, value in scalars.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                emit(value, f"{path}.{key}" if path else key)
+
+    emit(data, "")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,449 @@
+"""Segmentation data in the PaddleSeg file-list format, with training augmentation.
+
+A dataset is a folder ``DIR`` holding list files (``train.txt``, ``val.txt``, ...) whose
+lines read ``image_path mask_path``, both relative to ``DIR``. Images are RGB (any mode
+PIL can convert); masks are 8-bit single-channel PNGs holding one class index per pixel,
+``ignore_index`` (255 by default) marking pixels without a label. An optional
+``DIR/dataset.toml`` names the data set and its classes (``description`` optional, other
+top-level keys ignored)::
+
+    name = "lumbar-synth"
+    description = "..."
+    ignore_index = 255
+    [[classes]]
+    index = 0
+    name = "background"
+    color = [0, 0, 0]
+
+Without it, the class names come from the training config (colours then from
+:data:`DEFAULT_PALETTE`).
+
+Only numpy and PIL are used. Decoded frames are cached in memory when the whole list fits
+under a size limit, so each file is decoded once per run.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+from torch.utils.data import Dataset
+
+MEAN = (0.485, 0.456, 0.406)
+"""Per-channel RGB mean applied after scaling to [0, 1]."""
+STD = (0.229, 0.224, 0.225)
+"""Per-channel RGB standard deviation applied after scaling to [0, 1]."""
+
+DEFAULT_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0),
+    (230, 60, 60),
+    (60, 180, 75),
+    (70, 130, 230),
+    (255, 200, 40),
+    (180, 80, 220),
+    (40, 200, 200),
+    (240, 130, 40),
+    (250, 120, 190),
+    (150, 110, 60),
+    (170, 255, 195),
+    (128, 128, 0),
+    (255, 215, 180),
+    (0, 0, 128),
+    (128, 128, 128),
+    (255, 255, 255),
+)
+"""Overlay colours for classes when the dataset has no ``dataset.toml`` (index order)."""
+
+
+class DataError(ValueError):
+    """A dataset file is missing or malformed; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """One segmentation class: its index in the masks, a name and an overlay colour."""
+
+    index: int
+    name: str
+    color: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Name, classes, ignore index and (optional) description of a dataset."""
+
+    name: str
+    classes: tuple[ClassInfo, ...]
+    ignore_index: int = 255
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain-data form (stored in checkpoints)."""
+        return {
+            "name": self.name,
+            "classes": [{"index": c.index, "name": c.name, "color": list(c.color)} for c in self.classes],
+            "ignore_index": self.ignore_index,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> DatasetSpec:
+        """Inverse of :meth:`to_dict`."""
+        classes = tuple(ClassInfo(c["index"], c["name"], tuple(c["color"])) for c in doc["classes"])
+        description = doc.get("description", "")
+        return cls(name=doc["name"], classes=classes, ignore_index=doc["ignore_index"], description=description)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in index order."""
+        return [c.name for c in self.classes]
+
+
+def load_dataset_spec(root: Path, class_names: list[str] | None = None, ignore_index: int = 255) -> DatasetSpec:
+    """Read ``root/dataset.toml``, or build the spec from ``class_names``.
+
+    When both exist, the names in ``dataset.toml`` must equal ``class_names`` (in order);
+    a mismatch is an error rather than a silent choice.
+    """
+    toml_path = root / "dataset.toml"
+    if toml_path.is_file():
+        spec = _parse_dataset_toml(toml_path)
+        if class_names is not None and list(class_names) != spec.class_names:
+            raise DataError(
+                f"{toml_path}: classes {spec.class_names} differ from the config's data.classes {list(class_names)}"
+            )
+        return spec
+    if not class_names:
+        raise DataError(f"{root}: no dataset.toml and no class names given (set data.classes in the config)")
+    if len(class_names) > len(DEFAULT_PALETTE):
+        raise DataError(
+            f"{root}: {len(class_names)} classes but the default palette has {len(DEFAULT_PALETTE)} colours; "
+            "add a dataset.toml with colours"
+        )
+    _check_ignore_index(ignore_index, len(class_names), f"{root}: ignore_index")
+    classes = tuple(ClassInfo(i, str(n), DEFAULT_PALETTE[i]) for i, n in enumerate(class_names))
+    return DatasetSpec(name=root.resolve().name, classes=classes, ignore_index=ignore_index)
+
+
+def _parse_dataset_toml(path: Path) -> DatasetSpec:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid TOML: {err}") from err
+    name = doc.get("name", path.parent.resolve().name)
+    if not isinstance(name, str) or not name:
+        raise DataError(f"{path}: name: expected a non-empty string, got {name!r}")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise DataError(f"{path}: description: expected a string, got {description!r}")
+    entries = doc.get("classes")
+    if not isinstance(entries, list) or not entries:
+        raise DataError(f"{path}: classes: expected a non-empty array of [[classes]] tables")
+    classes = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: classes[{i}]"
+        if not isinstance(entry, dict):
+            raise DataError(f"{where}: expected a table")
+        index, cname, color = entry.get("index"), entry.get("name"), entry.get("color")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise DataError(f"{where}.index: expected an integer, got {index!r}")
+        if not isinstance(cname, str) or not cname:
+            raise DataError(f"{where}.name: expected a non-empty string, got {cname!r}")
+        if (
+            not isinstance(color, list)
+            or len(color) != 3
+            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)
+        ):
+            raise DataError(f"{where}.color: expected 3 integers in 0..255, got {color!r}")
+        classes.append(ClassInfo(index, cname, (color[0], color[1], color[2])))
+    classes.sort(key=lambda c: c.index)
+    indices = [c.index for c in classes]
+    if indices != list(range(len(classes))):
+        raise DataError(f"{path}: classes: indices must be 0..{len(classes) - 1} without gaps, got {indices}")
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        raise DataError(f"{path}: classes: duplicate class names in {names}")
+    ignore_index = doc.get("ignore_index", 255)
+    _check_ignore_index(ignore_index, len(classes), f"{path}: ignore_index")
+    return DatasetSpec(name=name, classes=tuple(classes), ignore_index=ignore_index, description=description)
+
+
+def _check_ignore_index(value: object, num_classes: int, where: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not num_classes <= value <= 255:
+        raise DataError(f"{where}: expected an integer in {num_classes}..255, got {value!r}")
+
+
+def read_list(root: Path, list_name: str) -> list[tuple[Path, Path]]:
+    """Parse ``root/list_name`` into ``(image, mask)`` paths.
+
+    Blank lines and lines starting with ``#`` are skipped. A line that is not exactly two
+    paths, or that names a file that does not exist, raises :class:`DataError` naming the
+    list file and line number.
+    """
+    list_path = root / list_name
+    if not list_path.is_file():
+        raise DataError(f"{list_path}: list file not found")
+    pairs = []
+    for lineno, line in enumerate(list_path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        parts = text.split()
+        if len(parts) != 2:
+            raise DataError(f"{list_path}:{lineno}: expected 'image_path mask_path', got {text!r}")
+        image, mask = root / parts[0], root / parts[1]
+        for kind, path in (("image", image), ("mask", mask)):
+            if not path.is_file():
+                raise DataError(f"{list_path}:{lineno}: {kind} file not found: {path}")
+        pairs.append((image, mask))
+    if not pairs:
+        raise DataError(f"{list_path}: the list is empty")
+    return pairs
+
+
+def evenly_spaced(pairs: list[tuple[Path, Path]], limit: int) -> list[tuple[Path, Path]]:
+    """At most ``limit`` entries spread evenly over ``pairs`` (all when ``limit`` <= 0)."""
+    if limit <= 0 or limit >= len(pairs):
+        return pairs
+    step = len(pairs) / limit
+    return [pairs[int(i * step)] for i in range(limit)]
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Decode an image to ``uint8 (H, W, 3)`` RGB."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except OSError as err:
+        raise DataError(f"{path}: cannot decode image: {err}") from err
+
+
+def load_mask(path: Path, spec: DatasetSpec) -> np.ndarray:
+    """Decode a mask to ``uint8 (H, W)`` and check that it holds only known labels."""
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("L", "P"):
+                raise DataError(f"{path}: mask must be an 8-bit single-channel PNG (mode L or P), got mode {img.mode}")
+            mask = np.asarray(img, dtype=np.uint8).copy()
+    except OSError as err:
+        raise DataError(f"{path}: cannot decode mask: {err}") from err
+    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
+    bad = [int(v) for v in present if v >= spec.num_classes and v != spec.ignore_index]
+    if bad:
+        raise DataError(
+            f"{path}: mask values {bad} are neither a class index (0..{spec.num_classes - 1}) "
+            f"nor the ignore index {spec.ignore_index}"
+        )
+    return mask
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation (the ``[data.augment]`` section). Probabilities are in [0, 1].
+
+    Attributes:
+        hflip: probability of a horizontal flip.
+        vflip: probability of a vertical flip.
+        rotate_prob: probability of rotating about the image centre (the scope axis).
+        rotate_deg: maximum rotation angle in degrees (uniform in +-rotate_deg).
+        scale_min: smallest zoom (< 1 zooms out, padding with black / class 0).
+        scale_max: largest zoom (> 1 crops a random window).
+        brightness: maximum relative brightness change (factor in 1 +- brightness).
+        contrast: maximum relative contrast change around the frame mean.
+        saturation: maximum relative saturation change.
+        gamma: maximum gamma deviation (gamma in 1 +- gamma).
+        hue: maximum per-channel gain deviation (a cheap hue/white-balance shift).
+        blur_prob: probability of a Gaussian blur.
+        blur_radius: maximum blur radius in pixels of the output frame.
+    """
+
+    hflip: float = 0.5
+    vflip: float = 0.5
+    rotate_prob: float = 0.5
+    rotate_deg: float = 30.0
+    scale_min: float = 0.85
+    scale_max: float = 1.5
+    brightness: float = 0.25
+    contrast: float = 0.25
+    saturation: float = 0.2
+    gamma: float = 0.2
+    hue: float = 0.06
+    blur_prob: float = 0.15
+    blur_radius: float = 1.5
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the offending ``data.augment.*`` field."""
+        for name in ("hflip", "vflip", "rotate_prob", "blur_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"data.augment.{name}: must be a probability in [0, 1], got {getattr(self, name)}")
+        for name in ("rotate_deg", "brightness", "contrast", "saturation", "gamma", "hue", "blur_radius"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"data.augment.{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("brightness", "contrast", "saturation", "gamma", "hue"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"data.augment.{name}: must be < 1, got {getattr(self, name)}")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ValueError(
+                f"data.augment.scale_min/scale_max: need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}"
+            )
+
+
+def normalize(rgb: np.ndarray) -> np.ndarray:
+    """``uint8 (H, W, 3)`` RGB -> normalised ``float32 (3, H, W)``."""
+    x = rgb.astype(np.float32) / 255.0
+    x = (x - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def resize_pair(image: np.ndarray, mask: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain (stretch) resize: image bilinear, mask nearest."""
+    img = Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR)
+    msk = Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST)
+    return np.asarray(img), np.asarray(msk)
+
+
+def augment_pair(
+    image: np.ndarray, mask: np.ndarray, width: int, height: int, cfg: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Geometric and photometric augmentation, ending at ``width x height``.
+
+    Geometry (flips, rotation about the centre, random zoom and crop) is applied to image
+    and mask together; the image is resampled bilinearly and the mask by nearest
+    neighbour. Areas that enter the frame from outside are black in the image and class 0
+    in the mask (the dark surround of an endoscope view), never 'ignore'. Colour jitter
+    and blur act on the image only, after resizing.
+    """
+    img = Image.fromarray(image)
+    msk = Image.fromarray(mask)
+    if rng.random() < cfg.hflip:
+        img, msk = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), msk.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rng.random() < cfg.vflip:
+        img, msk = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM), msk.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    if cfg.rotate_deg > 0 and rng.random() < cfg.rotate_prob:
+        angle = float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg))
+        img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+        msk = msk.rotate(angle, resample=Image.Resampling.NEAREST, fillcolor=0)
+    scale = float(math.exp(rng.uniform(math.log(cfg.scale_min), math.log(cfg.scale_max))))
+    src_w, src_h = img.size
+    box_w, box_h = src_w / scale, src_h / scale
+    x0 = float(rng.uniform(min(0.0, src_w - box_w), max(0.0, src_w - box_w)))
+    y0 = float(rng.uniform(min(0.0, src_h - box_h), max(0.0, src_h - box_h)))
+    img, msk, box = _pad_to_box(img, msk, (x0, y0, x0 + box_w, y0 + box_h))
+    img = img.resize((width, height), Image.Resampling.BILINEAR, box=box)
+    msk = msk.resize((width, height), Image.Resampling.NEAREST, box=box)
+    if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
+        img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, max(0.3, cfg.blur_radius)))))
+    return _color_jitter(np.asarray(img), cfg, rng), np.asarray(msk)
+
+
+def _pad_to_box(
+    img: Image.Image, msk: Image.Image, box: tuple[float, float, float, float]
+) -> tuple[Image.Image, Image.Image, tuple[float, float, float, float]]:
+    """Pad image (black) and mask (class 0) so that ``box`` lies inside; shift the box."""
+    w, h = img.size
+    left = max(0, math.ceil(-box[0]))
+    top = max(0, math.ceil(-box[1]))
+    right = max(0, math.ceil(box[2] - w))
+    bottom = max(0, math.ceil(box[3] - h))
+    if left == top == right == bottom == 0:
+        return img, msk, box
+    size = (w + left + right, h + top + bottom)
+    padded_img = Image.new("RGB", size, (0, 0, 0))
+    padded_img.paste(img, (left, top))
+    padded_msk = Image.new("L", size, 0)
+    padded_msk.paste(msk, (left, top))
+    return padded_img, padded_msk, (box[0] + left, box[1] + top, box[2] + left, box[3] + top)
+
+
+def _color_jitter(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation, gamma and per-channel gain jitter on uint8 RGB."""
+    x = rgb.astype(np.float32) / 255.0
+    if cfg.brightness > 0:
+        x *= rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    if cfg.contrast > 0:
+        mean = x.mean()
+        x = (x - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
+    if cfg.saturation > 0:
+        gray = x @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+        x = (x - gray[..., None]) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + gray[..., None]
+    if cfg.hue > 0:
+        x *= rng.uniform(1 - cfg.hue, 1 + cfg.hue, size=3).astype(np.float32)
+    np.clip(x, 0.0, 1.0, out=x)
+    if cfg.gamma > 0:
+        x **= rng.uniform(1 - cfg.gamma, 1 + cfg.gamma)
+    return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+@dataclass
+class SegmentationDataset(Dataset):
+    """Frames from a list file, resized to the model input and normalised.
+
+    Items are ``(image float32 (3, H, W), mask int64 (H, W))``. With ``augment`` set, each
+    item is augmented with a generator seeded by ``(seed, epoch, index)``, so a run is
+    reproducible whatever the number of loader workers; call :meth:`set_epoch` before
+    each epoch. Decoded frames are cached in memory when the list's decoded size is under
+    ``cache_max_mb``.
+    """
+
+    pairs: list[tuple[Path, Path]]
+    spec: DatasetSpec
+    width: int
+    height: int
+    augment: AugmentConfig | None = None
+    seed: int = 0
+    cache_max_mb: float = 2048.0
+    epoch: int = 0
+    _cache: list[tuple[np.ndarray, np.ndarray]] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.augment is not None:
+            self.augment.validate()
+        first_image, first_mask = self._decode(0)
+        estimate_mb = len(self.pairs) * (first_image.nbytes + first_mask.nbytes) / 2**20
+        if estimate_mb <= self.cache_max_mb:
+            self._cache = [(first_image, first_mask)] + [self._decode(i) for i in range(1, len(self.pairs))]
+
+    def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image_path, mask_path = self.pairs[index]
+        image, mask = load_image(image_path), load_mask(mask_path, self.spec)
+        if image.shape[:2] != mask.shape:
+            raise DataError(
+                f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image {image_path} is "
+                f"{image.shape[1]}x{image.shape[0]}"
+            )
+        return image, mask
+
+    @property
+    def cached(self) -> bool:
+        """Whether the decoded frames are held in memory."""
+        return self._cache is not None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of ``epoch``."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded ``(uint8 RGB (H, W, 3), uint8 mask (H, W))`` at the file's resolution."""
+        return self._cache[index] if self._cache is not None else self._decode(index)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.raw(index)
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, mask = augment_pair(image, mask, self.width, self.height, self.augment, rng)
+        else:
+            image, mask = resize_pair(image, mask, self.width, self.height)
+        return torch.from_numpy(normalize(image)), torch.from_numpy(mask.astype(np.int64))

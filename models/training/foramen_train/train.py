@@ -1,0 +1,292 @@
+"""Train a segmentation model from a TOML config and export the best epoch to ONNX.
+
+CLI::
+
+    python -m foramen_train.train --config configs/lumbar-synth.toml [--out RUN_DIR]
+        [--epochs N] [--batch-size N] [--lr X] [--threads N] [--data-root DIR]
+        [--set section.key=value ...] [--no-progress]
+
+The run folder receives ``config.toml`` (the effective configuration), ``metrics.csv``
+(one row per epoch), ``best.pt`` (the epoch with the best validation mIoU), the exported
+ONNX model of that epoch and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .config import Config, ConfigError, load_config, to_toml
+from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
+from .export import ExportError, export_checkpoint
+from .losses import SegmentationLoss
+from .metrics import ConfusionMatrix
+from .model import PPLiteSeg, count_parameters, estimate_flops
+
+RUNS_DIR = Path(__file__).resolve().parents[1] / "runs"
+"""Default parent of run folders (``models/training/runs``, ignored by git)."""
+
+
+def build_datasets(cfg: Config) -> tuple[DatasetSpec, SegmentationDataset, SegmentationDataset]:
+    """Dataset spec plus the augmented training and plain validation datasets."""
+    root = cfg.data_root()
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found (data.root in {cfg.source})")
+    spec = load_dataset_spec(root, cfg.data.classes, cfg.data.ignore_index)
+    train_pairs = evenly_spaced(read_list(root, cfg.data.train_list), cfg.data.train_limit)
+    val_pairs = evenly_spaced(read_list(root, cfg.data.val_list), cfg.data.val_limit)
+    if len(train_pairs) < cfg.train.batch_size:
+        raise DataError(
+            f"{root / cfg.data.train_list}: {len(train_pairs)} frames, fewer than train.batch_size={cfg.train.batch_size}"
+        )
+    size = dict(width=cfg.model.width, height=cfg.model.height, cache_max_mb=cfg.data.cache_max_mb)
+    train_ds = SegmentationDataset(train_pairs, spec, augment=cfg.data.augment, seed=cfg.train.seed, **size)
+    val_ds = SegmentationDataset(val_pairs, spec, augment=None, **size)
+    return spec, train_ds, val_ds
+
+
+def build_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW or SGD; norms and biases get no weight decay."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": cfg.train.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if cfg.train.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.train.lr)
+    return torch.optim.SGD(groups, lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=True)
+
+
+def lr_factor(iteration: int, total: int, warmup: int, cfg: Config) -> float:
+    """Learning-rate multiplier: linear warmup, then poly or cosine decay to the end."""
+    tcfg = cfg.train
+    if iteration < warmup:
+        return tcfg.warmup_start + (1.0 - tcfg.warmup_start) * iteration / warmup
+    progress = min(1.0, (iteration - warmup) / max(1, total - warmup))
+    if tcfg.schedule == "poly":
+        return (1.0 - progress) ** tcfg.poly_power
+    return tcfg.min_lr_ratio + (1.0 - tcfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def validate(
+    model: PPLiteSeg, loader: DataLoader, loss_fn: SegmentationLoss, spec: DatasetSpec, progress: bool
+) -> tuple[float, ConfusionMatrix]:
+    """Mean validation loss and the confusion matrix at the model input size."""
+    model.eval()
+    matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
+    total, frames = 0.0, 0
+    with torch.no_grad():
+        for images, masks in tqdm(loader, desc="  val", leave=False, disable=not progress, dynamic_ncols=True):
+            logits = model(images)
+            total += loss_fn(logits, masks).item() * images.shape[0]
+            frames += images.shape[0]
+            matrix.update(logits.argmax(1), masks)
+    return total / max(1, frames), matrix
+
+
+def _format(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.6f}"
+
+
+def prepare_run_dir(cfg: Config, out: Path | None) -> Path:
+    """Create the run folder (refusing a non-empty one)."""
+    if out is None:
+        stem = Path(cfg.source).stem or "run"
+        out = RUNS_DIR / f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out}: run folder exists and is not empty; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def train(cfg: Config, run_dir: Path, progress: bool = True, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run a whole training; return the summary also written to ``summary.json``."""
+    torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+
+    spec, train_ds, val_ds = build_datasets(cfg)
+    names = spec.class_names
+    aux = cfg.train.loss.aux_weight > 0
+    model_cfg = cfg.model.build(spec.num_classes, aux_heads=aux)
+    model = PPLiteSeg(model_cfg)
+    params = count_parameters(model)
+    flops = estimate_flops(model, model_cfg.width, model_cfg.height)
+    loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss)
+    optimizer = build_optimizer(model, cfg)
+    print(
+        f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds)} train / {len(val_ds)} val frames "
+        f"({'cached' if train_ds.cached else 'not cached'}), classes {names}"
+    )
+    print(
+        f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, base {model_cfg.base_channels}: "
+        f"{params:,} params, {flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"
+    )
+
+    (run_dir / "config.toml").write_text(
+        to_toml(
+            cfg.to_dict(),
+            header=f"Effective configuration of this run.\nSource: {cfg.source}\nOverrides: {overrides or 'none'}",
+        ),
+        encoding="utf-8",
+    )
+    train_loader = DataLoader(
+        train_ds,
+        batch_size=cfg.train.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=cfg.data.num_workers,
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+    )
+    val_loader = DataLoader(val_ds, batch_size=cfg.train.val_batch_size, num_workers=cfg.data.num_workers)
+    steps = len(train_loader)
+    total_iters = cfg.train.epochs * steps
+    warmup = round(cfg.train.warmup_epochs * steps)
+
+    csv_path = run_dir / "metrics.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow(
+            ["epoch", "train_loss", "val_loss", "val_miou", *[f"iou_{n}" for n in names], "seconds"]
+        )
+
+    best_path = run_dir / "best.pt"
+    best: dict[str, Any] | None = None
+    step_times: list[float] = []
+    iteration = 0
+    started = time.perf_counter()
+    for epoch in range(1, cfg.train.epochs + 1):
+        epoch_start = time.perf_counter()
+        train_ds.set_epoch(epoch)
+        model.train()
+        loss_sum = 0.0
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not progress,
+                   dynamic_ncols=True)
+        for images, masks in bar:
+            step_start = time.perf_counter()
+            lr = cfg.train.lr * lr_factor(iteration, total_iters, warmup, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if aux:
+                logits, aux_logits = model.forward_with_aux(images)
+                loss = loss_fn(logits, masks) + cfg.train.loss.aux_weight * sum(
+                    loss_fn.cross_entropy(a, masks) for a in aux_logits
+                )
+            else:
+                loss = loss_fn(model(images), masks)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step_times.append(time.perf_counter() - step_start)
+            loss_sum += loss.item()
+            iteration += 1
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        train_loss = loss_sum / steps
+        val_loss, matrix = validate(model, val_loader, loss_fn, spec, progress)
+        miou, iou = matrix.mean_iou(), matrix.iou()
+        seconds = time.perf_counter() - epoch_start
+        with csv_path.open("a", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerow(
+                [epoch, _format(train_loss), _format(val_loss), _format(miou), *[_format(v) for v in iou],
+                 f"{seconds:.1f}"]
+            )
+        score = miou if not math.isnan(miou) else -math.inf
+        improved = best is None or score > best["score"]
+        if improved:
+            val_iou = {n: float(v) for n, v in zip(names, iou) if not math.isnan(v)}
+            best = {"score": score, "epoch": epoch, "val_miou": 0.0 if math.isnan(miou) else miou, "val_iou": val_iou}
+            torch.save(
+                {
+                    "format": 1,
+                    "model_config": dataclasses.asdict(model_cfg),
+                    "state_dict": model.state_dict(),
+                    "dataset": spec.to_dict(),
+                    "config": cfg.to_dict(),
+                    "training": {
+                        "epoch": epoch,
+                        "val_miou": best["val_miou"],
+                        "val_iou": val_iou,
+                        "val_loss": val_loss,
+                        "params": params,
+                        "flops": flops,
+                    },
+                },
+                best_path,
+            )
+        print(
+            f"epoch {epoch}/{cfg.train.epochs}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
+            f"val_miou {miou:.4f}{' (best)' if improved else ''} [{seconds:.1f}s]",
+            flush=True,
+        )
+
+    assert best is not None  # epochs >= 1 is validated
+    onnx_path = run_dir / cfg.export.filename
+    export_checkpoint(best_path, onnx_path)
+    summary = {
+        "dataset": spec.name,
+        "data_root": str(cfg.data_root()),
+        "classes": names,
+        "train_frames": len(train_ds),
+        "val_frames": len(val_ds),
+        "epochs": cfg.train.epochs,
+        "best_epoch": best["epoch"],
+        "val_miou": best["val_miou"],
+        "val_iou": best["val_iou"],
+        "params": params,
+        "flops": flops,
+        "seconds": round(time.perf_counter() - started, 1),
+        "seconds_per_step": round(float(np.median(step_times)), 4),
+        "onnx": str(onnx_path),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m foramen_train.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="TOML training config")
+    parser.add_argument("--out", type=Path, help="run folder (default: models/training/runs/<config>-<time>)")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--batch-size", type=int, help="override train.batch_size")
+    parser.add_argument("--lr", type=float, help="override train.lr")
+    parser.add_argument("--threads", type=int, help="override train.threads")
+    parser.add_argument("--data-root", type=Path, help="override data.root (relative to the current folder)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config key (TOML value), e.g. --set data.augment.hflip=0")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    args = parser.parse_args(argv)
+
+    overrides = list(args.sets)
+    for flag, key in (("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
+                      ("threads", "train.threads")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if args.data_root is not None:
+        overrides.append(f"data.root={json.dumps(str(args.data_root.resolve()))}")
+    try:
+        cfg = load_config(args.config, overrides)
+        run_dir = prepare_run_dir(cfg, args.out)
+        train(cfg, run_dir, progress=not args.no_progress, overrides=overrides)
+    except (ConfigError, DataError, ExportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Tiny end-to-end run: train 2 epochs, export ONNX, check metadata and ONNX Runtime parity."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from foramen_train import evaluate, export, train
+from foramen_train.data import MEAN, STD
+
+from conftest import CLASSES
+
+CONFIG = """
+[data]
+root = "{root}"
+[data.augment]
+rotate_deg = 20.0
+[model]
+width = 96
+height = 64
+base_channels = 8
+stage_blocks = [1, 1, 1]
+decoder_channels = [8, 16, 32]
+sppm_channels = 16
+head_channels = 16
+[train]
+epochs = 2
+batch_size = 4
+lr = 5e-3
+[export]
+description = "tiny test model"
+parity_frames = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    config = tmp / "tiny.toml"
+    config.write_text(CONFIG.format(root=tiny_dataset))
+    out = tmp / "out"
+    assert train.main(["--config", str(config), "--out", str(out), "--no-progress", "--set", "train.seed=1"]) == 0
+    return out
+
+
+def test_run_folder_contents(run_dir):
+    assert {p.name for p in run_dir.iterdir()} >= {"config.toml", "metrics.csv", "best.pt", "model.onnx",
+                                                    "summary.json"}
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "val_miou", "iou_background", "iou_bone",
+                             "iou_ligament", "iou_disc", "seconds"]
+    assert all(np.isfinite(float(r["train_loss"])) and 0 <= float(r["val_miou"]) <= 1 for r in rows)
+    assert "train.seed=1" in (run_dir / "config.toml").read_text()
+
+
+def test_onnx_contract_and_parity(run_dir):
+    path = run_dir / "model.onnx"
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert set(props) == {"foramen", "classes"}
+    assert props["classes"] == "background,bone,ligament,disc"
+    meta = json.loads(props["foramen"])
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    assert meta["format"] == 1 and meta["name"] == "tiny-synth" and meta["description"] == "tiny test model"
+    assert meta["classes"] == [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(CLASSES)]
+    assert meta["ignore_index"] == 255
+    assert meta["input"] == {"name": "image", "width": 96, "height": 64, "layout": "NCHW", "color": "RGB",
+                             "scale": 255.0, "mean": list(MEAN), "std": list(STD), "resize": "stretch"}
+    assert meta["output"] == {"name": "logits", "kind": "logits"}
+    training = meta["training"]
+    assert training["dataset"] == "tiny-synth" and training["epochs"] == ckpt["training"]["epoch"]
+    assert training["val_miou"] == pytest.approx(ckpt["training"]["val_miou"])
+    assert set(training["val_iou"]) <= {n for n, _ in CLASSES} and training["params"] > 0 and training["flops"] > 0
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    assert training["val_miou"] == pytest.approx(max(float(r["val_miou"]) for r in rows), abs=1e-6)
+    assert proto.opset_import[0].version >= 17
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert inp.name == "image" and inp.shape[1:] == [3, 64, 96] and out.name == "logits"
+    model, _ = export.load_checkpoint(run_dir / "best.pt")
+    x = torch.randn(3, 3, 64, 96)
+    (logits,) = session.run(["logits"], {"image": x.numpy()})  # batch is dynamic
+    assert logits.shape == (3, 4, 64, 96)
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1)
+    assert (torch.softmax(torch.from_numpy(logits), 1) - ref).abs().max() < 1e-4
+
+
+def test_metadata_description_defaults_to_the_dataset(run_dir):
+    _, ckpt = export.load_checkpoint(run_dir / "best.pt")
+    assert export.metadata_document(ckpt)["description"] == "tiny synthetic set"
+    assert export.metadata_document(ckpt, name="x", description="y")["name"] == "x"
+
+
+def test_parity_check_fails_loudly(run_dir):
+    model, _ = export.load_checkpoint(run_dir / "best.pt")
+    with torch.no_grad():
+        model.head[1].bias[0] += 3.0  # the ONNX file no longer matches these weights
+    with pytest.raises(export.ExportError, match="softmax differ"):
+        export.check_parity(model, run_dir / "model.onnx", torch.randn(1, 3, 64, 96))
+
+
+def test_export_and_evaluate_clis(run_dir, tiny_dataset, capsys):
+    out = run_dir / "again.onnx"
+    assert export.main(["--checkpoint", str(run_dir / "best.pt"), "--out", str(out), "--static-batch"]) == 0
+    assert ort.InferenceSession(str(out)).get_inputs()[0].shape == [1, 3, 64, 96]
+    results = {}
+    for model_path in (out, run_dir / "best.pt"):
+        json_path = run_dir / f"eval-{model_path.stem}.json"
+        args = ["--model", str(model_path), "--data-root", str(tiny_dataset), "--out", str(json_path), "--no-progress"]
+        assert evaluate.main(args) == 0
+        results[model_path.suffix] = json.loads(json_path.read_text())
+    assert results[".onnx"]["frames"] == 4 and set(results[".onnx"]["iou"]) == {n for n, _ in CLASSES}
+    assert results[".onnx"]["miou"] == pytest.approx(results[".pt"]["miou"], abs=1e-3)
+    assert "mIoU" in capsys.readouterr().out
+
+
+def test_refuses_non_empty_run_folder(run_dir, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG.format(root=tmp_path))
+    assert train.main(["--config", str(config), "--out", str(run_dir), "--no-progress"]) == 1

@@ -1,0 +1,77 @@
+"""Losses honour the ignore index."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from foramen_train.losses import LossConfig, SegmentationLoss, dice_loss
+
+
+def batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, 4, 8, 8, generator=g)
+    target = torch.randint(0, 4, (2, 8, 8), generator=g)
+    target[:, :3] = 255
+    return logits, target
+
+
+@pytest.mark.parametrize("cfg", [LossConfig(), LossConfig(dice_weight=0), LossConfig(ce_weight=0),
+                                 LossConfig(class_weights=[1, 2, 3, 4]), LossConfig(ohem_thresh=0.7, ohem_min_kept=10)])
+def test_ignored_pixels_do_not_matter(cfg):
+    loss_fn = SegmentationLoss(4, 255, cfg)
+    logits, target = batch()
+    changed = logits.clone()
+    changed[:, :, :3] = torch.randn(2, 4, 3, 8) * 50
+    assert torch.allclose(loss_fn(logits, target), loss_fn(changed, target))
+
+
+def test_cross_entropy_equals_mean_over_labelled_pixels():
+    logits, target = batch()
+    loss = SegmentationLoss(4, 255, LossConfig(dice_weight=0))(logits, target)
+    valid = target != 255
+    expected = F.cross_entropy(logits.permute(0, 2, 3, 1)[valid], target[valid])
+    assert torch.allclose(loss, expected)
+
+
+def test_all_ignored_gives_zero_not_nan():
+    logits, target = batch()
+    target[:] = 255
+    for cfg in (LossConfig(), LossConfig(class_weights=[1, 1, 1, 1]), LossConfig(ohem_thresh=0.7)):
+        loss = SegmentationLoss(4, 255, cfg)(logits.requires_grad_(), target)
+        assert torch.isfinite(loss) and loss.item() == 0.0
+        loss.backward()
+
+
+def test_ohem_keeps_hardest_pixels():
+    logits, target = batch()
+    full = SegmentationLoss(4, 255, LossConfig(dice_weight=0))(logits, target)
+    hard = SegmentationLoss(4, 255, LossConfig(dice_weight=0, ohem_thresh=0.01, ohem_min_kept=5))(logits, target)
+    assert hard > full
+
+
+def test_dice_perfect_prediction_is_near_zero():
+    target = torch.randint(0, 3, (1, 16, 16))
+    logits = F.one_hot(target, 3).permute(0, 3, 1, 2).float() * 100
+    assert dice_loss(logits, target, 255).item() < 1e-3
+
+
+def test_bad_class_weights_named():
+    with pytest.raises(ValueError, match="train.loss.class_weights"):
+        SegmentationLoss(4, 255, LossConfig(class_weights=[1.0, 2.0]))
+
+
+def test_dice_matches_one_hot_reference():
+    logits, target = batch(3)
+    valid = (target != 255).unsqueeze(1).float()
+    probs = torch.softmax(logits, 1) * valid
+    onehot = F.one_hot(torch.where(target == 255, 0, target), 4).permute(0, 3, 1, 2).float() * valid
+    inter, denom = (probs * onehot).sum((0, 2, 3)), probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    expected = 1 - ((2 * inter + 1) / (denom + 1)).mean()
+    assert torch.allclose(dice_loss(logits, target, 255), expected, atol=1e-6)
+
+
+def test_aux_cross_entropy_has_no_dice_term():
+    logits, target = batch()
+    loss_fn = SegmentationLoss(4, 255, LossConfig(dice_weight=1.0, ce_weight=2.0))
+    ce_only = SegmentationLoss(4, 255, LossConfig(dice_weight=0.0))
+    assert torch.allclose(loss_fn.cross_entropy(logits, target), ce_only(logits, target))

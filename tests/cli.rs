@@ -1,0 +1,343 @@
+//! End-to-end tests: the real `foramen` binary on synthetic clips, the bundled model,
+//! and (when present) real endoscopic frames from ../shared/data/vocalfolds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use foramen_capture::{FrameSource, open_source};
+use foramen_data::dataset::load_mask;
+
+fn foramen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_foramen"))
+        .args(args)
+        .output()
+        .expect("run foramen")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = foramen(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "foramen {args:?} failed:\n{text}");
+    text
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn bundled_model() -> String {
+    repo()
+        .join("models/lumbar-synth.onnx")
+        .display()
+        .to_string()
+}
+
+fn count_frames(input: &str) -> (u64, u32, u32) {
+    let mut src = open_source(input).expect("open");
+    let (w, h) = (src.info().width, src.info().height);
+    let mut n = 0;
+    while src.next_frame().expect("frame").is_some() {
+        n += 1;
+    }
+    (n, w, h)
+}
+
+#[test]
+fn replay_keeps_frame_count_and_size_of_an_unseen_clip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = dir.path().join("odd.mp4");
+    let masks = dir.path().join("masks");
+    let clip_s = clip.display().to_string();
+    // An odd size and length the pipeline has never seen.
+    ok(&[
+        "synth",
+        "--video",
+        &clip_s,
+        "--frames",
+        "23",
+        "--fps",
+        "24",
+        "--size",
+        "333x197",
+        "--seed",
+        "41",
+        "--masks",
+        &masks.display().to_string(),
+    ]);
+    assert_eq!(std::fs::read_dir(&masks).expect("masks").count(), 23);
+
+    let out = dir.path().join("annotated.mp4");
+    let csv = dir.path().join("t.csv");
+    let text = ok(&[
+        "replay",
+        &clip_s,
+        "--model",
+        &bundled_model(),
+        "--out",
+        &out.display().to_string(),
+        "--telemetry",
+        &csv.display().to_string(),
+    ]);
+    assert!(text.contains("replayed 23 frames (333x197)"), "{text}");
+    assert_eq!(count_frames(&out.display().to_string()), (23, 333, 197));
+
+    let rows: Vec<String> = std::fs::read_to_string(&csv)
+        .expect("csv")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(
+        rows[0].starts_with("frame,pts_ms,mask_frame,mask_age_ms,infer_ms"),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows.len(), 24);
+    for (i, row) in rows[1..].iter().enumerate() {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[0], i.to_string());
+        assert_eq!(
+            f[2],
+            i.to_string(),
+            "offline replay: each frame carries its own mask"
+        );
+        let age: f64 = f[3].parse().expect("age");
+        let total: f64 = f[9].parse().expect("total");
+        assert!(age >= 0.0 && total >= age, "{row}");
+    }
+}
+
+#[test]
+fn replay_marks_tissue_where_the_truth_is() {
+    // The annotated video must differ from the input where the true mask has a class
+    // and stay closer to it where the truth is background.
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = dir.path().join("c.mp4").display().to_string();
+    let masks = dir.path().join("m");
+    ok(&[
+        "synth",
+        "--video",
+        &clip,
+        "--frames",
+        "6",
+        "--fps",
+        "30",
+        "--size",
+        "640x360",
+        "--seed",
+        "5",
+        "--masks",
+        &masks.display().to_string(),
+    ]);
+    let out = dir.path().join("a.mp4").display().to_string();
+    ok(&["replay", &clip, "--model", &bundled_model(), "--out", &out]);
+    let mut raw = open_source(&clip).expect("raw");
+    let mut ann = open_source(&out).expect("annotated");
+    let (mut fg, mut fg_n, mut bg, mut bg_n) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while let (Some(a), Some(b)) = (
+        raw.next_frame().expect("raw"),
+        ann.next_frame().expect("ann"),
+    ) {
+        let truth = load_mask(&masks.join(format!("{i:06}.png"))).expect("mask");
+        for (p, t) in truth.pixels().enumerate() {
+            let d: f64 = (0..3)
+                .map(|k| (a.rgb[p * 3 + k] as f64 - b.rgb[p * 3 + k] as f64).abs())
+                .sum();
+            if t.0[0] > 0 {
+                fg += d;
+                fg_n += 1.0;
+            } else {
+                bg += d;
+                bg_n += 1.0;
+            }
+        }
+        i += 1;
+    }
+    assert_eq!(i, 6);
+    let (fg, bg) = (fg / fg_n, bg / bg_n);
+    assert!(
+        fg > 40.0 && fg > 3.0 * bg,
+        "overlay change on tissue {fg:.1} vs background {bg:.1}"
+    );
+}
+
+#[test]
+fn replay_reads_a_real_image_folder() {
+    let seq = repo().join("../shared/data/vocalfolds/img/patient2/seq8");
+    if !seq.exists() {
+        eprintln!("skipping: {} not present", seq.display());
+        return;
+    }
+    let n_images = std::fs::read_dir(&seq).expect("seq").count() as u64;
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("seq8.mp4").display().to_string();
+    ok(&[
+        "replay",
+        &seq.display().to_string(),
+        "--model",
+        &bundled_model(),
+        "--out",
+        &out,
+    ]);
+    assert_eq!(count_frames(&out), (n_images, 512, 512));
+}
+
+#[test]
+fn missing_model_fails_before_writing_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("never.mp4");
+    let r = foramen(&[
+        "replay",
+        "synthetic:1:64x36@10:3",
+        "--model",
+        "/nonexistent/m.onnx",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(
+        err.contains("/nonexistent/m.onnx") && err.contains("not found"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no output that could pass for a replay");
+
+    let bad = dir.path().join("bad.onnx");
+    std::fs::write(&bad, b"definitely not protobuf").expect("w");
+    let r = foramen(&[
+        "segment",
+        &bad.display().to_string(),
+        "--model",
+        &bad.display().to_string(),
+        "--out",
+        &dir.path().join("o").display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("bad.onnx"), "{err}");
+}
+
+#[test]
+fn segment_writes_class_pngs_and_probabilities_that_agree() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("d");
+    ok(&[
+        "synth",
+        "--out",
+        &data.display().to_string(),
+        "--count",
+        "3",
+        "--seed",
+        "900",
+        "--size",
+        "320x180",
+    ]);
+    let pred = dir.path().join("p");
+    ok(&[
+        "segment",
+        &data.join("images").display().to_string(),
+        "--model",
+        &bundled_model(),
+        "--out",
+        &pred.display().to_string(),
+        "--probs",
+    ]);
+    for entry in std::fs::read_dir(data.join("images")).expect("images") {
+        let stem = entry
+            .expect("e")
+            .path()
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .to_string();
+        let png = load_mask(&pred.join(format!("{stem}.png"))).expect("png");
+        assert_eq!(png.dimensions(), (320, 180));
+        let (shape, p) =
+            foramen_data::npy::read_f32(&pred.join(format!("{stem}.npy"))).expect("npy");
+        assert_eq!(shape, vec![4, 180, 320]);
+        let n = 320 * 180;
+        for (i, c) in png.pixels().enumerate() {
+            let sum: f32 = (0..4).map(|k| p[k * n + i]).sum();
+            assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to 1");
+            let arg = (0..4)
+                .max_by(|&a, &b| p[a * n + i].total_cmp(&p[b * n + i]))
+                .expect("argmax");
+            assert_eq!(c.0[0] as usize, arg, "PNG is the argmax of the .npy");
+        }
+    }
+}
+
+#[test]
+fn bundled_model_segments_unseen_synthetic_scenes() {
+    // Seeds far from the training range (1000..2200): mean IoU over bone, ligament
+    // and disc must show a model that learned, not one that guesses.
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("d");
+    ok(&[
+        "synth",
+        "--out",
+        &data.display().to_string(),
+        "--count",
+        "12",
+        "--seed",
+        "500000",
+        "--size",
+        "640x360",
+    ]);
+    let pred = dir.path().join("p");
+    ok(&[
+        "segment",
+        &data.join("images").display().to_string(),
+        "--model",
+        &bundled_model(),
+        "--out",
+        &pred.display().to_string(),
+    ]);
+    let (mut inter, mut union) = ([0u64; 4], [0u64; 4]);
+    for entry in std::fs::read_dir(data.join("masks")).expect("masks") {
+        let path = entry.expect("e").path();
+        let truth = load_mask(&path).expect("truth");
+        let p = load_mask(&pred.join(path.file_name().expect("name"))).expect("pred");
+        for (t, q) in truth.pixels().zip(p.pixels()) {
+            let (t, q) = (t.0[0] as usize, q.0[0] as usize);
+            for c in 1..4 {
+                inter[c] += u64::from(t == c && q == c);
+                union[c] += u64::from(t == c || q == c);
+            }
+        }
+    }
+    let ious: Vec<f64> = (1..4)
+        .map(|c| inter[c] as f64 / union[c].max(1) as f64)
+        .collect();
+    let miou = ious.iter().sum::<f64>() / 3.0;
+    assert!(miou > 0.5, "foreground IoUs {ious:?}");
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let r = foramen(&["replay", "/nonexistent/clip.mp4"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("/nonexistent/clip.mp4"),
+        "{err}"
+    );
+    let r = foramen(&["synth", "--out", "/tmp/x", "--size", "12by9"]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("12by9"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[overlay]\nopacity = 3\n").expect("w");
+    let r = foramen(&[
+        "--config",
+        &cfg.display().to_string(),
+        "replay",
+        "synthetic",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("c.toml") && err.contains("line 2"),
+        "{err}"
+    );
+}
