@@ -1,5 +1,13 @@
 //! Foramen: real-time AI guidance for lumbar endoscopic spine surgery.
 
+/// Prints a line on stdout; a closed pipe (`foramen ... | head`) is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod model;
 mod progress;
 mod replay;

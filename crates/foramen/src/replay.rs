@@ -224,7 +224,7 @@ pub fn run(
 impl ReplaySummary {
     /// The printed summary.
     pub fn print(&self) {
-        println!(
+        say!(
             "replayed {} frames ({}x{}) in {:.1} s: {:.1} fps; latency mean {:.1} ms, p99 {:.1} ms; inference mean {:.1} ms, p99 {:.1} ms",
             self.frames,
             self.size.0,
@@ -237,11 +237,11 @@ impl ReplaySummary {
             self.infer.percentile(99.0),
         );
         if self.lost + self.unsegmented > 0 {
-            println!(
+            say!(
                 "warning: {} frame(s) undecodable, {} frame(s) written without overlay",
                 self.lost, self.unsegmented
             );
         }
-        println!("output: {}", self.out.display());
+        say!("output: {}", self.out.display());
     }
 }

@@ -83,7 +83,7 @@ pub fn run(
         pb.inc(1);
     }
     pb.finish_and_clear();
-    println!(
+    say!(
         "segmented {} image(s) with {} into {} in {:.1} s (inference mean {:.1} ms, p99 {:.1} ms)",
         files.len(),
         seg.path().display(),

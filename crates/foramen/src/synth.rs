@@ -42,7 +42,7 @@ pub fn dataset(out: &Path, count: usize, seed: u64, size: (u32, u32)) -> Result<
     let counts = write_synth_dataset(out, &opts, &|| pb.inc(1))
         .with_context(|| format!("writing data set to {}", out.display()))?;
     pb.finish_and_clear();
-    println!(
+    say!(
         "wrote {count} scenes ({}x{}) to {} in {:.1} s: train {}, val {}, test {}",
         size.0,
         size.1,
@@ -107,7 +107,7 @@ pub fn video(
     encoder.finish()?;
     pb.finish_and_clear();
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-    println!(
+    say!(
         "wrote {frames} frames {}x{} @ {fps} fps ({codec}, {:.1} MB) to {} in {:.1} s",
         size.0,
         size.1,
