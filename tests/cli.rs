@@ -36,6 +36,44 @@ fn bundled_model() -> String {
         .to_string()
 }
 
+/// Writes a synthetic data set of `count` scenes and segments its images with the
+/// bundled model; returns (data set folder, prediction folder).
+fn synth_and_segment(
+    dir: &Path,
+    count: &str,
+    seed: &str,
+    size: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
+    let data = dir.join("d");
+    let pred = dir.join("p");
+    ok(&[
+        "synth",
+        "--out",
+        &data.display().to_string(),
+        "--count",
+        count,
+        "--seed",
+        seed,
+        "--size",
+        size,
+    ]);
+    let images = data.join("images").display().to_string();
+    let pred_s = pred.display().to_string();
+    let model = bundled_model();
+    let mut args = vec![
+        "segment",
+        images.as_str(),
+        "--model",
+        model.as_str(),
+        "--out",
+        pred_s.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    (data, pred)
+}
+
 fn count_frames(input: &str) -> (u64, u32, u32) {
     let mut src = open_source(input).expect("open");
     let (w, h) = (src.info().width, src.info().height);
@@ -223,28 +261,7 @@ fn missing_model_fails_before_writing_output() {
 #[test]
 fn segment_writes_class_pngs_and_probabilities_that_agree() {
     let dir = tempfile::tempdir().expect("tmp");
-    let data = dir.path().join("d");
-    ok(&[
-        "synth",
-        "--out",
-        &data.display().to_string(),
-        "--count",
-        "3",
-        "--seed",
-        "900",
-        "--size",
-        "320x180",
-    ]);
-    let pred = dir.path().join("p");
-    ok(&[
-        "segment",
-        &data.join("images").display().to_string(),
-        "--model",
-        &bundled_model(),
-        "--out",
-        &pred.display().to_string(),
-        "--probs",
-    ]);
+    let (data, pred) = synth_and_segment(dir.path(), "3", "900", "320x180", &["--probs"]);
     for entry in std::fs::read_dir(data.join("images")).expect("images") {
         let stem = entry
             .expect("e")
@@ -275,27 +292,7 @@ fn bundled_model_segments_unseen_synthetic_scenes() {
     // Seeds far from the training range (1000..2200): mean IoU over bone, ligament
     // and disc must show a model that learned, not one that guesses.
     let dir = tempfile::tempdir().expect("tmp");
-    let data = dir.path().join("d");
-    ok(&[
-        "synth",
-        "--out",
-        &data.display().to_string(),
-        "--count",
-        "12",
-        "--seed",
-        "500000",
-        "--size",
-        "640x360",
-    ]);
-    let pred = dir.path().join("p");
-    ok(&[
-        "segment",
-        &data.join("images").display().to_string(),
-        "--model",
-        &bundled_model(),
-        "--out",
-        &pred.display().to_string(),
-    ]);
+    let (data, pred) = synth_and_segment(dir.path(), "12", "500000", "640x360", &[]);
     let (mut inter, mut union) = ([0u64; 4], [0u64; 4]);
     for entry in std::fs::read_dir(data.join("masks")).expect("masks") {
         let path = entry.expect("e").path();

@@ -6,8 +6,6 @@ use foramen_core::Frame;
 
 use crate::{CaptureError, FrameSource, SourceInfo};
 
-const EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
-
 /// Images of a folder, sorted by name, at a fixed frame rate. Frames whose size
 /// differs from the first are scaled to it (a warning is logged) so that a stream
 /// keeps one size, as a capture card's does.
@@ -24,16 +22,7 @@ impl ImageFolderSource {
             source_name: dir.display().to_string(),
             reason,
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| open_err(e.to_string()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            })
-            .collect();
-        files.sort();
+        let files = foramen_data::dataset::list_images(dir).map_err(|e| open_err(e.to_string()))?;
         let first = files
             .first()
             .ok_or_else(|| open_err("no images (png, jpg, bmp, tif) in folder".into()))?;

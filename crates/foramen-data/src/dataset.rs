@@ -267,26 +267,41 @@ pub fn write_synth_dataset(
 
 /// Writes packed RGB8 as PNG.
 pub fn save_rgb(path: &Path, w: u32, h: u32, rgb: Vec<u8>) -> Result<(), DataError> {
-    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| DataError::Image {
-        path: path.to_path_buf(),
-        message: "buffer size does not match image size".into(),
-    })?;
-    img.save(path).map_err(|e| DataError::Image {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    save_png(path, image::RgbImage::from_raw(w, h, rgb))
 }
 
 /// Writes an 8-bit single-channel PNG.
 pub fn save_gray(path: &Path, w: u32, h: u32, data: Vec<u8>) -> Result<(), DataError> {
-    let img = image::GrayImage::from_raw(w, h, data).ok_or_else(|| DataError::Image {
+    save_png(path, image::GrayImage::from_raw(w, h, data))
+}
+
+fn save_png<P>(path: &Path, img: Option<image::ImageBuffer<P, Vec<u8>>>) -> Result<(), DataError>
+where
+    P: image::PixelWithColorType + image::Pixel<Subpixel = u8>,
+{
+    let err = |message: String| DataError::Image {
         path: path.to_path_buf(),
-        message: "buffer size does not match image size".into(),
-    })?;
-    img.save(path).map_err(|e| DataError::Image {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    img.ok_or_else(|| err("buffer size does not match image size".into()))?
+        .save(path)
+        .map_err(|e| err(e.to_string()))
+}
+
+/// Image files (png, jpg, bmp, tif) in `dir`, sorted by name.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    const EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Reads an 8-bit single-channel mask PNG.

@@ -239,7 +239,8 @@ impl ReplaySummary {
         if self.lost + self.unsegmented > 0 {
             say!(
                 "warning: {} frame(s) undecodable, {} frame(s) written without overlay",
-                self.lost, self.unsegmented
+                self.lost,
+                self.unsegmented
             );
         }
         say!("output: {}", self.out.display());

@@ -10,8 +10,6 @@ use foramen_data::dataset::save_gray;
 
 use crate::progress::bar;
 
-const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
-
 /// The images named by `input`: the file itself, or a folder's images in name order.
 pub fn list_images(input: &Path) -> Result<Vec<PathBuf>> {
     if input.is_file() {
@@ -20,16 +18,7 @@ pub fn list_images(input: &Path) -> Result<Vec<PathBuf>> {
     if !input.is_dir() {
         bail!("{}: no such file or folder", input.display());
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-        .with_context(|| format!("reading {}", input.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
+    let files = foramen_data::dataset::list_images(input)?;
     if files.is_empty() {
         bail!("{}: no images (png, jpg, bmp, tif)", input.display());
     }
