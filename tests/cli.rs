@@ -293,21 +293,15 @@ fn bundled_model_segments_unseen_synthetic_scenes() {
     // and disc must show a model that learned, not one that guesses.
     let dir = tempfile::tempdir().expect("tmp");
     let (data, pred) = synth_and_segment(dir.path(), "12", "500000", "640x360", &[]);
-    let (mut inter, mut union) = ([0u64; 4], [0u64; 4]);
+    let mut cm = foramen_eval::ConfusionMatrix::new(4, 255);
     for entry in std::fs::read_dir(data.join("masks")).expect("masks") {
         let path = entry.expect("e").path();
         let truth = load_mask(&path).expect("truth");
         let p = load_mask(&pred.join(path.file_name().expect("name"))).expect("pred");
-        for (t, q) in truth.pixels().zip(p.pixels()) {
-            let (t, q) = (t.0[0] as usize, q.0[0] as usize);
-            for c in 1..4 {
-                inter[c] += u64::from(t == c && q == c);
-                union[c] += u64::from(t == c || q == c);
-            }
-        }
+        cm.add(truth.as_raw(), p.as_raw()).expect("same size");
     }
     let ious: Vec<f64> = (1..4)
-        .map(|c| inter[c] as f64 / union[c].max(1) as f64)
+        .map(|c| cm.class_metrics(c).iou.unwrap_or(0.0))
         .collect();
     let miou = ious.iter().sum::<f64>() / 3.0;
     assert!(miou > 0.5, "foreground IoUs {ious:?}");

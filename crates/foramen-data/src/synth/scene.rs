@@ -259,7 +259,7 @@ impl SceneSpec {
             warm_g: r.range(0.9, 0.96),
             warm_b: r.range(0.8, 0.9),
             sharpen: r.range(0.25, 0.6),
-            noise: r.range(0.006, 0.016),
+            noise: r.range(0.005, 0.0085),
             circle_frac: r.range(0.975, 1.0),
             circle_dx: r.range(-0.01, 0.01),
             rim_px: r.range(1.0, 3.0),
