@@ -2,6 +2,11 @@
 
 Pixels labelled ``ignore_index`` contribute nothing to any term, and a batch without a
 single labelled pixel gives a loss of zero (not NaN).
+
+Every term is a function of sums over the pixels of the batch. With ``sync=True`` (data
+parallel training) those sums are all-reduced over the ranks before the term is formed,
+so each rank computes the loss of the whole global batch, exactly what one process
+computes on it (OHEM picks its hard pixels over the global batch too).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .distributed import all_gather_detached, all_reduce_detached, all_reduce_sum
 
 
 @dataclass
@@ -54,14 +61,19 @@ class LossConfig:
 
 
 class SegmentationLoss(nn.Module):
-    """``ce_weight * CE (+ OHEM) + dice_weight * Dice`` on logits ``(N, C, H, W)``."""
+    """``ce_weight * CE (+ OHEM) + dice_weight * Dice`` on logits ``(N, C, H, W)``.
 
-    def __init__(self, num_classes: int, ignore_index: int, cfg: LossConfig):
+    With ``sync=True`` and an active process group, the loss is that of the global batch
+    (the union of every rank's batch); every rank must then call it in the same order.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int, cfg: LossConfig, sync: bool = False):
         super().__init__()
         cfg.validate(num_classes)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.cfg = cfg
+        self.sync = sync
         weights = torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights is not None else None
         self.register_buffer("class_weights", weights)
 
@@ -72,7 +84,9 @@ class SegmentationLoss(nn.Module):
         if self.cfg.ce_weight > 0:
             loss = loss + self.cfg.ce_weight * self._nll(log_probs, target)
         if self.cfg.dice_weight > 0:
-            loss = loss + self.cfg.dice_weight * _dice_from_probs(log_probs.exp(), target, self.ignore_index)
+            loss = loss + self.cfg.dice_weight * _dice_from_probs(
+                log_probs.exp(), target, self.ignore_index, reduce=all_reduce_sum if self.sync else None
+            )
         return loss
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -89,10 +103,18 @@ class SegmentationLoss(nn.Module):
         )
         valid = target != self.ignore_index
         if self.cfg.ohem_thresh > 0:
+            if self.sync:
+                return _ohem_global(per_pixel[valid], self.cfg.ohem_thresh, self.cfg.ohem_min_kept)
             return _ohem(per_pixel[valid], self.cfg.ohem_thresh, self.cfg.ohem_min_kept)
         if self.class_weights is None:
+            if self.sync:
+                sums = all_reduce_sum(torch.stack([per_pixel.sum(), valid.sum().to(per_pixel.dtype)]))
+                return sums[0] / sums[1].clamp(min=1)
             return per_pixel.sum() / valid.sum().clamp(min=1)
         weight_sum = self.class_weights[target[valid]].sum()
+        if self.sync:
+            sums = all_reduce_sum(torch.stack([per_pixel.sum(), weight_sum.to(per_pixel.dtype)]))
+            return sums[0] / sums[1].clamp(min=1e-12)
         return per_pixel.sum() / weight_sum.clamp(min=1e-12)
 
 
@@ -105,6 +127,37 @@ def _ohem(losses: torch.Tensor, thresh: float, min_kept: int) -> torch.Tensor:
     return torch.topk(losses, keep, sorted=False).values.mean()
 
 
+def _ohem_global(losses: torch.Tensor, thresh: float, min_kept: int) -> torch.Tensor:
+    """:func:`_ohem` over the union of every rank's ``losses`` (each rank passes its own).
+
+    The pixels kept are the same as one process keeps on the concatenated batch: those
+    above ``-log(thresh)`` when there are at least ``min_kept`` of them over all ranks,
+    otherwise the ``keep`` largest over all ranks (found by gathering each rank's local
+    top ``keep`` values). Pixels tied at the cut share its weight, so the value is exact.
+    """
+    hard_mask = losses > -math.log(thresh)
+    counts = all_reduce_detached(torch.stack([torch.tensor(losses.numel(), device=losses.device),
+                                              hard_mask.sum()]))
+    total, hard = int(counts[0]), int(counts[1])
+    if total == 0:
+        return all_reduce_sum(losses.sum())  # zero, but every rank joins the same collectives
+    keep = min(total, max(hard, min_kept))
+    if keep == total:
+        kept = losses.sum()
+    elif keep == hard:
+        kept = losses[hard_mask].sum()
+    else:
+        local = torch.topk(losses.detach(), min(keep, losses.numel()), sorted=False).values
+        padded = torch.full((keep,), -1.0, dtype=losses.dtype, device=losses.device)  # losses are >= 0
+        padded[: local.numel()] = local
+        cut = torch.topk(torch.cat(all_gather_detached(padded)), keep, sorted=False).values.min()
+        above, tied = losses > cut, losses == cut
+        n = all_reduce_detached(torch.stack([above.sum(), tied.sum()]))
+        share = (keep - int(n[0])) / max(1, int(n[1]))
+        kept = losses[above].sum() + share * losses[tied].sum()
+    return all_reduce_sum(kept) / keep
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0) -> torch.Tensor:
     """Soft Dice loss ``1 - mean_c dice_c`` over all classes, ignoring ``ignore_index``.
 
@@ -115,7 +168,10 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int, smo
     return _dice_from_probs(torch.softmax(logits, dim=1), target, ignore_index, smooth)
 
 
-def _dice_from_probs(probs: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0) -> torch.Tensor:
+def _dice_from_probs(probs: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0,
+                     reduce=None) -> torch.Tensor:
+    """Soft Dice from probabilities; ``reduce`` (e.g. a cross-rank sum) is applied to the
+    per-class sums before they are combined."""
     # Per-class sums via gather / scatter_add instead of a one-hot tensor (much cheaper on CPU).
     num_classes = probs.shape[1]
     valid = target != ignore_index
@@ -124,4 +180,6 @@ def _dice_from_probs(probs: torch.Tensor, target: torch.Tensor, ignore_index: in
     intersection = probs.new_zeros(num_classes).scatter_add(0, safe.flatten(), p_true.flatten())
     target_sum = torch.bincount(safe[valid], minlength=num_classes).to(probs.dtype)
     prob_sum = (probs * valid.unsqueeze(1)).sum(dim=(0, 2, 3))
+    if reduce is not None:
+        intersection, target_sum, prob_sum = reduce(torch.cat([intersection, target_sum, prob_sum])).split(num_classes)
     return 1.0 - ((2.0 * intersection + smooth) / (prob_sum + target_sum + smooth)).mean()
