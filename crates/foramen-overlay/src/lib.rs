@@ -17,6 +17,10 @@ pub struct OverlayStyle {
     pub mode: OverlayMode,
     /// Contour thickness in output pixels.
     pub contour_px: u32,
+    /// Source pixels whose brightest channel is below this are never annotated: they
+    /// are the black surround outside the scope's field stop, where there is no tissue
+    /// to mark even if the model says otherwise.
+    pub black_level: u8,
 }
 
 impl OverlayStyle {
@@ -32,6 +36,7 @@ impl OverlayStyle {
             opacity: cfg.opacity,
             mode: cfg.mode,
             contour_px: cfg.contour_px.max(1),
+            black_level: 12,
         }
     }
 }
@@ -80,8 +85,7 @@ impl Compositor {
                 for x in 0..w {
                     let c = classes[x] as usize;
                     let (o, i) = (&mut out_row[x * 3..x * 3 + 3], &in_row[x * 3..x * 3 + 3]);
-                    if !style.visible[c] {
-                        // Outline of a visible neighbour may still cover this pixel.
+                    if !style.visible[c] || i[0].max(i[1]).max(i[2]) < style.black_level {
                         o.copy_from_slice(i);
                         continue;
                     }
@@ -241,6 +245,17 @@ mod tests {
             .last()
             .expect("region");
         assert_eq!(px(last, 20), disc);
+    }
+
+    #[test]
+    fn black_surround_is_never_annotated() {
+        let m = mask(1, 1, vec![1]);
+        let mut rgb = vec![100u8; 4 * 4 * 3];
+        rgb[..3].copy_from_slice(&[5, 3, 8]);
+        let mut out = vec![0u8; rgb.len()];
+        Compositor::new().composite(&rgb, 4, 4, &m, &style(OverlayMode::Fill, 0.5), &mut out);
+        assert_eq!(&out[..3], &[5, 3, 8]);
+        assert_ne!(&out[3..6], &[100, 100, 100]);
     }
 
     #[test]

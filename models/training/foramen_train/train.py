@@ -4,11 +4,20 @@ CLI::
 
     python -m foramen_train.train --config configs/lumbar-synth.toml [--out RUN_DIR]
         [--epochs N] [--batch-size N] [--lr X] [--threads N] [--data-root DIR]
-        [--set section.key=value ...] [--no-progress]
+        [--set section.key=value ...] [--device auto|cpu|cuda] [--no-progress]
+
+    torchrun --nproc_per_node N -m foramen_train.train --config ...   # data parallel
 
 The run folder receives ``config.toml`` (the effective configuration), ``metrics.csv``
-(one row per epoch), ``best.pt`` (the epoch with the best validation mIoU), the exported
-ONNX model of that epoch and ``summary.json``.
+(one row per epoch), ``best.pt`` (the epoch with the best validation mIoU), ``last.pt``
+(the last epoch), the exported ONNX model of the best epoch and ``summary.json``.
+
+Under torchrun every process trains a replica wrapped in DistributedDataParallel
+(``nccl`` on CUDA, ``gloo`` on the CPU) on its share of each global batch
+(``train.batch_size`` / world size), BatchNorm is synchronised over the processes and
+the loss is that of the global batch, so the run follows single-process training with
+the same global batch. Validation is sharded by batches and the confusion matrix and
+loss sums are all-reduced. Only rank 0 writes files and prints.
 """
 
 from __future__ import annotations
@@ -26,9 +35,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from . import distributed as D
 from .config import Config, ConfigError, load_config, to_toml
 from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
 from .export import ExportError, export_checkpoint
@@ -84,19 +96,67 @@ def lr_factor(iteration: int, total: int, warmup: int, cfg: Config) -> float:
 
 
 def validate(
-    model: PPLiteSeg, loader: DataLoader, loss_fn: SegmentationLoss, spec: DatasetSpec, progress: bool
+    model: PPLiteSeg, loader: DataLoader, loss_fn: SegmentationLoss, spec: DatasetSpec, progress: bool,
+    device: torch.device | None = None,
 ) -> tuple[float, ConfusionMatrix]:
-    """Mean validation loss and the confusion matrix at the model input size."""
+    """Mean validation loss and the confusion matrix at the model input size.
+
+    Under a process group each rank passes its own batches (see :func:`val_batches`);
+    the loss sums and the confusion matrix are all-reduced, so every rank returns the
+    results of the whole validation list.
+    """
+    device = device or torch.device("cpu")
     model.eval()
     matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
     total, frames = 0.0, 0
     with torch.no_grad():
         for images, masks in tqdm(loader, desc="  val", leave=False, disable=not progress, dynamic_ncols=True):
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             logits = model(images)
             total += loss_fn(logits, masks).item() * images.shape[0]
             frames += images.shape[0]
             matrix.update(logits.argmax(1), masks)
+    if D.active():
+        sums = D.all_reduce_detached(torch.tensor([total, frames], dtype=torch.float64, device=device))
+        total, frames = float(sums[0]), int(sums[1])
+        matrix.matrix = D.all_reduce_detached(torch.from_numpy(matrix.matrix).to(device)).cpu().numpy()
     return total / max(1, frames), matrix
+
+
+def val_batches(num_frames: int, batch_size: int, rank: int = 0, world_size: int = 1) -> list[list[int]]:
+    """Rank ``rank``'s validation batches: every ``world_size``-th batch of the
+    single-process sequence, so that the union over the ranks is exactly that sequence."""
+    batches = [list(range(i, min(i + batch_size, num_frames))) for i in range(0, num_frames, batch_size)]
+    return batches[rank::world_size]
+
+
+def local_batch_size(cfg: Config, world_size: int) -> int:
+    """Per-process share of the global ``train.batch_size`` (which must divide evenly)."""
+    if cfg.train.batch_size % world_size:
+        raise ConfigError(
+            f"{cfg.source}: train.batch_size: the global batch {cfg.train.batch_size} does not split evenly "
+            f"over {world_size} processes"
+        )
+    return cfg.train.batch_size // world_size
+
+
+class _TrainForward(nn.Module):
+    """The training forward (main and auxiliary logits) as ``forward``, so that
+    DistributedDataParallel sees it."""
+
+    def __init__(self, model: PPLiteSeg, aux: bool):
+        super().__init__()
+        self.model = model
+        self.aux = aux
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.aux:
+            return self.model.forward_with_aux(x)
+        return self.model(x), []
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def _format(value: float) -> str:
@@ -114,10 +174,26 @@ def prepare_run_dir(cfg: Config, out: Path | None) -> Path:
     return out
 
 
-def train(cfg: Config, run_dir: Path, progress: bool = True, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Run a whole training; return the summary also written to ``summary.json``."""
+def train(
+    cfg: Config, run_dir: Path | None, progress: bool = True, overrides: list[str] | None = None,
+    dist_info: D.DistInfo | None = None,
+) -> dict[str, Any]:
+    """Run a whole training; return the summary also written to ``summary.json``.
+
+    ``dist_info`` (from :func:`foramen_train.distributed.setup`) selects the device and,
+    under torchrun, this process's rank; without it the run is single-process on the CPU.
+    Only rank 0 needs ``run_dir``, writes files and returns the summary (other ranks
+    return an empty dict).
+    """
+    info = dist_info or D.DistInfo()
+    device, main_rank = info.device, info.is_main
+    log = print if main_rank else (lambda *args, **kwargs: None)
+    progress = progress and main_rank
+    local_batch = local_batch_size(cfg, info.world_size)
     torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
 
     spec, train_ds, val_ds = build_datasets(cfg)
     names = spec.class_names
@@ -126,133 +202,170 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, overrides: list[str
     model = PPLiteSeg(model_cfg)
     params = count_parameters(model)
     flops = estimate_flops(model, model_cfg.width, model_cfg.height)
-    loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss)
+    if info.distributed:
+        model = D.convert_sync_batchnorm(model)
+    model.to(device)
+    loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss, sync=info.distributed).to(device)
+    val_loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss).to(device)
+    step_net: nn.Module = _TrainForward(model, aux)
+    if info.distributed:
+        step_net = DistributedDataParallel(
+            step_net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+        )
     optimizer = build_optimizer(model, cfg)
-    print(
+    log(
         f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds)} train / {len(val_ds)} val frames "
         f"({'cached' if train_ds.cached else 'not cached'}), classes {names}"
     )
-    print(
+    log(
         f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, base {model_cfg.base_channels}: "
         f"{params:,} params, {flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"
     )
+    where = f"{info.world_size} processes ({info.backend}), {local_batch} frames each" if info.distributed else "1 process"
+    log(f"device {device}, {where}; global batch {cfg.train.batch_size}")
 
-    (run_dir / "config.toml").write_text(
-        to_toml(
-            cfg.to_dict(),
-            header=f"Effective configuration of this run.\nSource: {cfg.source}\nOverrides: {overrides or 'none'}",
-        ),
-        encoding="utf-8",
+    if main_rank:
+        assert run_dir is not None, "rank 0 needs a run folder"
+        (run_dir / "config.toml").write_text(
+            to_toml(
+                cfg.to_dict(),
+                header=f"Effective configuration of this run.\nSource: {cfg.source}\nOverrides: {overrides or 'none'}",
+            ),
+            encoding="utf-8",
+        )
+    # The same shuffled order for any number of processes: step k's global batch is
+    # positions [k*B, (k+1)*B) of the epoch's permutation, rank r taking every W-th of them.
+    sampler = DistributedSampler(
+        train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.train.seed, drop_last=True
     )
+    pin = device.type == "cuda"
     train_loader = DataLoader(
-        train_ds,
-        batch_size=cfg.train.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=cfg.data.num_workers,
-        generator=torch.Generator().manual_seed(cfg.train.seed),
+        train_ds, batch_size=local_batch, sampler=sampler, drop_last=True, num_workers=cfg.data.num_workers,
+        pin_memory=pin,
     )
-    val_loader = DataLoader(val_ds, batch_size=cfg.train.val_batch_size, num_workers=cfg.data.num_workers)
+    val_loader = DataLoader(
+        val_ds, batch_sampler=val_batches(len(val_ds), cfg.train.val_batch_size, info.rank, info.world_size),
+        num_workers=cfg.data.num_workers, pin_memory=pin,
+    )
     steps = len(train_loader)
     total_iters = cfg.train.epochs * steps
     warmup = round(cfg.train.warmup_epochs * steps)
 
-    csv_path = run_dir / "metrics.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerow(
-            ["epoch", "train_loss", "val_loss", "val_miou", *[f"iou_{n}" for n in names], "seconds"]
-        )
+    csv_path = run_dir / "metrics.csv" if main_rank else None
+    if csv_path is not None:
+        with csv_path.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerow(
+                ["epoch", "train_loss", "val_loss", "val_miou", *[f"iou_{n}" for n in names], "seconds"]
+            )
 
-    best_path = run_dir / "best.pt"
     best: dict[str, Any] | None = None
     step_times: list[float] = []
     iteration = 0
     started = time.perf_counter()
+
+    def checkpoint(epoch: int, miou: float, val_iou: dict[str, float], val_loss: float) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "model_config": dataclasses.asdict(model_cfg),
+            "state_dict": _cpu_state(model),
+            "dataset": spec.to_dict(),
+            "config": cfg.to_dict(),
+            "training": {
+                "epoch": epoch,
+                "val_miou": 0.0 if math.isnan(miou) else miou,
+                "val_iou": val_iou,
+                "val_loss": val_loss,
+                "params": params,
+                "flops": flops,
+            },
+        }
+
     for epoch in range(1, cfg.train.epochs + 1):
         epoch_start = time.perf_counter()
         train_ds.set_epoch(epoch)
-        model.train()
+        sampler.set_epoch(epoch)
+        step_net.train()
         loss_sum = 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not progress,
                    dynamic_ncols=True)
         for images, masks in bar:
             step_start = time.perf_counter()
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             lr = cfg.train.lr * lr_factor(iteration, total_iters, warmup, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            if aux:
-                logits, aux_logits = model.forward_with_aux(images)
-                loss = loss_fn(logits, masks) + cfg.train.loss.aux_weight * sum(
-                    loss_fn.cross_entropy(a, masks) for a in aux_logits
-                )
-            else:
-                loss = loss_fn(model(images), masks)
+            logits, aux_logits = step_net(images)
+            # With several processes every term is that of the global batch (see losses.py).
+            loss = loss_fn(logits, masks)
+            if aux_logits:
+                loss = loss + cfg.train.loss.aux_weight * sum(loss_fn.cross_entropy(a, masks) for a in aux_logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            loss_value = loss.item()
             step_times.append(time.perf_counter() - step_start)
-            loss_sum += loss.item()
+            loss_sum += loss_value
             iteration += 1
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
         train_loss = loss_sum / steps
-        val_loss, matrix = validate(model, val_loader, loss_fn, spec, progress)
+        val_loss, matrix = validate(model, val_loader, val_loss_fn, spec, progress, device)
         miou, iou = matrix.mean_iou(), matrix.iou()
         seconds = time.perf_counter() - epoch_start
-        with csv_path.open("a", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerow(
-                [epoch, _format(train_loss), _format(val_loss), _format(miou), *[_format(v) for v in iou],
-                 f"{seconds:.1f}"]
-            )
         score = miou if not math.isnan(miou) else -math.inf
         improved = best is None or score > best["score"]
+        val_iou = {n: float(v) for n, v in zip(names, iou) if not math.isnan(v)}
         if improved:
-            val_iou = {n: float(v) for n, v in zip(names, iou) if not math.isnan(v)}
             best = {"score": score, "epoch": epoch, "val_miou": 0.0 if math.isnan(miou) else miou, "val_iou": val_iou}
-            torch.save(
-                {
-                    "format": 1,
-                    "model_config": dataclasses.asdict(model_cfg),
-                    "state_dict": model.state_dict(),
-                    "dataset": spec.to_dict(),
-                    "config": cfg.to_dict(),
-                    "training": {
-                        "epoch": epoch,
-                        "val_miou": best["val_miou"],
-                        "val_iou": val_iou,
-                        "val_loss": val_loss,
-                        "params": params,
-                        "flops": flops,
-                    },
-                },
-                best_path,
-            )
-        print(
+        if main_rank:
+            with csv_path.open("a", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow(
+                    [epoch, _format(train_loss), _format(val_loss), _format(miou), *[_format(v) for v in iou],
+                     f"{seconds:.1f}"]
+                )
+            if improved or epoch == cfg.train.epochs:
+                state = checkpoint(epoch, miou, val_iou, val_loss)
+                for name, wanted in (("best.pt", improved), ("last.pt", epoch == cfg.train.epochs)):
+                    if wanted:
+                        torch.save(state, run_dir / name)
+        log(
             f"epoch {epoch}/{cfg.train.epochs}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
             f"val_miou {miou:.4f}{' (best)' if improved else ''} [{seconds:.1f}s]",
             flush=True,
         )
 
     assert best is not None  # epochs >= 1 is validated
-    onnx_path = run_dir / cfg.export.filename
-    export_checkpoint(best_path, onnx_path)
-    summary = {
-        "dataset": spec.name,
-        "data_root": str(cfg.data_root()),
-        "classes": names,
-        "train_frames": len(train_ds),
-        "val_frames": len(val_ds),
-        "epochs": cfg.train.epochs,
-        "best_epoch": best["epoch"],
-        "val_miou": best["val_miou"],
-        "val_iou": best["val_iou"],
-        "params": params,
-        "flops": flops,
-        "seconds": round(time.perf_counter() - started, 1),
-        "seconds_per_step": round(float(np.median(step_times)), 4),
-        "onnx": str(onnx_path),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")
+    summary: dict[str, Any] = {}
+    error = None
+    if main_rank:
+        onnx_path = run_dir / cfg.export.filename
+        try:
+            export_checkpoint(run_dir / "best.pt", onnx_path)
+        except ExportError as err:
+            error = str(err)
+        else:
+            summary = {
+                "dataset": spec.name,
+                "data_root": str(cfg.data_root()),
+                "classes": names,
+                "train_frames": len(train_ds),
+                "val_frames": len(val_ds),
+                "epochs": cfg.train.epochs,
+                "best_epoch": best["epoch"],
+                "val_miou": best["val_miou"],
+                "val_iou": best["val_iou"],
+                "params": params,
+                "flops": flops,
+                "device": str(device),
+                "world_size": info.world_size,
+                "seconds": round(time.perf_counter() - started, 1),
+                "seconds_per_step": round(float(np.median(step_times)), 4),
+                "onnx": str(onnx_path),
+            }
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            log(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")
+    error = D.broadcast_object(error)  # the other ranks wait for the export and share its outcome
+    if error is not None:
+        raise ExportError(error)
     return summary
 
 
@@ -268,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, help="override data.root (relative to the current folder)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key (TOML value), e.g. --set data.augment.hflip=0")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto (default): cuda:LOCAL_RANK when CUDA is available, else the CPU")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     args = parser.parse_args(argv)
 
@@ -279,12 +394,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_root is not None:
         overrides.append(f"data.root={json.dumps(str(args.data_root.resolve()))}")
     try:
-        cfg = load_config(args.config, overrides)
-        run_dir = prepare_run_dir(cfg, args.out)
-        train(cfg, run_dir, progress=not args.no_progress, overrides=overrides)
-    except (ConfigError, DataError, ExportError) as err:
+        info = D.setup(args.device)
+    except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    try:
+        cfg = load_config(args.config, overrides)
+        local_batch_size(cfg, info.world_size)
+        run_dir, error = None, None
+        if info.is_main:
+            try:
+                run_dir = prepare_run_dir(cfg, args.out)
+            except ConfigError as err:
+                error = str(err)
+        error = D.broadcast_object(error)
+        if error is not None:
+            raise ConfigError(error)
+        train(cfg, run_dir, progress=not args.no_progress, overrides=overrides, dist_info=info)
+    except (ConfigError, DataError, ExportError) as err:
+        prefix = f"[rank {info.rank}] " if info.distributed else ""
+        print(f"{prefix}error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        D.cleanup()
     return 0
 
 
