@@ -61,17 +61,33 @@ fn stages(c: &mut Criterion) {
         b.iter(|| comp.composite(black_box(&scene.rgb), w, h, &mask, &style, &mut out))
     });
 
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lumbar-synth.onnx");
+    let frame = Frame::new(0, 0, w, h, scene.rgb.clone()).expect("frame");
+    bench_model(&mut g, "segment_full", "lumbar-synth.onnx", &frame);
+    g.finish();
+
+    // The real-endoscopy model on a real 512x512 frame, when both are present.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/vocalfolds/img/patient2/seq6");
+    let first = foramen_data::dataset::list_images(&real).ok().and_then(|f| f.into_iter().next());
+    if let Some(img) = first.and_then(|p| image::open(p).ok()) {
+        let img = img.into_rgb8();
+        let (iw, ih) = img.dimensions();
+        let frame = Frame::new(0, 0, iw, ih, img.into_raw()).expect("frame");
+        let mut g = c.benchmark_group("vocalfolds_512");
+        g.sample_size(30);
+        bench_model(&mut g, "segment_full", "vocalfolds.onnx", &frame);
+        g.finish();
+    }
+}
+
+/// Benchmarks one full segmentation (pre + model + post) with `models/<file>`.
+fn bench_model(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, file: &str, frame: &Frame) {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models").join(file);
     match Segmenter::load(&model, &ModelConfig::default()) {
         Ok(mut seg) => {
-            let frame = Frame::new(0, 0, w, h, scene.rgb.clone()).expect("frame");
-            g.bench_function("segment_full", |b| {
-                b.iter(|| black_box(seg.segment(&frame).expect("segment")))
-            });
+            g.bench_function(name, |b| b.iter(|| black_box(seg.segment(frame).expect("segment"))));
         }
-        Err(e) => eprintln!("skipping segment_full: {e}"),
+        Err(e) => eprintln!("skipping {file}: {e}"),
     }
-    g.finish();
 }
 
 criterion_group!(benches, stages);

@@ -528,8 +528,8 @@ def add_glare(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
         major = float(rng.uniform(0.015, max(0.015, cfg.glare_size))) * short
         minor = major / float(rng.uniform(1.0, 4.0))
         theta = float(rng.uniform(0.0, math.pi))
-        strength = float(rng.uniform(0.75, 1.0))
-        colour = np.array([255.0, 255.0 - rng.uniform(0, 12), 255.0 - rng.uniform(12, 45)], dtype=np.float32)
+        strength = float(rng.uniform(0.85, 1.0))
+        colour = np.array([255.0, 255.0 - rng.uniform(0, 10), 255.0 - rng.uniform(8, 30)], dtype=np.float32)
         reach = int(math.ceil(1.6 * major)) + 1
         x0, x1 = max(0, int(cx) - reach), min(w, int(cx) + reach + 1)
         y0, y1 = max(0, int(cy) - reach), min(h, int(cy) + reach + 1)

@@ -94,9 +94,23 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """
     if not active():
         return tensor
-    from torch.distributed.nn.functional import all_reduce
+    return _AllReduceSum.apply(tensor)
 
-    return all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+class _AllReduceSum(torch.autograd.Function):
+    """All-reduce (sum) whose backward all-reduces the gradient (sum)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        grad = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
 
 
 def all_reduce_detached(tensor: torch.Tensor, op: dist.ReduceOp = dist.ReduceOp.SUM) -> torch.Tensor:
@@ -131,34 +145,38 @@ def broadcast_object(obj: object, src: int = 0) -> object:
     return box[0]
 
 
-class SyncBatchNorm(nn.SyncBatchNorm):
-    """:class:`torch.nn.SyncBatchNorm` that also synchronises on the CPU (gloo).
+class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics are those of the global batch, on the CPU (gloo).
 
-    PyTorch's SyncBatchNorm only runs on accelerators; on GPUs this class is exactly
-    that. On the CPU, in training mode under an active process group, the batch mean and
-    (biased) variance are computed from per-channel sums all-reduced over the ranks (two
-    passes: mean, then squared deviations), the running statistics are updated with the
-    unbiased variance as :func:`torch.nn.functional.batch_norm` does, and the gradient flows
-    through the global statistics. Outside training or without a group it is plain
-    BatchNorm.
+    PyTorch's :class:`torch.nn.SyncBatchNorm` runs only on accelerators (and DDP refuses
+    it on CPU modules), so CPU processes use this layer instead. In training mode under
+    an active process group, the batch mean and (biased) variance come from per-channel
+    sums all-reduced over the ranks (two passes: mean, then squared deviations), the
+    running statistics are updated with the unbiased variance as
+    :func:`torch.nn.functional.batch_norm` does, and the gradient flows through the global
+    statistics. Otherwise (evaluation, one process) it is plain BatchNorm.
     """
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (torch's name)
-        if input.device.type != "cpu" or not self.training or not active():
+    def _check_input_dim(self, input: torch.Tensor) -> None:  # noqa: A002 (torch's name)
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+        if not self.training or not active():
             return super().forward(input)
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.track_running_stats:
+        if self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked)
         dims = [0, *range(2, input.dim())]
-        count = all_reduce_detached(torch.tensor([input.numel() // input.shape[1]], dtype=torch.float64))
-        n = float(count)
+        local = torch.tensor([input.numel() // input.shape[1]], dtype=torch.float64, device=input.device)
+        n = float(all_reduce_detached(local))
         if n <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
-        mean = all_reduce_sum(input.sum(dims)) / n
         shape = [1, -1] + [1] * (input.dim() - 2)
+        mean = all_reduce_sum(input.sum(dims)) / n
         centred = input - mean.view(shape)
         var = all_reduce_sum((centred * centred).sum(dims)) / n
         if self.track_running_stats and self.running_mean is not None:
@@ -171,26 +189,31 @@ class SyncBatchNorm(nn.SyncBatchNorm):
         return out
 
 
-def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every ``BatchNorm*d`` in ``module`` by :class:`SyncBatchNorm` (weights kept)."""
+def convert_sync_batchnorm(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """Synchronise every ``BatchNorm*d`` of ``module`` over the process group.
+
+    On CUDA this is :meth:`torch.nn.SyncBatchNorm.convert_sync_batchnorm`; on the CPU the
+    layers become :class:`CPUSyncBatchNorm` (same parameters, buffers and state-dict keys).
+    """
+    if torch.device(device).type != "cpu":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     out = module
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, nn.SyncBatchNorm):
-        out = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                            module.track_running_stats)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CPUSyncBatchNorm):
+        out = CPUSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                               module.track_running_stats)
         if module.affine:
-            with torch.no_grad():
-                out.weight = module.weight
-                out.bias = module.bias
+            out.weight = module.weight
+            out.bias = module.bias
         out.running_mean = module.running_mean
         out.running_var = module.running_var
         out.num_batches_tracked = module.num_batches_tracked
         out.training = module.training
     for name, child in module.named_children():
-        out.add_module(name, convert_sync_batchnorm(child))
+        out.add_module(name, convert_sync_batchnorm(child, device))
     return out
 
 
 __all__ = [
-    "DistInfo", "SyncBatchNorm", "active", "all_gather_detached", "all_reduce_detached", "all_reduce_sum",
+    "CPUSyncBatchNorm", "DistInfo", "active", "all_gather_detached", "all_reduce_detached", "all_reduce_sum",
     "barrier", "broadcast_object", "cleanup", "convert_sync_batchnorm", "select_device", "setup",
 ]

@@ -203,14 +203,15 @@ def train(
     params = count_parameters(model)
     flops = estimate_flops(model, model_cfg.width, model_cfg.height)
     if info.distributed:
-        model = D.convert_sync_batchnorm(model)
+        model = D.convert_sync_batchnorm(model, device)
     model.to(device)
     loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss, sync=info.distributed).to(device)
     val_loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss).to(device)
     step_net: nn.Module = _TrainForward(model, aux)
     if info.distributed:
         step_net = DistributedDataParallel(
-            step_net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+            step_net, device_ids=[device.index] if device.type == "cuda" else None,
+            forward_sync_buffers=False,  # BatchNorm statistics are synchronised already
         )
     optimizer = build_optimizer(model, cfg)
     log(

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from foramen_train.data import (MEAN, STD, AugmentConfig, DataError, SegmentationDataset, augment_pair,
-                                load_dataset_spec, read_list)
+from foramen_train.data import (MEAN, STD, AugmentConfig, DataError, SegmentationDataset, add_glare, augment_pair,
+                                detect_circle, load_dataset_spec, read_list)
 
 from conftest import CLASSES
 
@@ -145,3 +145,136 @@ def test_invalid_augment_names_field():
 def test_spec_round_trip(tiny_dataset):
     spec = load_dataset_spec(tiny_dataset)
     assert type(spec).from_dict(spec.to_dict()) == spec
+
+
+# --- glare and the scope's circular field of view ---------------------------------------
+
+GEOMETRY_OFF = dict(hflip=0, vflip=0, rotate_prob=0, scale_min=1, scale_max=1)
+COLOUR_OFF = dict(brightness=0, contrast=0, saturation=0, gamma=0, hue=0, blur_prob=0)
+
+
+def test_new_augmentations_are_off_by_default():
+    cfg = AugmentConfig()
+    assert cfg.glare_prob == 0 and cfg.circle is False and cfg.circle_class == 0
+
+
+def test_glare_changes_only_the_image():
+    image, mask = colour_coded()
+    cfg = AugmentConfig(**GEOMETRY_OFF, **COLOUR_OFF, glare_prob=1.0, glare_max=3, glare_size=0.15)
+    changed_any = 0
+    for seed in range(4):
+        out, out_mask = augment_pair(image, mask, 160, 96, cfg, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out_mask, mask)  # glare hides tissue, it does not relabel it
+        changed = np.any(out != image, axis=-1)
+        changed_any += changed.sum()
+        assert changed.any()
+        before, after = image[changed].astype(int), out[changed].astype(int)
+        assert (after[:, 0] >= before[:, 0]).all()  # blended towards warm white: red never drops
+        assert after.sum(1).mean() > before.sum(1).mean() + 30
+        assert after.min(1).max() >= 180  # a near-white core
+    assert changed_any < 0.5 * image.shape[0] * image.shape[1] * 4  # highlights, not a wash
+
+
+def test_glare_is_warm_white():
+    gray = np.full((64, 96, 3), 100, dtype=np.uint8)
+    out = add_glare(gray, AugmentConfig(glare_prob=1.0), np.random.default_rng(1)).astype(int)
+    changed = np.any(out != 100, axis=-1)
+    r, g, b = out[changed].T
+    assert changed.any() and (r >= g).all() and (g >= b).all() and (r > b).any() and r.max() >= 240
+
+
+def test_glare_stays_inside_the_field_of_view():
+    image, _ = colour_coded()
+    fov = np.zeros(image.shape[:2], dtype=bool)
+    fov[20:70, 30:120] = True
+    cfg = AugmentConfig(glare_prob=1.0, glare_max=5, glare_size=0.3)
+    for seed in range(4):
+        out = add_glare(image, cfg, np.random.default_rng(seed), fov)
+        np.testing.assert_array_equal(out[~fov], image[~fov])
+        assert (out[fov] != image[fov]).any()
+
+
+def scope_frame(outside_class: int, width=160, height=96, cx=66.0, cy=50.0, r=40.0):
+    """A circular view (off-centre) on black: class regions inside, ``outside_class`` outside."""
+    yy, xx = np.mgrid[0:height, 0:width] + 0.5
+    inside_classes = [c for c in range(4) if c != outside_class]
+    mask = np.full((height, width), inside_classes[0], dtype=np.uint8)
+    mask[xx > cx + 8] = inside_classes[1]
+    mask[(xx - cx + 14) ** 2 + (yy - cy - 12) ** 2 < 15**2] = inside_classes[2]
+    mask[xx < 40] = inside_classes[1]
+    disk = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+    mask[~disk] = outside_class
+    palette = np.array([(230, 60, 60), (60, 180, 75), (70, 130, 230), (240, 200, 60)], dtype=np.uint8)
+    palette[outside_class] = 0
+    return palette[mask], mask, palette, (cx, cy, r)
+
+
+def test_detect_circle():
+    image, _, _, (cx, cy, r) = scope_frame(0)
+    found = detect_circle(image)
+    assert found is not None
+    assert abs(found.cx - cx) < 1 and abs(found.cy - cy) < 1 and abs(found.r - r) < 1
+    full, _ = colour_coded()  # tissue (and black regions) everywhere: no circular view
+    assert detect_circle(np.maximum(full, 40)) is None
+    assert detect_circle(np.zeros_like(full)) is None
+
+
+@pytest.mark.parametrize("circle_class", [0, 3])
+def test_circle_augmentation_keeps_the_field_of_view(circle_class):
+    image, mask, _, (cx, cy, r) = scope_frame(circle_class)
+    h, w = mask.shape
+    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5,
+                        brightness=0.3, contrast=0.3, gamma=0.25, blur_prob=0.3, glare_prob=0.5,
+                        circle=True, circle_class=circle_class)
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    outside_original = np.hypot(xx - cx, yy - cy) > r + 1.5
+    for seed in range(10):
+        out, out_mask = augment_pair(image, mask, w, h, cfg, np.random.default_rng(seed))
+        # Outside the scope's circle: black and the outside class, after all the jitter.
+        assert (out[outside_original] == 0).all() and (out_mask[outside_original] == circle_class).all()
+        # The view is still one clean circle (smaller after a zoom-out), not a wedge or a moved disk.
+        found = detect_circle(out)
+        assert found is not None and found.r <= r + 1.5, (seed, found)
+        dist = np.hypot(xx - found.cx, yy - found.cy)
+        inside, outside = dist < found.r - 3, dist > found.r + 1.5
+        assert (out[inside].max(-1) > 40).all(), seed  # no black wedges inside
+        assert (out[outside] == 0).all() and (out_mask[outside] == circle_class).all()
+        assert (out_mask[inside] != circle_class).all()
+
+
+def test_circle_augmentation_keeps_labels_aligned():
+    image, mask, palette, _ = scope_frame(0)
+    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5,
+                        **COLOUR_OFF, circle=True)
+    for seed in range(6):
+        out, out_mask = augment_pair(image, mask, 128, 80, cfg, np.random.default_rng(seed))
+        distance = ((out[:, :, None, :].astype(np.float32) - palette[None, None].astype(np.float32)) ** 2).sum(-1)
+        assert (distance.argmin(-1) == out_mask).mean() > 0.97
+
+
+def test_without_circle_the_view_moves():
+    """The plain geometry (rotation about the frame centre, free crop) moves an off-centre
+    circle, which is what ``circle = true`` prevents."""
+    image, mask, _, (cx, cy, r) = scope_frame(0)
+    h, w = mask.shape
+    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5,
+                        **COLOUR_OFF)
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    outside_original = np.hypot(xx - cx, yy - cy) > r + 1.5
+    leaks = [(augment_pair(image, mask, w, h, cfg, np.random.default_rng(s))[0][outside_original] > 0).any()
+             for s in range(6)]
+    assert any(leaks)
+
+
+def test_circle_class_must_be_a_class(tiny_dataset):
+    spec = load_dataset_spec(tiny_dataset)
+    with pytest.raises(DataError, match="data.augment.circle_class: 4 is not a class index"):
+        SegmentationDataset(read_list(tiny_dataset, "val.txt"), spec, 64, 64,
+                            augment=AugmentConfig(circle=True, circle_class=4))
+
+
+@pytest.mark.parametrize("field,value", [("glare_prob", 1.5), ("glare_max", 0), ("glare_size", 0.0),
+                                         ("circle_class", 300)])
+def test_invalid_new_augment_fields_are_named(field, value):
+    with pytest.raises(ValueError, match=f"data.augment.{field}"):
+        AugmentConfig(**{field: value}).validate()
