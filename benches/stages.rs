@@ -66,8 +66,11 @@ fn stages(c: &mut Criterion) {
     g.finish();
 
     // The real-endoscopy model on a real 512x512 frame, when both are present.
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/vocalfolds/img/patient2/seq6");
-    let first = foramen_data::dataset::list_images(&real).ok().and_then(|f| f.into_iter().next());
+    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/vocalfolds/img/patient2/seq6");
+    let first = foramen_data::dataset::list_images(&real)
+        .ok()
+        .and_then(|f| f.into_iter().next());
     if let Some(img) = first.and_then(|p| image::open(p).ok()) {
         let img = img.into_rgb8();
         let (iw, ih) = img.dimensions();
@@ -80,11 +83,20 @@ fn stages(c: &mut Criterion) {
 }
 
 /// Benchmarks one full segmentation (pre + model + post) with `models/<file>`.
-fn bench_model(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, file: &str, frame: &Frame) {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models").join(file);
+fn bench_model(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    file: &str,
+    frame: &Frame,
+) {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(file);
     match Segmenter::load(&model, &ModelConfig::default()) {
         Ok(mut seg) => {
-            g.bench_function(name, |b| b.iter(|| black_box(seg.segment(frame).expect("segment"))));
+            g.bench_function(name, |b| {
+                b.iter(|| black_box(seg.segment(frame).expect("segment")))
+            });
         }
         Err(e) => eprintln!("skipping {file}: {e}"),
     }
