@@ -56,8 +56,10 @@ test: setup test-rust test-python
 test-rust: setup
 	cargo test --workspace
 
+# The recipe's suite, then Python checks of the built binary against SciPy.
 test-python: venv
 	cd models/training && ../../$(PY) -m pytest -q
+	$(PY) -m pytest -q tests/python
 
 bench: build
 	cargo bench --workspace

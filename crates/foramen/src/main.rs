@@ -8,6 +8,7 @@ macro_rules! say {
     }};
 }
 
+mod compare;
 mod model;
 mod progress;
 mod replay;
@@ -73,6 +74,18 @@ enum Command {
         #[arg(long)]
         probs: bool,
     },
+    /// The reader study: readers' masks (surgeons or a model) against a reference.
+    Compare {
+        /// Folder of reference class-index PNGs.
+        #[arg(long)]
+        reference: PathBuf,
+        /// A reader as NAME=DIR (DIR holds PNGs named like the reference's); repeat.
+        #[arg(long = "reader", value_parser = parse_reader, required = true)]
+        readers: Vec<(String, PathBuf)>,
+        /// Output folder for compare.json and report.md.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Annotate a recording (video file, image folder or `synthetic:...`) headlessly.
     Replay {
         /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
@@ -87,6 +100,16 @@ enum Command {
         #[arg(long)]
         telemetry: Option<PathBuf>,
     },
+}
+
+fn parse_reader(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, dir) = s
+        .split_once('=')
+        .ok_or_else(|| format!("reader {s:?} is not NAME=DIR"))?;
+    if name.is_empty() || dir.is_empty() {
+        return Err(format!("reader {s:?} is not NAME=DIR"));
+    }
+    Ok((name.to_string(), PathBuf::from(dir)))
 }
 
 fn main() -> std::process::ExitCode {
@@ -142,6 +165,11 @@ fn run(cli: Cli) -> Result<()> {
             let model = model.or_else(|| config.model.path.clone());
             segment_cmd::run(&input, model.as_deref(), &out, probs, &config.model)
         }
+        Command::Compare {
+            reference,
+            readers,
+            out,
+        } => compare::run(&reference, &readers, &out),
         Command::Replay {
             input,
             model,
