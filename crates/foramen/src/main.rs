@@ -9,6 +9,7 @@ macro_rules! say {
 }
 
 mod compare;
+mod eval_cmd;
 mod model;
 mod progress;
 mod replay;
@@ -73,6 +74,30 @@ enum Command {
         /// Also write float32 softmax probabilities, shape (C, H, W), at the image's size.
         #[arg(long)]
         probs: bool,
+    },
+    /// Precision, recall, accuracy, IoU, Dice, confusion matrix and ROC AUC over a list.
+    Eval {
+        /// Data set root (the list's paths are relative to it).
+        #[arg(long)]
+        data: PathBuf,
+        /// List file of `image mask` lines (relative to --data unless absolute).
+        #[arg(long)]
+        list: PathBuf,
+        /// Run this ONNX model (default: the bundled one, unless --pred is given).
+        #[arg(long, conflicts_with = "pred")]
+        model: Option<PathBuf>,
+        /// Saved class-index PNGs named like the masks.
+        #[arg(long)]
+        pred: Option<PathBuf>,
+        /// Saved float32 probabilities `<stem>.npy`, shape (C, H, W), for ROC AUC.
+        #[arg(long, requires = "pred")]
+        prob: Option<PathBuf>,
+        /// Output folder for metrics.json and report.md.
+        #[arg(long)]
+        out: PathBuf,
+        /// Class names in index order (else dataset.toml, else the model's).
+        #[arg(long, value_delimiter = ',')]
+        classes: Option<Vec<String>>,
     },
     /// The reader study: readers' masks (surgeons or a model) against a reference.
     Compare {
@@ -164,6 +189,28 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let model = model.or_else(|| config.model.path.clone());
             segment_cmd::run(&input, model.as_deref(), &out, probs, &config.model)
+        }
+        Command::Eval {
+            data,
+            list,
+            model,
+            pred,
+            prob,
+            out,
+            classes,
+        } => {
+            let predictions = match pred {
+                Some(pred) => eval_cmd::Predictions::Saved { pred, prob },
+                None => eval_cmd::Predictions::Model(model.or_else(|| config.model.path.clone())),
+            };
+            let opts = eval_cmd::EvalOptions {
+                data,
+                list,
+                predictions,
+                out,
+                classes,
+            };
+            eval_cmd::run(&opts, &config.model)
         }
         Command::Compare {
             reference,

@@ -1,0 +1,299 @@
+//! `foramen eval`: every metric of the study for a model or for saved predictions,
+//! over the pixels of a whole list pooled, in memory that does not grow with it.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use foramen_core::Frame;
+use foramen_core::config::ModelConfig;
+use foramen_data::dataset::{DatasetInfo, load_mask, read_list};
+use foramen_eval::{BinnedRoc, ConfusionMatrix};
+use serde_json::{Value, json};
+
+use crate::progress::bar;
+
+/// Where predictions come from.
+pub enum Predictions {
+    /// Run this model (class map and probabilities at each mask's size).
+    Model(Option<PathBuf>),
+    /// Class-index PNGs `<stem>.png`, and optionally probabilities `<stem>.npy`.
+    Saved {
+        pred: PathBuf,
+        prob: Option<PathBuf>,
+    },
+}
+
+/// Options of one evaluation.
+pub struct EvalOptions {
+    /// Data set root.
+    pub data: PathBuf,
+    /// List file (relative to `data` unless absolute).
+    pub list: PathBuf,
+    /// Predictions.
+    pub predictions: Predictions,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Class names (else dataset.toml, else the model's).
+    pub classes: Option<Vec<String>>,
+}
+
+fn num(v: Option<f64>) -> Value {
+    v.filter(|x| x.is_finite())
+        .map_or(Value::Null, |x| json!(x))
+}
+
+/// Runs the evaluation and writes `metrics.json` and `report.md`.
+pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
+    let list = if opts.list.is_absolute() {
+        opts.list.clone()
+    } else {
+        opts.data.join(&opts.list)
+    };
+    let samples = read_list(&opts.data, &list)?;
+    if samples.is_empty() {
+        bail!("{}: the list is empty", list.display());
+    }
+    let mut segmenter = match &opts.predictions {
+        Predictions::Model(m) => Some(crate::model::load(m.as_deref(), model_cfg)?),
+        Predictions::Saved { .. } => None,
+    };
+    let names: Vec<String> = match (&opts.classes, DatasetInfo::read(&opts.data)?, &segmenter) {
+        (Some(c), _, _) => c.clone(),
+        (None, Some(info), _) => info.classes.iter().map(|c| c.name.clone()).collect(),
+        (None, None, Some(seg)) => seg
+            .classes()
+            .names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        (None, None, None) => {
+            bail!("no class names: give --classes, or a data set with dataset.toml")
+        }
+    };
+    let c = names.len();
+    if let Some(seg) = &segmenter
+        && seg.classes().len() != c
+    {
+        bail!(
+            "the model has {} classes, the evaluation {c}",
+            seg.classes().len()
+        );
+    }
+    let with_probs = matches!(
+        opts.predictions,
+        Predictions::Model(_) | Predictions::Saved { prob: Some(_), .. }
+    );
+
+    let mut cm = ConfusionMatrix::new(c, 255);
+    let mut rocs: Vec<BinnedRoc> = if with_probs {
+        (0..c).map(|_| BinnedRoc::new()).collect()
+    } else {
+        Vec::new()
+    };
+    let (mut flips, mut stable) = (0u64, 0u64);
+    let mut previous: Option<(Vec<u8>, Vec<u8>, (u32, u32))> = None;
+    let mut per_image: Vec<(String, f64)> = Vec::new();
+    let pb = bar(samples.len() as u64, "images");
+    for s in &samples {
+        let truth = load_mask(&s.mask)?;
+        let (w, h) = truth.dimensions();
+        let stem = s
+            .mask
+            .file_stem()
+            .and_then(|x| x.to_str())
+            .context("mask name")?
+            .to_string();
+        let (pred, probs): (Vec<u8>, Option<Vec<f32>>) =
+            match (&opts.predictions, segmenter.as_mut()) {
+                (Predictions::Model(_), Some(seg)) => {
+                    let img = image::open(&s.image)
+                        .with_context(|| format!("reading {}", s.image.display()))?
+                        .into_rgb8();
+                    let (iw, ih) = img.dimensions();
+                    let frame = Frame::new(0, 0, iw, ih, img.into_raw()).context("image buffer")?;
+                    seg.segment(&frame)
+                        .with_context(|| format!("segmenting {}", s.image.display()))?;
+                    let p = seg.last_probabilities(w, h);
+                    let mut cls = vec![0u8; (w * h) as usize];
+                    let mut conf = vec![0u8; cls.len()];
+                    foramen_segment::prepost::argmax_confidence(&p, c, false, &mut cls, &mut conf);
+                    (cls, Some(p))
+                }
+                (Predictions::Saved { pred, prob }, _) => {
+                    let pp = pred.join(format!("{stem}.png"));
+                    let pm = load_mask(&pp)?;
+                    if pm.dimensions() != (w, h) {
+                        bail!(
+                            "{} is {:?}, its mask {} is {:?}",
+                            pp.display(),
+                            pm.dimensions(),
+                            s.mask.display(),
+                            (w, h)
+                        );
+                    }
+                    let probs = match prob {
+                        Some(dir) => {
+                            let np = dir.join(format!("{stem}.npy"));
+                            let (shape, data) = foramen_data::npy::read_f32(&np)?;
+                            if shape != [c, h as usize, w as usize] {
+                                bail!(
+                                    "{} has shape {shape:?}, expected [{c}, {h}, {w}]",
+                                    np.display()
+                                );
+                            }
+                            Some(data)
+                        }
+                        None => None,
+                    };
+                    (pm.into_raw(), probs)
+                }
+                (Predictions::Model(_), None) => bail!("model not loaded"),
+            };
+        let truth = truth.into_raw();
+        cm.add(&truth, &pred)
+            .with_context(|| format!("{} against {}", stem, s.mask.display()))?;
+        let mut img_cm = ConfusionMatrix::new(c, 255);
+        img_cm.add(&truth, &pred)?;
+        per_image.push((stem, img_cm.mean_iou_present().unwrap_or(f64::NAN)));
+        if let Some(p) = &probs {
+            let n = truth.len();
+            for (i, &t) in truth.iter().enumerate() {
+                if t == 255 {
+                    continue;
+                }
+                for (k, roc) in rocs.iter_mut().enumerate() {
+                    roc.add(p[k * n + i], t as usize == k);
+                }
+            }
+        }
+        // Temporal stability: consecutive list entries of the same size are
+        // consecutive video frames; count predicted flips where the truth held.
+        if let Some((pt, pp, size)) = &previous
+            && *size == (w, h)
+        {
+            for i in 0..truth.len() {
+                if truth[i] != 255 && pt[i] == truth[i] {
+                    stable += 1;
+                    flips += u64::from(pp[i] != pred[i]);
+                }
+            }
+        }
+        previous = Some((truth, pred, (w, h)));
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let metrics: Vec<foramen_eval::ClassMetrics> = (0..c).map(|k| cm.class_metrics(k)).collect();
+    let aucs: Vec<Option<f64>> = (0..c)
+        .map(|k| rocs.get(k).and_then(BinnedRoc::auc))
+        .collect();
+    let fields = ["precision", "recall", "accuracy", "iou", "dice", "auc"];
+    let value = |k: usize, f: &str| -> Option<f64> {
+        let m = &metrics[k];
+        match f {
+            "precision" => m.precision,
+            "recall" => m.recall,
+            "accuracy" => m.accuracy,
+            "iou" => m.iou,
+            "dice" => m.dice,
+            _ => aucs[k],
+        }
+    };
+    let average = |from: usize| -> Value {
+        let mut o = serde_json::Map::new();
+        for f in fields {
+            let vals: Vec<f64> = (from..c).filter_map(|k| value(k, f)).collect();
+            o.insert(
+                f.into(),
+                num((!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)),
+            );
+        }
+        Value::Object(o)
+    };
+    let per_class: serde_json::Map<String, Value> = (0..c)
+        .map(|k| {
+            let mut o = serde_json::Map::new();
+            for f in fields {
+                o.insert(f.into(), num(value(k, f)));
+            }
+            o.insert("support".into(), json!(metrics[k].support));
+            (names[k].clone(), Value::Object(o))
+        })
+        .collect();
+    let matrix: Vec<Vec<u64>> = (0..c)
+        .map(|t| (0..c).map(|p| cm.get(t, p)).collect())
+        .collect();
+    let doc = json!({
+        "classes": names,
+        "images": samples.len(),
+        "confusion_matrix": matrix,
+        "per_class": per_class,
+        "mean": average(0),
+        "mean_foreground": average(1),
+        "pixel_accuracy": num(cm.pixel_accuracy()),
+        "temporal": {"flip_rate": num((stable > 0).then(|| flips as f64 / stable as f64)), "pixels": stable},
+    });
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let path = opts.out.join("metrics.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+
+    let mut md = format!(
+        "# Evaluation\n\n{} images of `{}`.\n\n| class | precision | recall | accuracy | IoU | Dice | AUC | support |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        samples.len(),
+        list.display()
+    );
+    let cell = |v: &Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.4}"));
+    for name in &names {
+        let m = &doc["per_class"][name];
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&m["precision"]),
+            cell(&m["recall"]),
+            cell(&m["accuracy"]),
+            cell(&m["iou"]),
+            cell(&m["dice"]),
+            cell(&m["auc"]),
+            m["support"]
+        );
+    }
+    for (label, key) in [("mean", "mean"), ("mean (foreground)", "mean_foreground")] {
+        let m = &doc[key];
+        let _ = writeln!(
+            md,
+            "| **{label}** | {} | {} | {} | {} | {} | {} | |",
+            cell(&m["precision"]),
+            cell(&m["recall"]),
+            cell(&m["accuracy"]),
+            cell(&m["iou"]),
+            cell(&m["dice"]),
+            cell(&m["auc"])
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nPixel accuracy {}. Temporal flip rate (predicted class changes between consecutive frames where the truth did not): {}.",
+        cell(&doc["pixel_accuracy"]),
+        cell(&doc["temporal"]["flip_rate"])
+    );
+    per_image.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let _ = writeln!(
+        md,
+        "\nWorst images by mean IoU over the classes they contain:\n"
+    );
+    for (stem, v) in per_image.iter().take(5) {
+        let _ = writeln!(md, "- `{stem}`: {v:.4}");
+    }
+    std::fs::write(opts.out.join("report.md"), md)?;
+    say!(
+        "evaluated {} images: mIoU {} (foreground {}), written to {}",
+        samples.len(),
+        cell(&doc["mean"]["iou"]),
+        cell(&doc["mean_foreground"]["iou"]),
+        path.display()
+    );
+    Ok(())
+}

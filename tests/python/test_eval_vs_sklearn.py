@@ -1,0 +1,95 @@
+"""`foramen eval` against scikit-learn on random masks, predictions and probabilities."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import confusion_matrix, f1_score, jaccard_score, precision_score, recall_score, roc_auc_score
+
+CLASSES = ["background", "bone", "ligament", "disc", "never"]  # "never" is absent from the truth
+
+
+def write_case(tmp_path, n_images: int, seed: int, quantize: int | None):
+    rng = np.random.default_rng(seed)
+    root = tmp_path / "data"
+    for sub in ("images", "masks", "pred", "prob"):
+        (root / sub).mkdir(parents=True)
+    lines, truths, preds, probs = [], [], [], []
+    c = len(CLASSES)
+    for i in range(n_images):
+        h, w = (int(v) for v in rng.integers(7, 33, size=2))
+        truth = rng.choice(4, size=(h, w), p=[0.5, 0.2, 0.2, 0.1]).astype(np.uint8)
+        if i == 1:
+            truth[:] = 255  # all ignored
+        truth[rng.random((h, w)) < 0.05] = 255
+        logits = rng.normal(size=(c, h, w)) + 2.5 * np.eye(c)[np.where(truth == 255, 0, truth)].transpose(2, 0, 1)
+        p = np.exp(logits) / np.exp(logits).sum(axis=0, keepdims=True)
+        if quantize:  # coarse probabilities: many exact ties
+            p = np.round(p * quantize) / quantize
+        p = p.astype(np.float32)
+        pred = p.argmax(axis=0).astype(np.uint8)
+        stem = f"f{i:03d}"
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(root / "images" / f"{stem}.png")
+        Image.fromarray(truth).save(root / "masks" / f"{stem}.png")
+        Image.fromarray(pred).save(root / "pred" / f"{stem}.png")
+        np.save(root / "prob" / f"{stem}.npy", p)
+        lines.append(f"images/{stem}.png masks/{stem}.png")
+        truths.append(truth.ravel())
+        preds.append(pred.ravel())
+        probs.append(p.reshape(c, -1))
+    (root / "val.txt").write_text("\n".join(lines) + "\n")
+    return root, np.concatenate(truths), np.concatenate(preds), np.concatenate(probs, axis=1)
+
+
+@pytest.mark.parametrize("n_images,seed,quantize", [(3, 1, None), (10, 2, 20), (25, 3, None)])
+def test_eval_matches_sklearn(tmp_path, foramen_bin, n_images, seed, quantize):
+    root, truth, pred, prob = write_case(tmp_path, n_images, seed, quantize)
+    out = tmp_path / "out"
+    subprocess.run(
+        [str(foramen_bin), "eval", "--data", str(root), "--list", "val.txt", "--pred", str(root / "pred"),
+         "--prob", str(root / "prob"), "--out", str(out), "--classes", ",".join(CLASSES)],
+        check=True, capture_output=True,
+    )
+    doc = json.loads((out / "metrics.json").read_text())
+    keep = truth != 255
+    t, p, pr = truth[keep], pred[keep], prob[:, keep]
+    labels = list(range(len(CLASSES)))
+    assert doc["classes"] == CLASSES
+    assert doc["confusion_matrix"] == confusion_matrix(t, p, labels=labels).tolist()
+    prec = precision_score(t, p, labels=labels, average=None, zero_division=np.nan)
+    rec = recall_score(t, p, labels=labels, average=None, zero_division=np.nan)
+    # jaccard_score has no NaN for 0/0: mark classes absent from truth and prediction.
+    absent = np.array([not ((t == k).any() or (p == k).any()) for k in labels])
+    iou = np.where(absent, np.nan, jaccard_score(t, p, labels=labels, average=None, zero_division=0))
+    dice = np.where(absent, np.nan, f1_score(t, p, labels=labels, average=None, zero_division=0))
+    for k, name in enumerate(CLASSES):
+        got = doc["per_class"][name]
+        for key, ref in [("precision", prec[k]), ("recall", rec[k]), ("iou", iou[k]), ("dice", dice[k])]:
+            if np.isnan(ref):
+                assert got[key] is None, (name, key)
+            else:
+                assert got[key] == pytest.approx(ref, abs=1e-12), (name, key)
+        assert got["accuracy"] == pytest.approx(np.mean((t == k) == (p == k)), abs=1e-12)
+        assert got["support"] == int(np.sum(t == k))
+        positives = t == k
+        if positives.any() and (~positives).any():
+            assert got["auc"] == pytest.approx(roc_auc_score(positives, pr[k]), abs=1e-4), name
+        else:
+            assert got["auc"] is None, name
+    assert doc["pixel_accuracy"] == pytest.approx(np.mean(t == p), abs=1e-12)
+    assert doc["mean"]["iou"] == pytest.approx(np.nanmean(iou), abs=1e-12)
+    assert doc["mean_foreground"]["iou"] == pytest.approx(np.nanmean(iou[1:]), abs=1e-12)
+
+
+def test_wrong_probability_shape_names_the_file(tmp_path, foramen_bin):
+    root, *_ = write_case(tmp_path, 2, 5, None)
+    np.save(root / "prob" / "f000.npy", np.zeros((2, 3, 4), np.float32))
+    r = subprocess.run(
+        [str(foramen_bin), "eval", "--data", str(root), "--list", "val.txt", "--pred", str(root / "pred"),
+         "--prob", str(root / "prob"), "--out", str(tmp_path / "o"), "--classes", ",".join(CLASSES)],
+        capture_output=True, text=True,
+    )
+    assert r.returncode != 0 and "f000.npy" in r.stderr and "shape" in r.stderr
+    assert not (tmp_path / "o" / "metrics.json").exists()
