@@ -38,6 +38,13 @@ pub struct EvalOptions {
     pub classes: Option<Vec<String>>,
 }
 
+/// The previous list entry's truth and prediction, with its size.
+struct PreviousFrame {
+    truth: Vec<u8>,
+    pred: Vec<u8>,
+    size: (u32, u32),
+}
+
 fn num(v: Option<f64>) -> Value {
     v.filter(|x| x.is_finite())
         .map_or(Value::Null, |x| json!(x))
@@ -92,7 +99,7 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         Vec::new()
     };
     let (mut flips, mut stable) = (0u64, 0u64);
-    let mut previous: Option<(Vec<u8>, Vec<u8>, (u32, u32))> = None;
+    let mut previous: Option<PreviousFrame> = None;
     let mut per_image: Vec<(String, f64)> = Vec::new();
     let pb = bar(samples.len() as u64, "images");
     for s in &samples {
@@ -169,17 +176,19 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         }
         // Temporal stability: consecutive list entries of the same size are
         // consecutive video frames; count predicted flips where the truth held.
-        if let Some((pt, pp, size)) = &previous
-            && *size == (w, h)
-        {
+        if let Some(prev) = previous.as_ref().filter(|p| p.size == (w, h)) {
             for i in 0..truth.len() {
-                if truth[i] != 255 && pt[i] == truth[i] {
+                if truth[i] != 255 && prev.truth[i] == truth[i] {
                     stable += 1;
-                    flips += u64::from(pp[i] != pred[i]);
+                    flips += u64::from(prev.pred[i] != pred[i]);
                 }
             }
         }
-        previous = Some((truth, pred, (w, h)));
+        previous = Some(PreviousFrame {
+            truth,
+            pred,
+            size: (w, h),
+        });
         pb.inc(1);
     }
     pb.finish_and_clear();
