@@ -4,10 +4,12 @@ mod contract;
 pub mod prepost;
 mod runtime;
 mod session;
+mod worker;
 
 pub use contract::{InputSpec, ModelContract, OutputSpec};
 pub use runtime::{find_onnxruntime, init_runtime};
 pub use session::{SegmentOutput, Segmenter, StageTimings};
+pub use worker::{InferenceWorker, WorkerConfig, WorkerState, WorkerStatus};
 
 use std::path::PathBuf;
 

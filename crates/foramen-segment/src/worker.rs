@@ -1,0 +1,337 @@
+//! The live inference worker: one named thread that owns the model, always takes the
+//! newest frame (a slot of one: newest wins, never a queue), stamps every mask with its
+//! source frame, and survives model faults by reporting them and reloading with backoff.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use foramen_core::config::ModelConfig;
+use foramen_core::{Frame, Mask, clock_us};
+
+use crate::{Segmenter, StageTimings};
+
+/// What the worker is doing, for the status line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkerStatus {
+    /// Loading the model.
+    Loading,
+    /// Ready or segmenting.
+    Running,
+    /// The model could not be loaded or a run failed; retrying after `retry_in_ms`.
+    Failed {
+        /// Why, naming the model file.
+        reason: String,
+        /// Delay before the next attempt.
+        retry_in_ms: u64,
+    },
+    /// Stopped on request.
+    Stopped,
+}
+
+/// A snapshot of the worker for the HUD.
+#[derive(Clone, Debug)]
+pub struct WorkerState {
+    /// Current status.
+    pub status: WorkerStatus,
+    /// Last time the thread was alive, on [`clock_us`]'s clock.
+    pub heartbeat_us: u64,
+    /// Masks produced.
+    pub masks: u64,
+    /// Frames replaced in the slot before the worker took them.
+    pub skipped: u64,
+    /// Timings of the last mask.
+    pub last_timings: StageTimings,
+    /// Masks whose total time exceeded the budget.
+    pub over_budget: u64,
+    /// Model (re)loads so far.
+    pub loads: u64,
+}
+
+struct Shared {
+    slot: Mutex<Option<Arc<Frame>>>,
+    wake: Condvar,
+    latest: Mutex<Option<Arc<Mask>>>,
+    state: Mutex<WorkerState>,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Settings of the worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Provider and threads.
+    pub model_cfg: ModelConfig,
+    /// Masks slower than this (pre + model + post) are counted as over budget.
+    pub latency_budget_ms: f64,
+    /// First retry delay after a fault; doubles per failure up to `max_backoff_ms`.
+    pub backoff_ms: u64,
+    /// Longest retry delay.
+    pub max_backoff_ms: u64,
+}
+
+/// Handle to the running worker. Dropping it asks the thread to stop; it never waits.
+pub struct InferenceWorker {
+    shared: Arc<Shared>,
+}
+
+impl InferenceWorker {
+    /// Starts thread `inference`; `on_mask` runs after each new mask (e.g. a UI
+    /// repaint request) and must not block.
+    pub fn spawn(cfg: WorkerConfig, on_mask: Box<dyn Fn() + Send>) -> Self {
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(None),
+            wake: Condvar::new(),
+            latest: Mutex::new(None),
+            state: Mutex::new(WorkerState {
+                status: WorkerStatus::Loading,
+                heartbeat_us: clock_us(),
+                masks: 0,
+                skipped: 0,
+                last_timings: StageTimings::default(),
+                over_budget: 0,
+                loads: 0,
+            }),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("inference".into())
+            .spawn(move || run(&s, &cfg, on_mask.as_ref()));
+        if let Err(e) = spawned {
+            lock(&shared.state).status = WorkerStatus::Failed {
+                reason: format!("cannot start the inference thread: {e}"),
+                retry_in_ms: 0,
+            };
+        }
+        Self { shared }
+    }
+
+    /// Offers a frame; an older frame still waiting is replaced (and counted as skipped).
+    pub fn submit(&self, frame: Arc<Frame>) {
+        let replaced = lock(&self.shared.slot).replace(frame).is_some();
+        if replaced {
+            lock(&self.shared.state).skipped += 1;
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// The newest mask, if any.
+    pub fn latest_mask(&self) -> Option<Arc<Mask>> {
+        lock(&self.shared.latest).clone()
+    }
+
+    /// A snapshot of the worker's state.
+    pub fn state(&self) -> WorkerState {
+        lock(&self.shared.state).clone()
+    }
+}
+
+impl Drop for InferenceWorker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_all();
+    }
+}
+
+fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
+    let mut backoff = cfg.backoff_ms.max(1);
+    'reload: while !s.stop.load(Ordering::Relaxed) {
+        lock(&s.state).status = WorkerStatus::Loading;
+        let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            Segmenter::load(&cfg.model, &cfg.model_cfg)
+        }));
+        let mut seg = match loaded {
+            Ok(Ok(seg)) => seg,
+            Ok(Err(e)) => {
+                fail(s, e.to_string(), &mut backoff, cfg.max_backoff_ms);
+                continue;
+            }
+            Err(_) => {
+                fail(
+                    s,
+                    format!("model {}: loader panicked", cfg.model.display()),
+                    &mut backoff,
+                    cfg.max_backoff_ms,
+                );
+                continue;
+            }
+        };
+        {
+            let mut st = lock(&s.state);
+            st.status = WorkerStatus::Running;
+            st.loads += 1;
+        }
+        loop {
+            let frame = {
+                let mut slot = lock(&s.slot);
+                while slot.is_none() && !s.stop.load(Ordering::Relaxed) {
+                    // Wake up regularly so the heartbeat shows a live, idle worker.
+                    slot = s
+                        .wake
+                        .wait_timeout(slot, Duration::from_millis(100))
+                        .map_or_else(|e| e.into_inner().0, |r| r.0);
+                    lock(&s.state).heartbeat_us = clock_us();
+                }
+                match slot.take() {
+                    Some(f) => f,
+                    None => break 'reload, // stop requested
+                }
+            };
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| seg.segment(&frame)));
+            let now = clock_us();
+            match result {
+                Ok(Ok(out)) => {
+                    backoff = cfg.backoff_ms.max(1);
+                    *lock(&s.latest) = Some(Arc::new(out.mask));
+                    {
+                        let mut st = lock(&s.state);
+                        st.masks += 1;
+                        st.heartbeat_us = now;
+                        st.last_timings = out.timings;
+                        if out.timings.total_ms() as f64 > cfg.latency_budget_ms {
+                            st.over_budget += 1;
+                        }
+                    }
+                    on_mask();
+                }
+                Ok(Err(e)) => {
+                    fail(s, e.to_string(), &mut backoff, cfg.max_backoff_ms);
+                    continue 'reload;
+                }
+                Err(_) => {
+                    fail(
+                        s,
+                        "inference panicked; reloading the model".into(),
+                        &mut backoff,
+                        cfg.max_backoff_ms,
+                    );
+                    continue 'reload;
+                }
+            }
+        }
+    }
+    lock(&s.state).status = WorkerStatus::Stopped;
+}
+
+/// Records a fault and sleeps the backoff (in short steps, so a stop is honoured).
+fn fail(s: &Shared, reason: String, backoff: &mut u64, max: u64) {
+    tracing::warn!("inference worker: {reason}");
+    {
+        let mut st = lock(&s.state);
+        st.status = WorkerStatus::Failed {
+            reason,
+            retry_in_ms: *backoff,
+        };
+        st.heartbeat_us = clock_us();
+    }
+    let mut left = *backoff;
+    while left > 0 && !s.stop.load(Ordering::Relaxed) {
+        let step = left.min(50);
+        std::thread::sleep(Duration::from_millis(step));
+        left -= step;
+        lock(&s.state).heartbeat_us = clock_us();
+    }
+    *backoff = (*backoff * 2).min(max.max(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::Instant;
+
+    fn cfg(model: PathBuf) -> WorkerConfig {
+        WorkerConfig {
+            model,
+            model_cfg: ModelConfig::default(),
+            latency_budget_ms: 1e6,
+            backoff_ms: 20,
+            max_backoff_ms: 80,
+        }
+    }
+
+    fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    fn frame(id: u64) -> Arc<Frame> {
+        Arc::new(
+            Frame::new(
+                id,
+                id as i64 * 1000,
+                96,
+                54,
+                vec![(id % 200) as u8; 96 * 54 * 3],
+            )
+            .expect("frame"),
+        )
+    }
+
+    #[test]
+    fn newest_frame_wins_and_masks_carry_their_source() {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lumbar-synth.onnx");
+        let w = InferenceWorker::spawn(cfg(model), Box::new(|| ()));
+        assert!(
+            wait_until(|| w.state().status == WorkerStatus::Running),
+            "{:?}",
+            w.state()
+        );
+        // Offer frames far faster than inference: most must be skipped, never queued.
+        for id in 0..200 {
+            w.submit(frame(id));
+        }
+        assert!(
+            wait_until(|| w.latest_mask().is_some_and(|m| m.source_frame_id == 199)),
+            "the last frame is always processed"
+        );
+        let st = w.state();
+        assert!(st.skipped > 100, "frames were replaced, not queued: {st:?}");
+        assert!(st.masks + st.skipped >= 200 - 1 && st.masks < 100, "{st:?}");
+        let m = w.latest_mask().expect("mask");
+        assert_eq!(m.source_pts_us, 199_000);
+    }
+
+    #[test]
+    fn a_missing_model_is_reported_and_retried_without_blocking() {
+        let w = InferenceWorker::spawn(
+            cfg(PathBuf::from("/nonexistent/model.onnx")),
+            Box::new(|| ()),
+        );
+        assert!(wait_until(|| matches!(
+            w.state().status,
+            WorkerStatus::Failed { .. }
+        )));
+        match w.state().status {
+            WorkerStatus::Failed { reason, .. } => {
+                assert!(reason.contains("/nonexistent/model.onnx"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        w.submit(frame(1));
+        let hb = w.state().heartbeat_us;
+        assert!(
+            wait_until(|| w.state().heartbeat_us > hb),
+            "heartbeat continues while failing"
+        );
+        assert!(w.latest_mask().is_none());
+        let t = Instant::now();
+        drop(w);
+        assert!(t.elapsed() < Duration::from_millis(50), "drop never blocks");
+    }
+}
