@@ -10,7 +10,7 @@ SHELL := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 REQS        := models/training/requirements.txt
-APT_PKGS    := build-essential pkg-config clang libclang-dev libopencv-dev ffmpeg python3-venv
+APT_PKGS    := build-essential pkg-config clang libclang-dev libopencv-dev ffmpeg python3-venv fonts-dejavu-core
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FORAMEN     := target/release/foramen
 DEMO        := assets/demo.mp4

@@ -76,6 +76,8 @@ def test_compare_matches_numpy_and_scipy(tmp_path, foramen_bin, n_images, n_read
         args += ["--reader", f"{name}={d}"]
     subprocess.run(args, check=True, capture_output=True)
     doc = json.loads((out / "compare.json").read_text())
+    assert Image.open(out / "iou_boxplot.png").size == (640, 480)
+    assert "![Per-image IoU by reader](iou_boxplot.png)" in (out / "report.md").read_text()
 
     per_reader = {}
     for name, d in readers.items():

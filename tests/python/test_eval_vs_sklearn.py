@@ -81,6 +81,11 @@ def test_eval_matches_sklearn(tmp_path, foramen_bin, n_images, seed, quantize):
     assert doc["pixel_accuracy"] == pytest.approx(np.mean(t == p), abs=1e-12)
     assert doc["mean"]["iou"] == pytest.approx(np.nanmean(iou), abs=1e-12)
     assert doc["mean_foreground"]["iou"] == pytest.approx(np.nanmean(iou[1:]), abs=1e-12)
+    for fig in ("roc", "confusion"):
+        assert Image.open(out / f"{fig}.png").size == (640, 480)
+        assert (out / f"{fig}.svg").read_text().startswith("<svg")
+    assert "AUC" in (out / "report.html").read_text()
+    assert len(list((out / "worst").glob("*.png"))) == min(4, n_images)
 
 
 def test_wrong_probability_shape_names_the_file(tmp_path, foramen_bin):

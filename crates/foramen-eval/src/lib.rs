@@ -7,6 +7,7 @@
 
 mod auc;
 mod confusion;
+pub mod plot;
 mod special;
 pub mod stats;
 

@@ -172,6 +172,13 @@ pub fn run(reference: &Path, readers: &[(String, PathBuf)], out: &Path) -> Resul
             p["a"], p["b"], p["p_holm"], p["statistic"], p["p_value"]
         );
     }
+    let groups: Vec<(String, Vec<f64>)> = per_reader
+        .iter()
+        .map(|(n, i, _)| (n.clone(), i.clone()))
+        .collect();
+    let svg = foramen_eval::plot::boxplot_svg("Per-image IoU by reader", "IoU", &groups);
+    foramen_eval::plot::write_svg_png(&svg, out, "iou_boxplot")?;
+    let _ = writeln!(md, "\n![Per-image IoU by reader](iou_boxplot.png)");
     std::fs::write(out.join("report.md"), md)?;
     say!(
         "compared {} reader(s) on {} images: {}",

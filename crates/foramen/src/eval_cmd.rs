@@ -5,10 +5,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use foramen_core::ClassSet;
 use foramen_core::Frame;
 use foramen_core::config::ModelConfig;
 use foramen_data::dataset::{DatasetInfo, load_mask, read_list};
-use foramen_eval::{BinnedRoc, ConfusionMatrix};
+use foramen_eval::{BinnedRoc, ConfusionMatrix, plot};
 use serde_json::{Value, json};
 
 use crate::progress::bar;
@@ -100,7 +101,7 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     };
     let (mut flips, mut stable) = (0u64, 0u64);
     let mut previous: Option<PreviousFrame> = None;
-    let mut per_image: Vec<(String, f64)> = Vec::new();
+    let mut per_image: Vec<(String, f64, PathBuf, PathBuf, Vec<u8>)> = Vec::new();
     let pb = bar(samples.len() as u64, "images");
     for s in &samples {
         let truth = load_mask(&s.mask)?;
@@ -162,7 +163,13 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             .with_context(|| format!("{} against {}", stem, s.mask.display()))?;
         let mut img_cm = ConfusionMatrix::new(c, 255);
         img_cm.add(&truth, &pred)?;
-        per_image.push((stem, img_cm.mean_iou_present().unwrap_or(f64::NAN)));
+        per_image.push((
+            stem,
+            img_cm.mean_iou_present().unwrap_or(f64::NAN),
+            s.image.clone(),
+            s.mask.clone(),
+            pred.clone(),
+        ));
         if let Some(p) = &probs {
             let n = truth.len();
             for (i, &t) in truth.iter().enumerate() {
@@ -288,15 +295,59 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         cell(&doc["pixel_accuracy"]),
         cell(&doc["temporal"]["flip_rate"])
     );
+    // Figures: ROC curves (with probabilities) and the normalised confusion matrix.
+    let colors: Vec<[u8; 3]> = match DatasetInfo::read(&opts.data)? {
+        Some(info) if info.classes.len() == c => info.classes.iter().map(|k| k.color).collect(),
+        _ => ClassSet::from_names(&names)
+            .classes
+            .iter()
+            .map(|k| k.color)
+            .collect(),
+    };
+    let mut html_figs = String::new();
+    if with_probs {
+        let curves: Vec<_> = (0..c)
+            .filter_map(|k| {
+                aucs[k].map(|auc| plot::RocCurve {
+                    name: names[k].clone(),
+                    color: colors[k],
+                    points: rocs[k].curve(400),
+                    auc,
+                })
+            })
+            .collect();
+        let svg = plot::roc_svg(&curves);
+        plot::write_svg_png(&svg, &opts.out, "roc")?;
+        let _ = writeln!(md, "\n![ROC curves](roc.png)");
+        html_figs.push_str(&svg);
+    }
+    let svg = plot::confusion_svg(&names, &matrix);
+    plot::write_svg_png(&svg, &opts.out, "confusion")?;
+    let _ = writeln!(md, "\n![Confusion matrix](confusion.png)");
+    html_figs.push_str(&svg);
+
     per_image.sort_by(|a, b| a.1.total_cmp(&b.1));
     let _ = writeln!(
         md,
-        "\nWorst images by mean IoU over the classes they contain:\n"
+        "\nWorst images by mean IoU over the classes they contain (picture, truth, prediction):\n"
     );
-    for (stem, v) in per_image.iter().take(5) {
+    let worst_dir = opts.out.join("worst");
+    std::fs::create_dir_all(&worst_dir)?;
+    for (stem, v, image_path, mask_path, pred) in per_image.iter().take(4) {
         let _ = writeln!(md, "- `{stem}`: {v:.4}");
+        if let Some(tile) = side_by_side(image_path, mask_path, pred, &colors) {
+            let file = worst_dir.join(format!("{stem}.png"));
+            tile.save(&file)
+                .with_context(|| format!("writing {}", file.display()))?;
+            let _ = writeln!(md, "\n  ![{stem}](worst/{stem}.png)\n");
+        }
     }
-    std::fs::write(opts.out.join("report.md"), md)?;
+    std::fs::write(opts.out.join("report.md"), &md)?;
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Foramen evaluation</title></head><body><pre>{}</pre>{html_figs}</body></html>\n",
+        md.replace('&', "&amp;").replace('<', "&lt;")
+    );
+    std::fs::write(opts.out.join("report.html"), html)?;
     say!(
         "evaluated {} images: mIoU {} (foreground {}), written to {}",
         samples.len(),
@@ -305,4 +356,27 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Picture, coloured truth and coloured prediction side by side (ignored pixels grey).
+fn side_by_side(
+    image_path: &std::path::Path,
+    mask_path: &std::path::Path,
+    pred: &[u8],
+    colors: &[[u8; 3]],
+) -> Option<image::RgbImage> {
+    let truth = load_mask(mask_path).ok()?;
+    let (w, h) = truth.dimensions();
+    let picture = image::open(image_path).ok()?.into_rgb8();
+    let picture = image::imageops::resize(&picture, w, h, image::imageops::FilterType::Triangle);
+    let paint = |v: u8| colors.get(v as usize).copied().unwrap_or([128, 128, 128]);
+    let mut out = image::RgbImage::new(w * 3, h);
+    for y in 0..h {
+        for x in 0..w {
+            out.put_pixel(x, y, *picture.get_pixel(x, y));
+            out.put_pixel(w + x, y, image::Rgb(paint(truth.get_pixel(x, y).0[0])));
+            out.put_pixel(2 * w + x, y, image::Rgb(paint(pred[(y * w + x) as usize])));
+        }
+    }
+    Some(out)
 }
