@@ -308,12 +308,12 @@ mod tests {
     #[test]
     fn figures_render_to_svg_and_png() {
         let dir = tempfile::tempdir().expect("tmp");
-        let roc = roc_svg(&[(
-            "bone".into(),
-            [0, 150, 255],
-            vec![(0.0, 0.0), (0.1, 0.8), (1.0, 1.0)],
-            0.93,
-        )]);
+        let roc = roc_svg(&[RocCurve {
+            name: "bone".into(),
+            color: [0, 150, 255],
+            points: vec![(0.0, 0.0), (0.1, 0.8), (1.0, 1.0)],
+            auc: 0.93,
+        }]);
         assert!(roc.contains("bone (AUC 0.930)"));
         write_svg_png(&roc, dir.path(), "roc").expect("roc");
         let cm = confusion_svg(&["a".into(), "b<c".into()], &[vec![8, 2], vec![0, 0]]);
