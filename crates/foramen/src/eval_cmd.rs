@@ -39,6 +39,18 @@ pub struct EvalOptions {
     pub classes: Option<Vec<String>>,
 }
 
+/// How many worst images the report shows.
+const WORST: usize = 4;
+
+/// One of the worst images so far, with its prediction for the report.
+struct WorstImage {
+    stem: String,
+    miou: f64,
+    image: PathBuf,
+    mask: PathBuf,
+    pred: Vec<u8>,
+}
+
 /// The previous list entry's truth and prediction, with its size.
 struct PreviousFrame {
     truth: Vec<u8>,
@@ -101,7 +113,8 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     };
     let (mut flips, mut stable) = (0u64, 0u64);
     let mut previous: Option<PreviousFrame> = None;
-    let mut per_image: Vec<(String, f64, PathBuf, PathBuf, Vec<u8>)> = Vec::new();
+    // Only the few worst images keep their prediction: memory stays flat in the list.
+    let mut worst: Vec<WorstImage> = Vec::with_capacity(WORST + 1);
     let pb = bar(samples.len() as u64, "images");
     for s in &samples {
         let truth = load_mask(&s.mask)?;
@@ -163,13 +176,18 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             .with_context(|| format!("{} against {}", stem, s.mask.display()))?;
         let mut img_cm = ConfusionMatrix::new(c, 255);
         img_cm.add(&truth, &pred)?;
-        per_image.push((
-            stem,
-            img_cm.mean_iou_present().unwrap_or(f64::NAN),
-            s.image.clone(),
-            s.mask.clone(),
-            pred.clone(),
-        ));
+        let miou = img_cm.mean_iou_present().unwrap_or(f64::NAN);
+        if worst.len() < WORST || worst.last().is_some_and(|w| miou < w.miou) {
+            worst.push(WorstImage {
+                stem,
+                miou,
+                image: s.image.clone(),
+                mask: s.mask.clone(),
+                pred: pred.clone(),
+            });
+            worst.sort_by(|a, b| a.miou.total_cmp(&b.miou));
+            worst.truncate(WORST);
+        }
         if let Some(p) = &probs {
             let n = truth.len();
             for (i, &t) in truth.iter().enumerate() {
@@ -326,16 +344,22 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     let _ = writeln!(md, "\n![Confusion matrix](confusion.png)");
     html_figs.push_str(&svg);
 
-    per_image.sort_by(|a, b| a.1.total_cmp(&b.1));
     let _ = writeln!(
         md,
         "\nWorst images by mean IoU over the classes they contain (picture, truth, prediction):\n"
     );
     let worst_dir = opts.out.join("worst");
     std::fs::create_dir_all(&worst_dir)?;
-    for (stem, v, image_path, mask_path, pred) in per_image.iter().take(4) {
-        let _ = writeln!(md, "- `{stem}`: {v:.4}");
-        if let Some(tile) = side_by_side(image_path, mask_path, pred, &colors) {
+    for WorstImage {
+        stem,
+        miou,
+        image,
+        mask,
+        pred,
+    } in &worst
+    {
+        let _ = writeln!(md, "- `{stem}`: {miou:.4}");
+        if let Some(tile) = side_by_side(image, mask, pred, &colors) {
             let file = worst_dir.join(format!("{stem}.png"));
             tile.save(&file)
                 .with_context(|| format!("writing {}", file.display()))?;
