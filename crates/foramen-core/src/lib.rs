@@ -4,6 +4,7 @@ pub mod classes;
 pub mod config;
 pub mod frame;
 pub mod mask;
+pub mod resample;
 pub mod timing;
 
 pub use classes::{ClassInfo, ClassSet, ClassesError};

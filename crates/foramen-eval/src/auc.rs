@@ -138,28 +138,19 @@ impl BinnedRoc {
 /// Exact one-vs-rest AUC by sorting (Mann-Whitney with tie-averaged ranks): the
 /// reference for [`BinnedRoc`], and for small inputs.
 pub fn exact_auc(scores: &[f32], positive: &[bool]) -> Option<f64> {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut rank_sum, mut n_pos) = (0.0f64, 0u64);
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            if positive[k] {
-                rank_sum += avg_rank;
-                n_pos += 1;
-            }
-        }
-        i = j + 1;
-    }
+    let as_f64: Vec<f64> = scores.iter().map(|&s| s as f64).collect();
+    let (ranks, _) = crate::stats::rank_average(&as_f64);
+    let n_pos = positive.iter().filter(|&&p| p).count() as u64;
     let n_neg = scores.len() as u64 - n_pos;
     if n_pos == 0 || n_neg == 0 {
         return None;
     }
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(positive)
+        .filter(|(_, p)| **p)
+        .map(|(r, _)| r)
+        .sum();
     let u = rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0;
     Some(u / (n_pos as f64 * n_neg as f64))
 }

@@ -49,22 +49,17 @@ pub fn gamma_q(a: f64, x: f64) -> f64 {
         1.0 - sum * (-x + a * x.ln() - gln).exp()
     } else {
         // Continued fraction for Q(a, x) (modified Lentz).
-        let tiny = 1e-300;
         let mut b = x + 1.0 - a;
-        let mut c = 1.0 / tiny;
+        let mut c = 1e300;
         let mut d = 1.0 / b;
         let mut h = d;
         for i in 1..10_000 {
             let an = -(i as f64) * (i as f64 - a);
             b += 2.0;
             d = an * d + b;
-            if d.abs() < tiny {
-                d = tiny;
-            }
+            d = nonzero(d);
             c = b + an / c;
-            if c.abs() < tiny {
-                c = tiny;
-            }
+            c = nonzero(c);
             d = 1.0 / d;
             let del = d * c;
             h *= del;
@@ -93,13 +88,10 @@ pub fn beta_i(a: f64, b: f64, x: f64) -> f64 {
 }
 
 fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
-    let tiny = 1e-300;
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
     let mut c = 1.0;
     let mut d = 1.0 - qab * x / qap;
-    if d.abs() < tiny {
-        d = tiny;
-    }
+    d = nonzero(d);
     d = 1.0 / d;
     let mut h = d;
     for m in 1..10_000 {
@@ -107,24 +99,16 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
         let m2 = 2.0 * m;
         let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
         d = 1.0 + aa * d;
-        if d.abs() < tiny {
-            d = tiny;
-        }
+        d = nonzero(d);
         c = 1.0 + aa / c;
-        if c.abs() < tiny {
-            c = tiny;
-        }
+        c = nonzero(c);
         d = 1.0 / d;
         h *= d * c;
         let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
         d = 1.0 + aa * d;
-        if d.abs() < tiny {
-            d = tiny;
-        }
+        d = nonzero(d);
         c = 1.0 + aa / c;
-        if c.abs() < tiny {
-            c = tiny;
-        }
+        c = nonzero(c);
         d = 1.0 / d;
         let del = d * c;
         h *= del;
@@ -133,6 +117,12 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
         }
     }
     h
+}
+
+/// Keeps a modified-Lentz term away from zero.
+#[inline]
+fn nonzero(x: f64) -> f64 {
+    if x.abs() < 1e-300 { 1e-300 } else { x }
 }
 
 /// Survival function of the chi-square distribution with `df` degrees of freedom.

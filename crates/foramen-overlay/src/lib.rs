@@ -1,6 +1,7 @@
 //! Compositing class masks onto video frames: the CPU reference blender with fill and contour modes.
 
 use foramen_core::config::{OverlayConfig, OverlayMode};
+use foramen_core::resample::linear_taps;
 use foramen_core::{ClassSet, Mask};
 use rayon::prelude::*;
 
@@ -127,20 +128,10 @@ fn is_edge(map: &[u8], w: usize, h: usize, x: usize, y: usize, r: usize) -> bool
 /// Class per output pixel from a mask of any size (bilinear-weighted vote).
 pub fn upsample_classes(mask: &Mask, w: usize, h: usize, out: &mut [u8]) {
     let (mw, mh) = (mask.width as usize, mask.height as usize);
-    let fx = mw as f32 / w as f32;
-    let fy = mh as f32 / h as f32;
-    let cols: Vec<(usize, usize, f32)> = (0..w)
-        .map(|x| {
-            let s = ((x as f32 + 0.5) * fx - 0.5).clamp(0.0, mw as f32 - 1.0);
-            let x0 = s as usize;
-            (x0, (x0 + 1).min(mw - 1), s - x0 as f32)
-        })
-        .collect();
+    let cols = linear_taps(mw, w);
+    let rows = linear_taps(mh, h);
     out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let s = ((y as f32 + 0.5) * fy - 0.5).clamp(0.0, mh as f32 - 1.0);
-        let y0 = s as usize;
-        let y1 = (y0 + 1).min(mh - 1);
-        let ty = s - y0 as f32;
+        let (y0, y1, ty) = rows[y];
         let (r0, r1) = (
             &mask.classes[y0 * mw..(y0 + 1) * mw],
             &mask.classes[y1 * mw..(y1 + 1) * mw],

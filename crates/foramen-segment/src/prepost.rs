@@ -1,6 +1,7 @@
 //! Pre-processing (antialiased resize, normalise, NCHW) and post-processing
 //! (softmax, class index and confidence), all into reused buffers.
 
+use foramen_core::resample::linear_taps;
 use rayon::prelude::*;
 
 /// Separable resampling weights for one axis: for each output index, the first
@@ -218,21 +219,11 @@ pub fn resize_planes(
     dh: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; classes * dw * dh];
-    let fx = sw as f32 / dw as f32;
-    let fy = sh as f32 / dh as f32;
-    let xs: Vec<(usize, usize, f32)> = (0..dw)
-        .map(|x| {
-            let s = ((x as f32 + 0.5) * fx - 0.5).clamp(0.0, sw as f32 - 1.0);
-            let x0 = s as usize;
-            (x0, (x0 + 1).min(sw - 1), s - x0 as f32)
-        })
-        .collect();
+    let xs = linear_taps(sw, dw);
+    let ys = linear_taps(sh, dh);
     out.par_chunks_mut(dw).enumerate().for_each(|(row, o)| {
         let (c, y) = (row / dh, row % dh);
-        let s = ((y as f32 + 0.5) * fy - 0.5).clamp(0.0, sh as f32 - 1.0);
-        let y0 = s as usize;
-        let y1 = (y0 + 1).min(sh - 1);
-        let ty = s - y0 as f32;
+        let (y0, y1, ty) = ys[y];
         let plane = &src[c * sw * sh..(c + 1) * sw * sh];
         for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
             let a = plane[y0 * sw + x0] * (1.0 - tx) + plane[y0 * sw + x1] * tx;

@@ -1,5 +1,6 @@
 //! Light, instruments, debris and the optical/video chain, in picture coordinates.
 
+use foramen_core::resample::linear_taps;
 use rayon::prelude::*;
 
 use crate::noise::perlin;
@@ -406,20 +407,13 @@ pub(crate) fn motion_blur(rgb: &mut [f32], w: u32, h: u32, motion: (f32, f32)) {
 
 /// Bilinear resize of an RGB f32 buffer (pixel centres aligned).
 pub(crate) fn resize_bilinear(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
-    let (sw, sh, dw) = (sw as usize, sh as usize, dw as usize);
-    let mut out = vec![0.0f32; dw * dh as usize * 3];
-    let fx = sw as f32 / dw as f32;
-    let fy = sh as f32 / dh as f32;
+    let (sw, sh, dw, dh) = (sw as usize, sh as usize, dw as usize, dh as usize);
+    let mut out = vec![0.0f32; dw * dh * 3];
+    let xs = linear_taps(sw, dw);
+    let ys = linear_taps(sh, dh);
     out.par_chunks_mut(dw * 3).enumerate().for_each(|(y, row)| {
-        let syf = ((y as f32 + 0.5) * fy - 0.5).clamp(0.0, sh as f32 - 1.0);
-        let y0 = syf as usize;
-        let y1 = (y0 + 1).min(sh - 1);
-        let ty = syf - y0 as f32;
-        for x in 0..dw {
-            let sxf = ((x as f32 + 0.5) * fx - 0.5).clamp(0.0, sw as f32 - 1.0);
-            let x0 = sxf as usize;
-            let x1 = (x0 + 1).min(sw - 1);
-            let tx = sxf - x0 as f32;
+        let (y0, y1, ty) = ys[y];
+        for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
             for c in 0..3 {
                 let a = src[(y0 * sw + x0) * 3 + c] * (1.0 - tx) + src[(y0 * sw + x1) * 3 + c] * tx;
                 let b = src[(y1 * sw + x0) * 3 + c] * (1.0 - tx) + src[(y1 * sw + x1) * 3 + c] * tx;
