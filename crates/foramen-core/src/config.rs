@@ -108,6 +108,9 @@ pub struct OverlayConfig {
     pub contour_px: u32,
     /// Class names not drawn.
     pub hidden_classes: Vec<String>,
+    /// Pixels whose brightest channel is below this are never annotated: the black
+    /// surround outside the scope's field stop. 0 annotates everything.
+    pub black_level: u8,
 }
 
 impl Default for OverlayConfig {
@@ -117,6 +120,7 @@ impl Default for OverlayConfig {
             mode: OverlayMode::Both,
             contour_px: 2,
             hidden_classes: Vec::new(),
+            black_level: 8,
         }
     }
 }

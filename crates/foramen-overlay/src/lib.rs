@@ -37,7 +37,7 @@ impl OverlayStyle {
             opacity: cfg.opacity,
             mode: cfg.mode,
             contour_px: cfg.contour_px.max(1),
-            black_level: 12,
+            black_level: cfg.black_level,
         }
     }
 }
@@ -188,6 +188,7 @@ mod tests {
             mode,
             contour_px: 2,
             hidden_classes: vec![],
+            black_level: 8,
         };
         OverlayStyle::new(&ClassSet::lumbar(), &cfg)
     }
