@@ -42,10 +42,19 @@ impl OverlayStyle {
     }
 }
 
-/// Blends masks onto frames, reusing its class-map buffer between frames.
+/// Sampling taps from a mask size to a frame size, kept while both stay the same.
+struct Taps {
+    key: (usize, usize, usize, usize),
+    cols: Vec<(usize, usize, f32)>,
+    rows: Vec<(usize, usize, f32)>,
+}
+
+/// Blends masks onto frames, reusing its class map and sampling taps between frames
+/// so that steady-state compositing allocates nothing.
 #[derive(Default)]
 pub struct Compositor {
     class_map: Vec<u8>,
+    taps: Option<Taps>,
 }
 
 impl Compositor {
@@ -71,7 +80,17 @@ impl Compositor {
         debug_assert_eq!(rgb.len(), w * h * 3);
         debug_assert_eq!(out.len(), w * h * 3);
         self.class_map.resize(w * h, 0);
-        upsample_classes(mask, w, h, &mut self.class_map);
+        let key = (mask.width as usize, mask.height as usize, w, h);
+        let taps = match self.taps.take() {
+            Some(t) if t.key == key => t,
+            _ => Taps {
+                key,
+                cols: linear_taps(key.0, w),
+                rows: linear_taps(key.1, h),
+            },
+        };
+        upsample_with(mask, &taps.cols, &taps.rows, w, &mut self.class_map);
+        self.taps = Some(taps);
 
         let fill = matches!(style.mode, OverlayMode::Fill | OverlayMode::Both);
         let contour = matches!(style.mode, OverlayMode::Contour | OverlayMode::Both);
@@ -127,16 +146,26 @@ fn is_edge(map: &[u8], w: usize, h: usize, x: usize, y: usize, r: usize) -> bool
 
 /// Class per output pixel from a mask of any size (bilinear-weighted vote).
 pub fn upsample_classes(mask: &Mask, w: usize, h: usize, out: &mut [u8]) {
-    let (mw, mh) = (mask.width as usize, mask.height as usize);
-    let cols = linear_taps(mw, w);
-    let rows = linear_taps(mh, h);
+    let cols = linear_taps(mask.width as usize, w);
+    let rows = linear_taps(mask.height as usize, h);
+    upsample_with(mask, &cols, &rows, w, out);
+}
+
+fn upsample_with(
+    mask: &Mask,
+    cols: &[(usize, usize, f32)],
+    rows: &[(usize, usize, f32)],
+    w: usize,
+    out: &mut [u8],
+) {
+    let mw = mask.width as usize;
     out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let (y0, y1, ty) = rows[y];
         let (r0, r1) = (
             &mask.classes[y0 * mw..(y0 + 1) * mw],
             &mask.classes[y1 * mw..(y1 + 1) * mw],
         );
-        for (o, &(x0, x1, tx)) in row.iter_mut().zip(&cols) {
+        for (o, &(x0, x1, tx)) in row.iter_mut().zip(cols) {
             let q = [r0[x0], r0[x1], r1[x0], r1[x1]];
             if q[0] == q[1] && q[1] == q[2] && q[2] == q[3] {
                 *o = q[0];
