@@ -10,7 +10,10 @@ SHELL := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 REQS        := models/training/requirements.txt
-APT_PKGS    := build-essential pkg-config clang libclang-dev libopencv-dev ffmpeg python3-venv fonts-dejavu-core
+# xvfb + xauth + mesa-vulkan-drivers: the window (wgpu on Mesa's lavapipe) runs headless
+# in tests and `make run` when there is no display.
+APT_PKGS    := build-essential pkg-config clang libclang-dev libopencv-dev ffmpeg python3-venv fonts-dejavu-core \
+               xvfb xauth mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FORAMEN     := target/release/foramen
 DEMO        := assets/demo.mp4
@@ -50,6 +53,12 @@ build: setup
 run: build
 	@mkdir -p out
 	./$(FORAMEN) replay $(DEMO) --out out/demo.annotated.mp4 --telemetry out/demo.telemetry.csv
+	@# The operating-room window on the same clip: on the screen when there is one,
+	@# else under Xvfb with a screenshot of the window in out/view.png.
+	@if [ -n "$$DISPLAY" ]; then ./$(FORAMEN) view $(DEMO); \
+	else xvfb-run -a -s "-screen 0 1280x720x24" ./$(FORAMEN) view $(DEMO) \
+	  --snapshot-after-frames 60 out/view.png --exit-after-frames 60 --telemetry out/view.telemetry.csv \
+	  && echo "window screenshot: out/view.png, display latency: out/view.telemetry.csv"; fi
 
 test: setup test-rust test-python
 

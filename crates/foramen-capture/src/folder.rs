@@ -88,6 +88,11 @@ impl FrameSource for ImageFolderSource {
             .map(Some)
             .ok_or_else(|| frame_err("decoded size mismatch".into()))
     }
+
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        self.next = (index as usize).min(self.files.len());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

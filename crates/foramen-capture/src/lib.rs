@@ -4,6 +4,7 @@ mod encoder;
 mod folder;
 mod opencv_source;
 mod pacing;
+mod reconnect;
 mod synthetic;
 mod thread;
 
@@ -12,9 +13,15 @@ use std::path::{Path, PathBuf};
 pub use encoder::VideoEncoder;
 pub use folder::ImageFolderSource;
 pub use opencv_source::{OpenCvSource, V4l2Options};
-pub use pacing::Paced;
+pub use pacing::{Paced, Retimed};
+pub use reconnect::{Opener, ReconnectingSource};
 pub use synthetic::SyntheticSource;
 pub use thread::{CaptureEvent, CaptureHandle, DropPolicy, spawn_capture};
+
+/// Opens a V4L2 device with explicit options (see [`open_source`] for everything else).
+pub fn open_device(device: &str, opts: &V4l2Options) -> Result<Box<dyn FrameSource>, CaptureError> {
+    Ok(Box::new(OpenCvSource::open_device(device, opts)?))
+}
 
 use foramen_core::Frame;
 
@@ -77,6 +84,19 @@ pub trait FrameSource: Send {
     /// The next frame; `Ok(None)` at the end of a finite stream. A `Frame` error
     /// means this frame is lost but the stream may go on.
     fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError>;
+
+    /// Moves to frame `index` (0-based) for offline review; live sources refuse.
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        Err(CaptureError::Frame {
+            source_name: self.info().name.clone(),
+            frame: index,
+            reason: "this source cannot seek".into(),
+        })
+    }
+
+    /// Forgets pacing history, so the next frame is released at once (after a pause,
+    /// a seek or a step). Unpaced sources ignore it.
+    fn restart_clock(&mut self) {}
 }
 
 /// Opens `input`: a folder of images, `synthetic[:SEED[:WxH[@FPS[:FRAMES]]]]`, a

@@ -168,4 +168,24 @@ impl FrameSource for OpenCvSource {
             .ok_or_else(|| frame_err("decoded frame has an unexpected layout".into()))?;
         Ok(Some(frame))
     }
+
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        let err = |reason: String| CaptureError::Frame {
+            source_name: self.info.name.clone(),
+            frame: index,
+            reason,
+        };
+        if self.info.live {
+            return Err(err("a live device cannot seek".into()));
+        }
+        let ok = self
+            .cap
+            .set(videoio::CAP_PROP_POS_FRAMES, index as f64)
+            .map_err(|e| err(e.message))?;
+        if !ok {
+            return Err(err("the decoder refused to seek".into()));
+        }
+        self.next = index;
+        Ok(())
+    }
 }

@@ -47,6 +47,15 @@ impl<S: FrameSource> FrameSource for Paced<S> {
         frame.captured_at_us = foramen_core::clock_us();
         Ok(Some(frame))
     }
+
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        self.start = None;
+        self.inner.seek(index)
+    }
+
+    fn restart_clock(&mut self) {
+        self.start = None;
+    }
 }
 
 impl FrameSource for Box<dyn FrameSource> {
@@ -56,5 +65,51 @@ impl FrameSource for Box<dyn FrameSource> {
 
     fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
         (**self).next_frame()
+    }
+
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        (**self).seek(index)
+    }
+
+    fn restart_clock(&mut self) {
+        (**self).restart_clock()
+    }
+}
+
+/// Replays a source at another frame rate: timestamps become `index / fps` (e.g. to
+/// drive the live path with a 30 fps recording at a capture card's 60 fps).
+pub struct Retimed<S> {
+    inner: S,
+    info: SourceInfo,
+}
+
+impl<S: FrameSource> Retimed<S> {
+    /// `inner` with its timestamps rewritten for `fps` frames per second.
+    pub fn new(inner: S, fps: f64) -> Self {
+        let mut info = inner.info().clone();
+        info.fps = fps;
+        Self { inner, info }
+    }
+}
+
+impl<S: FrameSource> FrameSource for Retimed<S> {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        let Some(mut frame) = self.inner.next_frame()? else {
+            return Ok(None);
+        };
+        frame.pts_us = (frame.id as f64 * 1e6 / self.info.fps).round() as i64;
+        Ok(Some(frame))
+    }
+
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        self.inner.seek(index)
+    }
+
+    fn restart_clock(&mut self) {
+        self.inner.restart_clock()
     }
 }

@@ -97,6 +97,12 @@ impl FrameSource for SyntheticSource {
         self.next += 1;
         Ok(Some(frame))
     }
+
+    fn seek(&mut self, index: u64) -> Result<(), CaptureError> {
+        // Every frame is a pure function of its index, so any index can be shown.
+        self.next = index;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The capture thread: owns a source and pushes its frames into a bounded channel.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -31,10 +31,19 @@ pub enum CaptureEvent {
     End(Option<CaptureError>),
 }
 
+/// Review controls shared with the capture thread (offline `view`: pause, step, seek).
+#[derive(Default)]
+struct Control {
+    paused: AtomicBool,
+    steps: AtomicU64,
+    seek: Mutex<Option<u64>>,
+}
+
 /// The running capture thread. Dropping it asks the thread to stop without waiting.
 pub struct CaptureHandle {
     rx: Receiver<CaptureEvent>,
     stop: Arc<AtomicBool>,
+    control: Arc<Control>,
     dropped: Arc<AtomicU64>,
     info: SourceInfo,
     join: Option<JoinHandle<()>>,
@@ -54,6 +63,26 @@ impl CaptureHandle {
     /// Frames dropped so far under [`DropPolicy::NewestWins`].
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Pauses or resumes reading (a paced source resumes without catching up).
+    pub fn set_paused(&self, paused: bool) {
+        self.control.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.control.paused.load(Ordering::Relaxed)
+    }
+
+    /// While paused: deliver exactly one more frame.
+    pub fn step(&self) {
+        self.control.steps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Continue from frame `index` (a seek error arrives as a `FrameError` event).
+    pub fn seek(&self, index: u64) {
+        *self.control.seek.lock().unwrap_or_else(|e| e.into_inner()) = Some(index);
     }
 
     /// Stops the thread and waits for it (use at shutdown, not from a UI thread).
@@ -82,15 +111,48 @@ pub fn spawn_capture(
     let (tx, rx) = bounded(capacity.max(1));
     let stop = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicU64::new(0));
+    let control = Arc::new(Control::default());
     let info = source.info().clone();
     let join = {
         let (stop, dropped, drain) = (stop.clone(), dropped.clone(), rx.clone());
+        let control = control.clone();
         std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
                 let end = loop {
                     if stop.load(Ordering::Relaxed) {
                         break None;
+                    }
+                    let seek = control
+                        .seek
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    if let Some(index) = seek {
+                        if let Err(e) = source.seek(index) {
+                            let ev = CaptureEvent::FrameError(e);
+                            if !deliver(&tx, &drain, ev, policy, &stop, &dropped) {
+                                return;
+                            }
+                        }
+                        source.restart_clock();
+                        if control.paused.load(Ordering::Relaxed) {
+                            // Show the frame sought to, even while paused.
+                            control.steps.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    if control.paused.load(Ordering::Relaxed) {
+                        let stepped = control
+                            .steps
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                n.checked_sub(1)
+                            })
+                            .is_ok();
+                        if !stepped {
+                            std::thread::sleep(Duration::from_millis(5));
+                            continue;
+                        }
+                        source.restart_clock();
                     }
                     let event = match source.next_frame() {
                         Ok(Some(f)) => CaptureEvent::Frame(f),
@@ -116,6 +178,7 @@ pub fn spawn_capture(
     CaptureHandle {
         rx,
         stop,
+        control,
         dropped,
         info,
         join,
@@ -184,6 +247,32 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(frames_of(&h), (0..20).collect::<Vec<_>>());
         assert_eq!(h.dropped(), 0);
+        h.stop_and_join();
+    }
+
+    #[test]
+    fn pause_step_and_seek_drive_review() {
+        let src = SyntheticSource::parse(":1:32x18@1000:50").expect("src");
+        let h = spawn_capture(Box::new(src), 64, DropPolicy::Block);
+        h.set_paused(true);
+        std::thread::sleep(Duration::from_millis(50));
+        // Whatever arrived before the pause took effect, nothing more comes.
+        while h.events().try_recv().is_ok() {}
+        assert!(
+            h.events().recv_timeout(Duration::from_millis(100)).is_err(),
+            "paused"
+        );
+        h.seek(40);
+        let next = |h: &CaptureHandle| match h.events().recv_timeout(Duration::from_secs(10)) {
+            Ok(CaptureEvent::Frame(f)) => f.id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(next(&h), 40, "a seek shows its frame while paused");
+        h.step();
+        assert_eq!(next(&h), 41);
+        assert!(h.events().recv_timeout(Duration::from_millis(100)).is_err());
+        h.set_paused(false);
+        assert_eq!(next(&h), 42);
         h.stop_and_join();
     }
 

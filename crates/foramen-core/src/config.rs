@@ -49,6 +49,10 @@ pub struct ModelConfig {
     pub execution_provider: ExecutionProvider,
     /// ONNX Runtime intra-op threads; 0 lets Foramen choose (all cores).
     pub intra_threads: usize,
+    /// Let ONNX Runtime's threads spin while waiting for work. Unset: on for batch
+    /// commands (throughput), off in the live window, where spinning cores would be
+    /// taken from video decoding and display.
+    pub allow_spinning: Option<bool>,
 }
 
 impl Default for ModelConfig {
@@ -57,6 +61,7 @@ impl Default for ModelConfig {
             path: None,
             execution_provider: ExecutionProvider::Cpu,
             intra_threads: 0,
+            allow_spinning: None,
         }
     }
 }
@@ -111,6 +116,9 @@ pub struct OverlayConfig {
     /// Pixels whose brightest channel is below this are never annotated: the black
     /// surround outside the scope's field stop. 0 annotates everything.
     pub black_level: u8,
+    /// Per-class fill opacity (class name to 0..1), overriding `opacity` for that class.
+    #[serde(deserialize_with = "unit_interval_map")]
+    pub class_opacity: std::collections::BTreeMap<String, f32>,
 }
 
 impl Default for OverlayConfig {
@@ -121,6 +129,97 @@ impl Default for OverlayConfig {
             contour_px: 2,
             hidden_classes: Vec::new(),
             black_level: 8,
+            class_opacity: Default::default(),
+        }
+    }
+}
+
+/// `[capture]`: the capture card (V4L2/UVC device) as `foramen live` opens it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Device path (`/dev/video0`), or any source `foramen replay` accepts
+    /// (`synthetic:...`, a video file, an image folder).
+    pub device: String,
+    /// Requested frame width in pixels (0: the driver's default).
+    pub width: u32,
+    /// Requested frame height in pixels (0: the driver's default).
+    pub height: u32,
+    /// Requested frame rate (0: the driver's default).
+    pub fps: f64,
+    /// Requested pixel format as a FourCC (`MJPG`, `YUYV`, ...); empty: the driver's default.
+    pub fourcc: String,
+    /// First reconnection delay after the device disappears; doubles up to `reconnect_max_ms`.
+    #[serde(deserialize_with = "positive_ms")]
+    pub reconnect_ms: f64,
+    /// Longest reconnection delay.
+    #[serde(deserialize_with = "positive_ms")]
+    pub reconnect_max_ms: f64,
+    /// Without a frame for this long the screen says NO SIGNAL.
+    #[serde(deserialize_with = "positive_ms")]
+    pub no_signal_ms: f64,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            device: "/dev/video0".into(),
+            width: 1920,
+            height: 1080,
+            fps: 60.0,
+            fourcc: "MJPG".into(),
+            reconnect_ms: 250.0,
+            reconnect_max_ms: 4000.0,
+            no_signal_ms: 500.0,
+        }
+    }
+}
+
+/// `[display]`: the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayConfig {
+    /// Show the heads-up display (rates, latencies, drops).
+    pub hud: bool,
+    /// Show the legend (class names and colours).
+    pub legend: bool,
+    /// Start fullscreen.
+    pub fullscreen: bool,
+    /// Monitor index for fullscreen (winit's order); none: the current one.
+    pub monitor: Option<usize>,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        Self {
+            hud: true,
+            legend: true,
+            fullscreen: false,
+            monitor: None,
+        }
+    }
+}
+
+/// `[recording]`: where and how procedures are recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Folder that receives one sub-folder per recording.
+    pub dir: PathBuf,
+    /// Length of each video segment; a crash loses at most the open segment.
+    #[serde(deserialize_with = "positive_seconds")]
+    pub segment_s: f64,
+    /// Frames the recorder may fall behind before frames are lost (and counted as a gap);
+    /// the live video is never held back for the recorder.
+    pub max_backlog_frames: usize,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("recordings"),
+            segment_s: 2.0,
+            max_backlog_frames: 120,
         }
     }
 }
@@ -135,6 +234,12 @@ pub struct Config {
     pub inference: InferenceConfig,
     /// `[overlay]`
     pub overlay: OverlayConfig,
+    /// `[capture]`
+    pub capture: CaptureConfig,
+    /// `[display]`
+    pub display: DisplayConfig,
+    /// `[recording]`
+    pub recording: RecordingConfig,
 }
 
 impl Config {
@@ -155,6 +260,20 @@ impl Config {
         })
     }
 
+    /// Writes the config to `path` atomically (a temporary file beside it, then a
+    /// rename), so a crash while saving leaves the old settings, never half a file.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let io = |source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, self.to_toml()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
     /// The config as TOML text.
     pub fn to_toml(&self) -> String {
         // Serialising plain structs of numbers, strings and enums cannot fail.
@@ -171,6 +290,29 @@ fn positive_ms<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
             "{v} ms is out of range (0 < ms <= 60000)"
         )))
     }
+}
+
+fn positive_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} s is out of range (0 < s <= 3600)"
+        )))
+    }
+}
+
+fn unit_interval_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, f32>, D::Error> {
+    let m = std::collections::BTreeMap::<String, f32>::deserialize(d)?;
+    if let Some((k, v)) = m.iter().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        return Err(serde::de::Error::custom(format!(
+            "{k} = {v} is out of range (0 to 1)"
+        )));
+    }
+    Ok(m)
 }
 
 fn unit_interval<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
@@ -200,6 +342,19 @@ mod tests {
     }
 
     #[test]
+    fn save_writes_what_load_reads() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("foramen.toml");
+        let mut c = Config::default();
+        c.overlay.opacity = 0.7;
+        c.overlay.class_opacity.insert("disc".into(), 0.2);
+        c.display.monitor = Some(1);
+        c.save(&path).expect("save");
+        assert_eq!(Config::load(&path).expect("load"), c);
+        assert!(!dir.path().join("foramen.toml.tmp").exists());
+    }
+
+    #[test]
     fn reads_values() {
         let c = parse(
             "[inference]\nmax_mask_age_ms = 120\nlatency_budget_ms = 40.5\n[overlay]\nmode = \"contour\"\nopacity = 0.3\n[model]\nexecution_provider = \"cuda\"\n",
@@ -224,6 +379,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("line 2") && msg.contains("opacity"), "{msg}");
+
+        let msg = parse("[overlay.class_opacity]\nbone = 0.5\ndisc = 1.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("disc") && msg.contains("out of range"),
+            "{msg}"
+        );
+
+        let msg = parse("[recording]\nsegment_s = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("line 2") && msg.contains("out of range"),
+            "{msg}"
+        );
 
         let msg = parse("[overlay]\nopacty = 0.5\n").unwrap_err().to_string();
         assert!(

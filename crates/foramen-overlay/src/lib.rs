@@ -1,4 +1,6 @@
-//! Compositing class masks onto video frames: the CPU reference blender with fill and contour modes.
+//! Compositing class masks onto video frames: the CPU reference blender and the WGSL shader that mirrors it, with fill and contour modes.
+
+pub mod gpu;
 
 use foramen_core::config::{OverlayConfig, OverlayMode};
 use foramen_core::resample::linear_taps;
@@ -12,8 +14,9 @@ pub struct OverlayStyle {
     pub lut: [[u8; 3]; 256],
     /// Whether each class index is drawn. Index 0 (background) never is.
     pub visible: [bool; 256],
-    /// Fill opacity 0..1.
-    pub opacity: f32,
+    /// Fill opacity 0..1 per class index (the global opacity unless the class has
+    /// its own in `[overlay.class_opacity]`).
+    pub alpha: [f32; 256],
     /// Fill, contour or both.
     pub mode: OverlayMode,
     /// Contour thickness in output pixels.
@@ -28,13 +31,17 @@ impl OverlayStyle {
     /// A style for `classes` as configured.
     pub fn new(classes: &ClassSet, cfg: &OverlayConfig) -> Self {
         let mut visible = [false; 256];
+        let mut alpha = [cfg.opacity.clamp(0.0, 1.0); 256];
         for c in classes.classes.iter().skip(1) {
             visible[c.index as usize] = !cfg.hidden_classes.iter().any(|h| h == &c.name);
+            if let Some(&a) = cfg.class_opacity.get(&c.name) {
+                alpha[c.index as usize] = a.clamp(0.0, 1.0);
+            }
         }
         Self {
             lut: classes.color_lut(),
             visible,
-            opacity: cfg.opacity,
+            alpha,
             mode: cfg.mode,
             contour_px: cfg.contour_px.max(1),
             black_level: cfg.black_level,
@@ -94,7 +101,6 @@ impl Compositor {
 
         let fill = matches!(style.mode, OverlayMode::Fill | OverlayMode::Both);
         let contour = matches!(style.mode, OverlayMode::Contour | OverlayMode::Both);
-        let a = (style.opacity.clamp(0.0, 1.0) * 256.0) as u32;
         let r = style.contour_px as usize / 2 + style.contour_px as usize % 2;
         let map = &self.class_map;
         out.par_chunks_mut(w * 3)
@@ -114,6 +120,7 @@ impl Compositor {
                     if edge {
                         o.copy_from_slice(&col);
                     } else if fill {
+                        let a = (style.alpha[c] * 256.0) as u32;
                         for k in 0..3 {
                             o[k] = ((i[k] as u32 * (256 - a) + col[k] as u32 * a) >> 8) as u8;
                         }
@@ -218,6 +225,7 @@ mod tests {
             contour_px: 2,
             hidden_classes: vec![],
             black_level: 8,
+            class_opacity: Default::default(),
         };
         OverlayStyle::new(&ClassSet::lumbar(), &cfg)
     }
@@ -277,6 +285,26 @@ mod tests {
         Compositor::new().composite(&rgb, 4, 4, &m, &style(OverlayMode::Fill, 0.5), &mut out);
         assert_eq!(&out[..3], &[5, 3, 7]);
         assert_ne!(&out[3..6], &[100, 100, 100]);
+    }
+
+    #[test]
+    fn per_class_opacity_overrides_the_global_one() {
+        let m = mask(2, 1, vec![1, 3]);
+        let rgb = vec![0u8; 2 * 3];
+        let mut out = vec![0u8; rgb.len()];
+        let mut cfg = OverlayConfig {
+            opacity: 0.5,
+            mode: OverlayMode::Fill,
+            black_level: 0,
+            ..OverlayConfig::default()
+        };
+        cfg.class_opacity.insert("disc".into(), 1.0);
+        let s = OverlayStyle::new(&ClassSet::lumbar(), &cfg);
+        Compositor::new().composite(&rgb, 2, 1, &m, &s, &mut out);
+        let lumbar = ClassSet::lumbar();
+        let (bone, disc) = (lumbar.classes[1].color, lumbar.classes[3].color);
+        assert_eq!(out[0] as u32, (bone[0] as u32 * 128) >> 8, "bone at 0.5");
+        assert_eq!(&out[3..6], &disc, "disc opaque");
     }
 
     #[test]

@@ -79,6 +79,13 @@ impl Segmenter {
                 .with_intra_threads(cfg.intra_threads)
                 .map_err(|e| model_err(e.to_string()))?;
         }
+        if let Some(spin) = cfg.allow_spinning {
+            builder = builder
+                .with_intra_op_spinning(spin)
+                .map_err(|e| model_err(e.to_string()))?
+                .with_inter_op_spinning(spin)
+                .map_err(|e| model_err(e.to_string()))?;
+        }
         let provider = choose_provider(cfg.execution_provider);
         builder = match provider {
             "tensorrt" => builder.with_execution_providers([

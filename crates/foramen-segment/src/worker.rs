@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use foramen_core::config::ModelConfig;
-use foramen_core::{Frame, Mask, clock_us};
+use foramen_core::{ClassSet, Frame, Mask, clock_us};
 
 use crate::{Segmenter, StageTimings};
 
@@ -48,6 +48,10 @@ pub struct WorkerState {
     pub over_budget: u64,
     /// Model (re)loads so far.
     pub loads: u64,
+    /// Classes of the loaded model (none until the first load succeeds).
+    pub classes: Option<ClassSet>,
+    /// Execution provider in use (`cpu`, `cuda`, ...), once loaded.
+    pub provider: &'static str,
 }
 
 struct Shared {
@@ -99,6 +103,8 @@ impl InferenceWorker {
                 last_timings: StageTimings::default(),
                 over_budget: 0,
                 loads: 0,
+                classes: None,
+                provider: "",
             }),
             stop: AtomicBool::new(false),
         });
@@ -132,6 +138,23 @@ impl InferenceWorker {
     /// A snapshot of the worker's state.
     pub fn state(&self) -> WorkerState {
         lock(&self.shared.state).clone()
+    }
+}
+
+impl InferenceWorker {
+    /// Asks the thread to stop and waits up to `timeout` until it has (for shutdown
+    /// paths; `Drop` never waits).
+    pub fn stop_and_wait(&self, timeout: Duration) -> bool {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_all();
+        let t = std::time::Instant::now();
+        while t.elapsed() < timeout {
+            if lock(&self.shared.state).status == WorkerStatus::Stopped {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
     }
 }
 
@@ -169,6 +192,8 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
             let mut st = lock(&s.state);
             st.status = WorkerStatus::Running;
             st.loads += 1;
+            st.classes = Some(seg.classes().clone());
+            st.provider = seg.execution_provider();
         }
         loop {
             let frame = {
@@ -186,7 +211,10 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
                     None => break 'reload, // stop requested
                 }
             };
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| seg.segment(&frame)));
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                inject_fault(&frame);
+                seg.segment(&frame)
+            }));
             let now = clock_us();
             match result {
                 Ok(Ok(out)) => {
@@ -220,6 +248,40 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
         }
     }
     lock(&s.state).status = WorkerStatus::Stopped;
+}
+
+/// Test-only fault hook: `FORAMEN_FAULT_INJECT=panic@N` panics the worker once, on the
+/// first frame it takes with id >= N (frames are skipped, so exact ids may never come);
+/// `hang@N:MS` stalls it once for MS milliseconds there; `slow:MS` adds MS to every frame.
+/// It lets the end-to-end tests drive the real binary through worker faults; unset (as
+/// in any real use) it costs one cached lookup.
+fn inject_fault(frame: &Frame) {
+    static SPEC: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let Some(spec) = SPEC
+        .get_or_init(|| std::env::var("FORAMEN_FAULT_INJECT").ok())
+        .as_deref()
+    else {
+        return;
+    };
+    if let Some(ms) = spec.strip_prefix("slow:").and_then(|v| v.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    } else if let Some(at) = spec
+        .strip_prefix("panic@")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if frame.id >= at && !FIRED.swap(true, Ordering::Relaxed) {
+            panic!("injected fault: panic at frame {}", frame.id);
+        }
+    } else if let Some((Ok(at), Ok(ms))) = spec
+        .strip_prefix("hang@")
+        .and_then(|v| v.split_once(':'))
+        .map(|(a, m)| (a.parse::<u64>(), m.parse()))
+        && frame.id >= at
+        && !FIRED.swap(true, Ordering::Relaxed)
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 /// Records a fault and sleeps the backoff (in short steps, so a stop is honoured).

@@ -8,13 +8,16 @@ macro_rules! say {
     }};
 }
 
+mod app;
 mod compare;
 mod eval_cmd;
+mod live;
 mod model;
 mod progress;
 mod replay;
 mod segment_cmd;
 mod synth;
+mod window;
 
 use std::path::PathBuf;
 
@@ -125,6 +128,60 @@ enum Command {
         #[arg(long)]
         telemetry: Option<PathBuf>,
     },
+    /// The operating-room window on a capture card (V4L2/UVC) or any source, live.
+    Live {
+        /// Capture device, or any source (`synthetic:SEED:WxH@FPS`, file, folder)
+        /// played through the live path (default: `[capture].device`).
+        #[arg(long)]
+        device: Option<String>,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// Check a recording folder (after a crash too): segments, frames, masks.
+    Recording {
+        /// The recording folder (with session.toml).
+        dir: PathBuf,
+    },
+    /// Review a recording or an image folder in the window, paced like live, with
+    /// pause (P), step (arrows) and seek.
+    View {
+        /// Video file or image folder.
+        input: String,
+        /// Replay at this frame rate instead of the file's own.
+        #[arg(long)]
+        fps: Option<f64>,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+}
+
+/// Options shared by `live` and `view`.
+#[derive(clap::Args, Clone, Debug)]
+struct WindowArgs {
+    /// ONNX model (default: `[model].path`, else the bundled lumbar model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Save a screenshot of the window (PNG) after N frames have been shown: N PATH.
+    #[arg(long, num_args = 2, value_names = ["N", "PATH"])]
+    snapshot_after_frames: Option<Vec<String>>,
+    /// Close after N frames have been shown (for tests and CI).
+    #[arg(long)]
+    exit_after_frames: Option<u64>,
+    /// Per-frame display latency CSV, written at exit.
+    #[arg(long)]
+    telemetry: Option<PathBuf>,
+    /// Start recording at once (into `[recording].dir`).
+    #[arg(long)]
+    record: bool,
+    /// Folder for recordings (overrides `[recording].dir`).
+    #[arg(long)]
+    record_dir: Option<PathBuf>,
+    /// Run the pipeline without a window (recording station, tests): prints a summary.
+    #[arg(long)]
+    headless: bool,
+    /// Window size WxH (default 1280x720).
+    #[arg(long, value_parser = synth::parse_size)]
+    window_size: Option<(u32, u32)>,
 }
 
 fn parse_reader(s: &str) -> Result<(String, PathBuf), String> {
@@ -155,7 +212,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let windowed = matches!(cli.command, Command::Live { .. } | Command::View { .. });
     let config = match &cli.config {
+        // The window saves its settings there: a new file starts from the defaults.
+        Some(p) if windowed && !p.exists() => foramen_core::Config::default(),
         Some(p) => foramen_core::Config::load(p)?,
         None => foramen_core::Config::default(),
     };
@@ -241,6 +301,14 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             summary.print();
             Ok(())
+        }
+        Command::Live { device, window } => {
+            let input = device.unwrap_or_else(|| config.capture.device.clone());
+            window::run(input, live::Mode::Live, None, window, config, cli.config)
+        }
+        Command::Recording { dir } => live::recorder::check(&dir),
+        Command::View { input, fps, window } => {
+            window::run(input, live::Mode::Review, fps, window, config, cli.config)
         }
     }
 }

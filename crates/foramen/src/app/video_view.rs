@@ -1,0 +1,499 @@
+//! The video view: a wgpu paint callback that uploads the newest frame and mask into
+//! textures that are updated in place, and blends them with `foramen-overlay`'s WGSL
+//! shader inside egui's render pass. The UI thread does no per-pixel work: the frame's
+//! RGB bytes go to the GPU as they are.
+
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex};
+
+use eframe::egui;
+use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, ScreenDescriptor};
+use eframe::wgpu;
+use foramen_core::{Frame, Mask, clock_us};
+use foramen_overlay::OverlayStyle;
+use foramen_overlay::gpu::{
+    OVERLAY_WGSL, OverlayParams, PARAMS_BYTES, video_texture_width, video_upload_bytes,
+};
+
+/// What the GPU has shown: filled in by the render thread, read by the HUD.
+#[derive(Default)]
+pub struct PresentLog {
+    /// Distinct frames uploaded (= presented).
+    pub frames: u64,
+    /// Id of the last frame presented.
+    pub last_frame: Option<u64>,
+    /// Id of the source frame of the last mask drawn.
+    pub last_mask: Option<u64>,
+    /// Capture to present, per new frame, milliseconds.
+    pub video_latency_ms: foramen_core::LatencyStats,
+    /// Capture of the source frame to its mask's first presentation, milliseconds.
+    pub annotation_latency_ms: foramen_core::LatencyStats,
+    /// Rows for the telemetry file: (frame id, video ms, mask frame id, annotation ms).
+    pub rows: Vec<(u64, f64, Option<u64>, Option<f64>)>,
+}
+
+/// One paint of the video view.
+pub struct VideoCallback {
+    /// Frame to show.
+    pub frame: Arc<Frame>,
+    /// Mask to draw over it; `None` shows the video alone.
+    pub mask: Option<Arc<Mask>>,
+    /// Colours, visibility, opacity, mode.
+    pub style: Arc<OverlayStyle>,
+    /// Where, in points.
+    pub rect: egui::Rect,
+    /// Framebuffer format of the window.
+    pub target_format: wgpu::TextureFormat,
+    /// Shared with the HUD.
+    pub log: Arc<Mutex<PresentLog>>,
+}
+
+struct Gpu {
+    pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    params: wgpu::Buffer,
+    video: Option<(wgpu::Texture, [u32; 2])>,
+    classes: Option<(wgpu::Texture, [u32; 2])>,
+    bind_group: Option<wgpu::BindGroup>,
+    frame_id: Option<(u64, u64)>,
+    mask_id: Option<(u64, u64)>,
+}
+
+impl Gpu {
+    fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("foramen_overlay"),
+            source: wgpu::ShaderSource::Wgsl(OVERLAY_WGSL.into()),
+        });
+        let tex_entry = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                multisampled: false,
+                sample_type: wgpu::TextureSampleType::Uint,
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("foramen_overlay"),
+            entries: &[
+                tex_entry(0),
+                tex_entry(1),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: NonZeroU64::new(PARAMS_BYTES as u64),
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("foramen_overlay"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("foramen_overlay"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("foramen_overlay_params"),
+            size: PARAMS_BYTES as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Self {
+            pipeline,
+            layout,
+            params,
+            video: None,
+            classes: None,
+            bind_group: None,
+            frame_id: None,
+            mask_id: None,
+        }
+    }
+
+    /// A texture of `size`, reused while the size stays the same.
+    fn texture(
+        device: &wgpu::Device,
+        slot: &mut Option<(wgpu::Texture, [u32; 2])>,
+        size: [u32; 2],
+        format: wgpu::TextureFormat,
+        label: &str,
+    ) -> bool {
+        if slot.as_ref().is_some_and(|(_, s)| *s == size) {
+            return false;
+        }
+        let tex = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: size[0].max(1),
+                height: size[1].max(1),
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        *slot = Some((tex, size));
+        true
+    }
+}
+
+fn write(queue: &wgpu::Queue, tex: &wgpu::Texture, bytes: &[u8], row_bytes: u32, size: [u32; 2]) {
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture: tex,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        bytes,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(row_bytes),
+            rows_per_image: Some(size[1]),
+        },
+        wgpu::Extent3d {
+            width: size[0],
+            height: size[1],
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
+impl CallbackTrait for VideoCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        screen: &ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if resources.get::<Gpu>().is_none() {
+            resources.insert(Gpu::new(device, self.target_format));
+        }
+        let Some(gpu) = resources.get_mut::<Gpu>() else {
+            return Vec::new();
+        };
+        let f = &self.frame;
+        let mut rebind = Gpu::texture(
+            device,
+            &mut gpu.video,
+            [video_texture_width(f.width), f.height],
+            wgpu::TextureFormat::Rgba8Uint,
+            "foramen_video",
+        );
+        let key = (f.id, f.captured_at_us);
+        let new_frame = gpu.frame_id != Some(key) || rebind;
+        if new_frame {
+            if let Some((tex, size)) = &gpu.video {
+                let bytes = video_upload_bytes(&f.rgb, f.width, f.height);
+                write(queue, tex, &bytes, size[0] * 4, *size);
+            }
+            gpu.frame_id = Some(key);
+        }
+        let mut new_mask = false;
+        if let Some(m) = &self.mask {
+            rebind |= Gpu::texture(
+                device,
+                &mut gpu.classes,
+                [m.width, m.height],
+                wgpu::TextureFormat::R8Uint,
+                "foramen_classes",
+            );
+            let mkey = (m.source_frame_id, m.source_captured_at_us);
+            if gpu.mask_id != Some(mkey) || rebind {
+                if let Some((tex, size)) = &gpu.classes {
+                    write(queue, tex, &m.classes, size[0], *size);
+                }
+                new_mask = gpu.mask_id.map(|k| k.0) != Some(mkey.0);
+                gpu.mask_id = Some(mkey);
+            }
+        } else if gpu.classes.is_none() {
+            rebind |= Gpu::texture(
+                device,
+                &mut gpu.classes,
+                [1, 1],
+                wgpu::TextureFormat::R8Uint,
+                "foramen_classes",
+            );
+        }
+        let vp = egui::epaint::ViewportInPixels::from_points(
+            &self.rect,
+            screen.pixels_per_point,
+            screen.size_in_pixels,
+        );
+        let params = OverlayParams::new(
+            &self.style,
+            [f.width, f.height],
+            self.mask.as_ref().map(|m| [m.width, m.height]),
+            [vp.left_px as f32, vp.top_px as f32],
+            [vp.width_px as f32, vp.height_px as f32],
+            self.target_format.is_srgb(),
+        );
+        queue.write_buffer(&gpu.params, 0, &params.to_bytes());
+        if (rebind || gpu.bind_group.is_none())
+            && let (Some((v, _)), Some((c, _))) = (&gpu.video, &gpu.classes)
+        {
+            let vv = v.create_view(&wgpu::TextureViewDescriptor::default());
+            let cv = c.create_view(&wgpu::TextureViewDescriptor::default());
+            gpu.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("foramen_overlay"),
+                layout: &gpu.layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::TextureView(&vv),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::TextureView(&cv),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: gpu.params.as_entire_binding(),
+                    },
+                ],
+            }));
+        }
+        if new_frame || new_mask {
+            let now = clock_us();
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            let video_ms = new_frame.then(|| now.saturating_sub(f.captured_at_us) as f64 / 1e3);
+            let annot = self.mask.as_ref().filter(|_| new_mask).map(|m| {
+                (
+                    m.source_frame_id,
+                    now.saturating_sub(m.source_captured_at_us) as f64 / 1e3,
+                )
+            });
+            if let Some(ms) = video_ms {
+                log.frames += 1;
+                log.last_frame = Some(f.id);
+                log.video_latency_ms.push(ms);
+            }
+            if let Some((id, ms)) = annot {
+                log.last_mask = Some(id);
+                log.annotation_latency_ms.push(ms);
+            }
+            if log.rows.len() < 1_000_000 {
+                log.rows.push((
+                    f.id,
+                    video_ms.unwrap_or(f64::NAN),
+                    annot.map(|a| a.0),
+                    annot.map(|a| a.1),
+                ));
+            }
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        resources: &CallbackResources,
+    ) {
+        let Some(gpu) = resources.get::<Gpu>() else {
+            return;
+        };
+        let Some(bg) = &gpu.bind_group else {
+            return;
+        };
+        render_pass.set_pipeline(&gpu.pipeline);
+        render_pass.set_bind_group(0, bg, &[]);
+        render_pass.draw(0..3, 0..1);
+    }
+}
+
+/// Adds the video view to `ui` at `rect`.
+pub fn paint(ui: &egui::Ui, cb: VideoCallback) {
+    let rect = cb.rect;
+    ui.painter()
+        .add(egui_wgpu::Callback::new_paint_callback(rect, cb));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui_kittest::Harness;
+    use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state, default_wgpu_setup};
+    use foramen_core::ClassSet;
+    use foramen_core::config::{OverlayConfig, OverlayMode};
+    use foramen_overlay::Compositor;
+
+    /// Renders one frame and mask through the real shader (lavapipe here) at 1:1 and
+    /// returns the RGB pixels of the video rectangle.
+    pub(crate) fn render_gpu(frame: &Frame, mask: Option<&Mask>, style: &OverlayStyle) -> Vec<u8> {
+        let rs = create_render_state(
+            default_wgpu_setup(),
+            egui_wgpu::RendererOptions::PREDICTABLE,
+        );
+        let format = rs.target_format;
+        let (w, h) = (frame.width, frame.height);
+        let (frame, mask, style) = (
+            Arc::new(frame.clone()),
+            mask.map(|m| Arc::new(m.clone())),
+            Arc::new(style.clone()),
+        );
+        let log = Arc::new(Mutex::new(PresentLog::default()));
+        let l2 = log.clone();
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(w as f32, h as f32))
+            .with_pixels_per_point(1.0)
+            .renderer(WgpuTestRenderer::from_render_state(rs))
+            .build_ui(move |ui| {
+                paint(
+                    ui,
+                    VideoCallback {
+                        frame: frame.clone(),
+                        mask: mask.clone(),
+                        style: style.clone(),
+                        rect: egui::Rect::from_min_size(
+                            egui::Pos2::ZERO,
+                            egui::vec2(w as f32, h as f32),
+                        ),
+                        target_format: format,
+                        log: l2.clone(),
+                    },
+                );
+            });
+        harness.step();
+        let img = harness.render().expect("render");
+        assert_eq!(img.dimensions(), (w, h));
+        assert_eq!(log.lock().expect("log").frames, 1, "one frame presented");
+        img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect()
+    }
+
+    fn scene() -> (Frame, Mask) {
+        let (w, h) = (96u32, 64u32);
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                // A dark corner (below the black level) and a textured rest.
+                let dark = x < 10 && y < 10;
+                let v = |k: u32| {
+                    if dark {
+                        3
+                    } else {
+                        ((x * 7 + y * 13 + k * 50) % 200 + 30) as u8
+                    }
+                };
+                rgb.extend([v(0), v(1), v(2)]);
+            }
+        }
+        let frame = Frame::new(5, 0, w, h, rgb).expect("frame");
+        let (mw, mh) = (24u32, 16u32);
+        let classes = (0..mw * mh)
+            .map(|i| {
+                let (x, y) = (i % mw, i / mw);
+                if (x as i32 - 12).pow(2) + (y as i32 - 8).pow(2) < 20 {
+                    3
+                } else if x < 8 {
+                    1
+                } else if y > 11 {
+                    2
+                } else {
+                    0
+                }
+            })
+            .collect::<Vec<u8>>();
+        let mask = Mask {
+            source_frame_id: 5,
+            source_pts_us: 0,
+            source_captured_at_us: 0,
+            width: mw,
+            height: mh,
+            confidence: vec![255; classes.len()],
+            classes,
+            infer_ms: 1.0,
+        };
+        (frame, mask)
+    }
+
+    #[test]
+    fn the_gpu_overlay_matches_the_cpu_reference() {
+        let (frame, mask) = scene();
+        for mode in [OverlayMode::Fill, OverlayMode::Contour, OverlayMode::Both] {
+            let mut cfg = OverlayConfig {
+                mode,
+                opacity: 0.5,
+                contour_px: 2,
+                ..OverlayConfig::default()
+            };
+            cfg.class_opacity.insert("disc".into(), 0.8);
+            let style = OverlayStyle::new(&ClassSet::lumbar(), &cfg);
+            let gpu = render_gpu(&frame, Some(&mask), &style);
+            let mut cpu = vec![0u8; frame.rgb.len()];
+            Compositor::new().composite(
+                &frame.rgb,
+                frame.width,
+                frame.height,
+                &mask,
+                &style,
+                &mut cpu,
+            );
+            let off: Vec<usize> = (0..gpu.len() / 3)
+                .filter(|&i| (0..3).any(|k| gpu[i * 3 + k].abs_diff(cpu[i * 3 + k]) > 2))
+                .collect();
+            // Rounding may flip a vote exactly on a tie; anything more is a real difference.
+            assert!(
+                off.len() * 200 < gpu.len() / 3,
+                "{mode:?}: {} of {} pixels differ, first at {:?}",
+                off.len(),
+                gpu.len() / 3,
+                off.first().map(|i| (i % 96, i / 96))
+            );
+            let changed = (0..gpu.len()).filter(|&i| gpu[i] != frame.rgb[i]).count();
+            assert!(
+                changed > 300,
+                "{mode:?}: the overlay is visible ({changed})"
+            );
+            assert_eq!(&gpu[..3], &frame.rgb[..3], "black surround untouched");
+        }
+    }
+
+    #[test]
+    fn without_a_mask_the_video_is_shown_unchanged() {
+        let (frame, _) = scene();
+        let style = OverlayStyle::new(&ClassSet::lumbar(), &OverlayConfig::default());
+        let gpu = render_gpu(&frame, None, &style);
+        let max = gpu
+            .iter()
+            .zip(frame.rgb.iter())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max();
+        assert_eq!(max, Some(0));
+    }
+}

@@ -1,0 +1,168 @@
+//! `foramen live` and `foramen view`: start the session, then either the window
+//! (eframe, wgpu) or, with `--headless`, a console loop that reports the same counters.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use eframe::egui;
+use foramen_core::Config;
+
+use crate::WindowArgs;
+use crate::app::{AppOptions, ForamenApp};
+use crate::live::{LiveSession, Mode, SessionSpec};
+
+/// Runs a live or review session until the window closes (or, headless, until the
+/// stream ends, `--exit-after-frames` or Ctrl-C).
+pub fn run(
+    input: String,
+    mode: Mode,
+    fps: Option<f64>,
+    args: WindowArgs,
+    mut config: Config,
+    config_path: Option<PathBuf>,
+) -> Result<()> {
+    if let Some(dir) = &args.record_dir {
+        config.recording.dir = dir.clone();
+    }
+
+    // A missing model is not fatal here: the video runs and the status says why.
+    let model = args
+        .model
+        .clone()
+        .or_else(|| config.model.path.clone())
+        .map_or_else(|| crate::model::resolve(None), Ok)
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            PathBuf::from("models/lumbar-synth.onnx")
+        });
+    let snapshot_after = match &args.snapshot_after_frames {
+        Some(v) => {
+            let n: u64 = v[0].parse().with_context(|| {
+                format!("--snapshot-after-frames: {:?} is not a frame count", v[0])
+            })?;
+            Some((n, PathBuf::from(&v[1])))
+        }
+        None => None,
+    };
+    let mut spec = SessionSpec {
+        input,
+        mode,
+        model,
+        config: config.clone(),
+        fps,
+    };
+    // Spinning inference threads would take cores from decoding and display (the
+    // settings file keeps what the user wrote).
+    spec.config.model.allow_spinning.get_or_insert(false);
+    let opts = AppOptions {
+        config_path,
+        snapshot_after,
+        exit_after_frames: args.exit_after_frames,
+        telemetry: args.telemetry.clone(),
+        snapshot_dir: config.recording.dir.join("snapshots"),
+    };
+    if args.headless {
+        return headless(spec, &args);
+    }
+
+    let (w, h) = args.window_size.unwrap_or((1280, 720));
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Foramen")
+        .with_inner_size([w as f32, h as f32])
+        .with_fullscreen(config.display.fullscreen);
+    if let (true, Some(m)) = (config.display.fullscreen, config.display.monitor) {
+        viewport = viewport.with_monitor(m);
+    }
+    let native = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    let spec_for_app = spec.clone();
+    eframe::run_native(
+        "foramen",
+        native,
+        Box::new(move |cc| {
+            let ctx = cc.egui_ctx.clone();
+            let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+            let session = LiveSession::start(spec_for_app, repaint).map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> { format!("{e:#}").into() },
+            )?;
+            if args.record {
+                session.start_recording().map_err(
+                    |e| -> Box<dyn std::error::Error + Send + Sync> { format!("{e:#}").into() },
+                )?;
+            }
+            let format = cc.wgpu_render_state.as_ref().map(|r| r.target_format);
+            Ok(Box::new(ForamenApp::new(session, config, opts, format)))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("window: {e}"))?;
+    Ok(())
+}
+
+/// The pipeline without a window: prints a status line a second and a summary.
+fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
+    let session = LiveSession::start(spec, Arc::new(|| ()))?;
+    if args.record {
+        let dir = session.start_recording()?;
+        say!("recording to {}", dir.display());
+    }
+    let t0 = Instant::now();
+    let mut next_print = Duration::from_secs(1);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let cap = session.capture_stats();
+        let w = session.worker();
+        if t0.elapsed() >= next_print {
+            next_print += Duration::from_secs(1);
+            let rec = session
+                .recording()
+                .map(|r| format!(" rec {} frames {} lost", r.frames, r.lost))
+                .unwrap_or_default();
+            say!(
+                "{:>6.1} s  frames {}  capture {:.1} fps  masks {}  AI {:?}{}",
+                t0.elapsed().as_secs_f64(),
+                cap.frames,
+                cap.fps,
+                w.masks,
+                w.status,
+                rec
+            );
+        }
+        let done = args.exit_after_frames.is_some_and(|n| cap.frames >= n) || cap.ended.is_some();
+        if done {
+            break;
+        }
+    }
+    let cap = session.capture_stats();
+    let w = session.worker();
+    if let Some(r) = session.finish_recording(Duration::from_secs(60)) {
+        say!(
+            "recording {}: {} frames, {} masks, {} segments, {} lost{}",
+            r.dir.display(),
+            r.frames,
+            r.masks,
+            r.segments,
+            r.lost,
+            r.error.map(|e| format!(", error: {e}")).unwrap_or_default()
+        );
+    }
+    say!(
+        "{} frames, {} masks, {} capture errors, AI {:?}",
+        cap.frames,
+        w.masks,
+        cap.errors,
+        w.status
+    );
+    if cap.frames == 0 {
+        bail!(
+            "no frames from {}{}",
+            session.info().name,
+            cap.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
