@@ -282,3 +282,45 @@ fn a_recording_survives_kill_9_up_to_its_last_segment() {
     let rows = std::fs::read_to_string(session.join("frames.csv")).expect("csv");
     assert!(rows.lines().count() > 75, "telemetry rows up to the kill");
 }
+
+#[test]
+fn an_unplugged_source_shows_no_signal_and_comes_back_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = still_clip(dir.path(), 10);
+    let gone = dir.path().join("unplugged");
+    let mut child = Command::new(bin())
+        .args([
+            "live",
+            "--device",
+            &clip.display().to_string(),
+            "--headless",
+        ])
+        .args(["--model", "/nonexistent.onnx", "--exit-after-frames", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // "Unplug" after about a second, "replug" two seconds later.
+    std::thread::sleep(Duration::from_millis(1200));
+    std::fs::rename(&clip, &gone).expect("unplug");
+    std::thread::sleep(Duration::from_millis(2000));
+    std::fs::rename(&gone, &clip).expect("replug");
+    let t = Instant::now();
+    let out = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no reconnection");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut log)
+        .expect("read");
+    assert!(out.success(), "{log}");
+    assert!(log.contains("NO SIGNAL"), "the outage was reported:\n{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("60 frames"),
+        "frames kept coming after the replug:\n{log}"
+    );
+}

@@ -164,6 +164,10 @@ struct WindowArgs {
     /// Save a screenshot of the window (PNG) after N frames have been shown: N PATH.
     #[arg(long, num_args = 2, value_names = ["N", "PATH"])]
     snapshot_after_frames: Option<Vec<String>>,
+    /// Save a screenshot of the window after S seconds: S PATH (states without new
+    /// frames, such as NO SIGNAL).
+    #[arg(long, num_args = 2, value_names = ["S", "PATH"])]
+    snapshot_after_seconds: Option<Vec<String>>,
     /// Close after N frames have been shown (for tests and CI).
     #[arg(long)]
     exit_after_frames: Option<u64>,

@@ -46,6 +46,18 @@ pub fn run(
         }
         None => None,
     };
+    let snapshot_after_s = match &args.snapshot_after_seconds {
+        Some(v) => {
+            let secs: f64 = v[0].parse().with_context(|| {
+                format!(
+                    "--snapshot-after-seconds: {:?} is not a number of seconds",
+                    v[0]
+                )
+            })?;
+            Some((secs, PathBuf::from(&v[1])))
+        }
+        None => None,
+    };
     let mut spec = SessionSpec {
         input,
         mode,
@@ -59,6 +71,7 @@ pub fn run(
     let opts = AppOptions {
         config_path,
         snapshot_after,
+        snapshot_after_s,
         exit_after_frames: args.exit_after_frames,
         telemetry: args.telemetry.clone(),
         snapshot_dir: config.recording.dir.join("snapshots"),
@@ -105,6 +118,7 @@ pub fn run(
 
 /// The pipeline without a window: prints a status line a second and a summary.
 fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
+    let no_signal_ms = spec.config.capture.no_signal_ms;
     let session = LiveSession::start(spec, Arc::new(|| ()))?;
     if args.record {
         let dir = session.start_recording()?;
@@ -118,10 +132,17 @@ fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
         let w = session.worker();
         if t0.elapsed() >= next_print {
             next_print += Duration::from_secs(1);
-            let rec = session
+            let mut rec = session
                 .recording()
                 .map(|r| format!(" rec {} frames {} lost", r.frames, r.lost))
                 .unwrap_or_default();
+            let silent_ms = foramen_core::clock_us().saturating_sub(cap.last_frame_at_us) / 1000;
+            if silent_ms as f64 > no_signal_ms {
+                rec.push_str(&format!(
+                    "  NO SIGNAL for {silent_ms} ms: {}",
+                    cap.last_error.clone().unwrap_or_default()
+                ));
+            }
             say!(
                 "{:>6.1} s  frames {}  capture {:.1} fps  masks {}  AI {:?}{}",
                 t0.elapsed().as_secs_f64(),

@@ -23,6 +23,8 @@ pub struct AppOptions {
     pub config_path: Option<PathBuf>,
     /// Save a screenshot of the window once this many frames have been presented.
     pub snapshot_after: Option<(u64, PathBuf)>,
+    /// Save a screenshot of the window after this many seconds.
+    pub snapshot_after_s: Option<(f64, PathBuf)>,
     /// Close once this many frames have been presented (after any snapshot is saved).
     pub exit_after_frames: Option<u64>,
     /// Per-frame display latency CSV written at exit.
@@ -103,6 +105,8 @@ pub struct ForamenApp {
     fullscreen: bool,
     ai_fps: (u64, u64, f64),
     last_status: Vec<String>,
+    started_us: u64,
+    timed_snapshot: Arc<Mutex<SnapshotState>>,
 }
 
 #[derive(Default, PartialEq)]
@@ -140,6 +144,8 @@ impl ForamenApp {
             toast: None,
             ai_fps: (0, clock_us(), 0.0),
             last_status: Vec::new(),
+            started_us: clock_us(),
+            timed_snapshot: Arc::new(Mutex::new(SnapshotState::NotYet)),
         }
     }
 
@@ -339,10 +345,11 @@ impl ForamenApp {
         if let Some(end) = &cap.ended {
             lines.push((format!("VIDEO ENDED: {end}"), amber));
         } else if live && (cap.frames == 0 || silent_ms > self.cfg.capture.no_signal_ms) {
-            let why = cap
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "waiting for frames".into());
+            let why = cap.last_error.clone().map_or_else(
+                || "waiting for frames".to_string(),
+                // The source's own "NO SIGNAL: why" is shown once.
+                |e| e.rsplit("NO SIGNAL: ").next().unwrap_or(&e).to_string(),
+            );
             lines.push((format!("NO SIGNAL: {why}"), red));
         }
         let w = self.session.worker();
@@ -391,12 +398,9 @@ impl ForamenApp {
         let cap = self.session.capture_stats();
         let w = self.session.worker();
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let p = |s: &foramen_core::LatencyStats, q| {
-            if s.is_empty() {
-                "-".to_string()
-            } else {
-                format!("{:.1}", s.percentile(q))
-            }
+        let p = |s: &std::collections::VecDeque<f64>, q| {
+            video_view::recent_percentile(s, q)
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
         };
         let age = match overlay {
             OverlayState::Drawn { age_ms } | OverlayState::Stale { age_ms, .. } => {
@@ -416,10 +420,10 @@ impl ForamenApp {
             w.last_timings.infer_ms,
             w.last_timings.post_ms,
             age,
-            p(&log.video_latency_ms, 50.0),
-            p(&log.video_latency_ms, 99.0),
-            p(&log.annotation_latency_ms, 50.0),
-            p(&log.annotation_latency_ms, 99.0),
+            p(&log.recent_video_ms, 50.0),
+            p(&log.recent_video_ms, 99.0),
+            p(&log.recent_annotation_ms, 50.0),
+            p(&log.recent_annotation_ms, 99.0),
             self.session.capture_dropped(),
             w.skipped,
             cap.errors,
@@ -738,39 +742,25 @@ impl ForamenApp {
         let presented = self.log.lock().unwrap_or_else(|e| e.into_inner()).frames;
         // A review that ends before N frames were shown still gets its snapshot.
         let ended = self.session.capture_stats().ended.is_some();
-        if let Some((n, path)) = &self.opts.snapshot_after {
-            let mut st = self
-                .snapshot_state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if (presented >= *n || (ended && presented > 0)) && *st == SnapshotState::NotYet {
-                *st = SnapshotState::Requested;
-                let (path, state, ctx2) = (path.clone(), self.snapshot_state.clone(), ctx.clone());
-                ctx.request_screenshot(move |img| {
-                    let rgba: Vec<u8> = img.pixels.iter().flat_map(|c| c.to_array()).collect();
-                    let saved = image::save_buffer(
-                        &path,
-                        &rgba,
-                        img.size[0] as u32,
-                        img.size[1] as u32,
-                        image::ExtendedColorType::Rgba8,
-                    );
-                    match saved {
-                        Ok(()) => tracing::info!("window snapshot: {}", path.display()),
-                        Err(e) => tracing::error!("window snapshot {}: {e}", path.display()),
-                    }
-                    *state.lock().unwrap_or_else(|e| e.into_inner()) = SnapshotState::Saved;
-                    ctx2.request_repaint();
-                });
+        if let Some((secs, path)) = &self.opts.snapshot_after_s {
+            let elapsed_s = clock_us().saturating_sub(self.started_us) as f64 / 1e6;
+            if elapsed_s >= *secs {
+                request_window_snapshot(ctx, path, &self.timed_snapshot);
+            } else {
+                ctx.request_repaint_after(Duration::from_millis(20));
             }
         }
+        if let Some((n, path)) = &self.opts.snapshot_after
+            && (presented >= *n || (ended && presented > 0))
+        {
+            request_window_snapshot(ctx, path, &self.snapshot_state);
+        }
         if let Some(n) = self.opts.exit_after_frames {
-            let snap_done = self.opts.snapshot_after.is_none()
-                || *self
-                    .snapshot_state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    == SnapshotState::Saved;
+            let done = |s: &Arc<Mutex<SnapshotState>>, asked: bool| {
+                !asked || *s.lock().unwrap_or_else(|e| e.into_inner()) == SnapshotState::Saved
+            };
+            let snap_done = done(&self.snapshot_state, self.opts.snapshot_after.is_some())
+                && done(&self.timed_snapshot, self.opts.snapshot_after_s.is_some());
             if (presented >= n || ended) && snap_done {
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }
@@ -781,6 +771,28 @@ impl ForamenApp {
     /// worker (a model run must not outlive the runtime at process exit).
     pub fn shutdown(&mut self) {
         self.session.stop_worker(Duration::from_secs(2));
+        {
+            let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            let cap = self.session.capture_stats();
+            let pct = |s: &foramen_core::LatencyStats, q| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.1}", s.percentile(q))
+                }
+            };
+            say!(
+                "{} frames captured, {} presented; video latency p50 {} p99 {} max {} ms; annotation latency p50 {} p99 {} ms ({} masks drawn)",
+                cap.frames,
+                log.frames,
+                pct(&log.video_latency_ms, 50.0),
+                pct(&log.video_latency_ms, 99.0),
+                pct(&log.video_latency_ms, 100.0),
+                pct(&log.annotation_latency_ms, 50.0),
+                pct(&log.annotation_latency_ms, 99.0),
+                log.annotation_latency_ms.len()
+            );
+        }
         if let Some(path) = &self.opts.telemetry {
             let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
             let mut s = String::from("frame,video_latency_ms,mask_frame,annotation_latency_ms\n");
@@ -811,6 +823,36 @@ impl ForamenApp {
             );
         }
     }
+}
+
+/// Asks egui for a screenshot of the window (once per `state`) and saves it as PNG.
+fn request_window_snapshot(
+    ctx: &egui::Context,
+    path: &std::path::Path,
+    state: &Arc<Mutex<SnapshotState>>,
+) {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    if *st != SnapshotState::NotYet {
+        return;
+    }
+    *st = SnapshotState::Requested;
+    let (path, state, ctx2) = (path.to_path_buf(), state.clone(), ctx.clone());
+    ctx.request_screenshot(move |img| {
+        let rgba: Vec<u8> = img.pixels.iter().flat_map(|c| c.to_array()).collect();
+        let saved = image::save_buffer(
+            &path,
+            &rgba,
+            img.size[0] as u32,
+            img.size[1] as u32,
+            image::ExtendedColorType::Rgba8,
+        );
+        match saved {
+            Ok(()) => tracing::info!("window snapshot: {}", path.display()),
+            Err(e) => tracing::error!("window snapshot {}: {e}", path.display()),
+        }
+        *state.lock().unwrap_or_else(|e| e.into_inner()) = SnapshotState::Saved;
+        ctx2.request_repaint();
+    });
 }
 
 impl eframe::App for ForamenApp {

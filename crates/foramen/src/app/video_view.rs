@@ -30,6 +30,31 @@ pub struct PresentLog {
     pub annotation_latency_ms: foramen_core::LatencyStats,
     /// Rows for the telemetry file: (frame id, video ms, mask frame id, annotation ms).
     pub rows: Vec<(u64, f64, Option<u64>, Option<f64>)>,
+    /// The last [`RECENT`] video latencies, for the HUD (cheap to sort every frame).
+    pub recent_video_ms: std::collections::VecDeque<f64>,
+    /// The last [`RECENT`] annotation latencies.
+    pub recent_annotation_ms: std::collections::VecDeque<f64>,
+}
+
+/// Samples the HUD's percentiles are taken over (10 s at 60 fps).
+pub const RECENT: usize = 600;
+
+/// Percentile `q` (0..=100, nearest rank) of `v`; `None` when empty.
+pub fn recent_percentile(v: &std::collections::VecDeque<f64>, q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s: Vec<f64> = v.iter().copied().collect();
+    s.sort_by(f64::total_cmp);
+    let rank = ((q / 100.0) * s.len() as f64).ceil() as usize;
+    Some(s[rank.clamp(1, s.len()) - 1])
+}
+
+fn push_recent(v: &mut std::collections::VecDeque<f64>, ms: f64) {
+    if v.len() == RECENT {
+        v.pop_front();
+    }
+    v.push_back(ms);
 }
 
 /// One paint of the video view.
@@ -302,10 +327,12 @@ impl CallbackTrait for VideoCallback {
                 log.frames += 1;
                 log.last_frame = Some(f.id);
                 log.video_latency_ms.push(ms);
+                push_recent(&mut log.recent_video_ms, ms);
             }
             if let Some((id, ms)) = annot {
                 log.last_mask = Some(id);
                 log.annotation_latency_ms.push(ms);
+                push_recent(&mut log.recent_annotation_ms, ms);
             }
             if log.rows.len() < 1_000_000 {
                 log.rows.push((
