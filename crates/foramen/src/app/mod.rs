@@ -875,6 +875,15 @@ mod tests {
     use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state, default_wgpu_setup};
 
     fn harness(input: &str, model: &str, cfg: Config) -> Harness<'static, ForamenApp> {
+        harness_with(input, model, cfg, AppOptions::default())
+    }
+
+    fn harness_with(
+        input: &str,
+        model: &str,
+        cfg: Config,
+        opts: AppOptions,
+    ) -> Harness<'static, ForamenApp> {
         let spec = SessionSpec {
             input: input.into(),
             mode: Mode::Live,
@@ -887,7 +896,7 @@ mod tests {
             default_wgpu_setup(),
             egui_wgpu::RendererOptions::PREDICTABLE,
         );
-        let app = ForamenApp::new(session, cfg, AppOptions::default(), Some(rs.target_format));
+        let app = ForamenApp::new(session, cfg, opts, Some(rs.target_format));
         Harness::builder()
             .with_size(egui::vec2(480.0, 270.0))
             .with_pixels_per_point(1.0)
@@ -958,7 +967,13 @@ mod tests {
         let mut cfg = Config::default();
         // Debug builds on a shared 2-core machine are slow: the age limit is not under test here.
         cfg.inference.max_mask_age_ms = 5000.0;
-        let mut h = harness("synthetic:3:192x108@10", model, cfg);
+        let dir = tempfile::tempdir().expect("tmp");
+        let opts = AppOptions {
+            config_path: Some(dir.path().join("or.toml")),
+            snapshot_dir: dir.path().join("snapshots"),
+            ..AppOptions::default()
+        };
+        let mut h = harness_with("synthetic:3:192x108@10", model, cfg, opts);
         run_until(&mut h, |app| {
             !app.present_log()
                 .lock()
@@ -966,6 +981,23 @@ mod tests {
                 .annotation_latency_ms
                 .is_empty()
         });
+        // S: the annotated frame at full resolution, written off the UI thread.
+        h.key_press(Key::S);
+        h.step();
+        let t = std::time::Instant::now();
+        let png = loop {
+            let found = std::fs::read_dir(dir.path().join("snapshots"))
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
+                .map(|e| e.path());
+            if let Some(p) = found.filter(|p| image::image_dimensions(p).is_ok()) {
+                break p;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "no snapshot written");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(image::image_dimensions(&png).expect("png"), (192, 108));
         assert!(h.query_by_label_contains("AI ON").is_some());
         assert!(h.query_by_label_contains("bone").is_some(), "legend");
         h.key_press(Key::Space);
@@ -979,6 +1011,9 @@ mod tests {
             vec!["ligament".to_string()]
         );
         assert!(h.query_by_label_contains("ligament (hidden)").is_some());
+        // Settings persist as they change.
+        let saved = Config::load(&dir.path().join("or.toml")).expect("saved settings");
+        assert_eq!(saved.overlay.hidden_classes, vec!["ligament".to_string()]);
     }
 
     fn frame(id: u64, at_us: u64) -> Frame {
