@@ -42,6 +42,9 @@ $(VENV)/.installed: $(REQS) | $(STAMPS)/apt
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r $(REQS)
+	@# Label Studio's own RLE codec, to test ours against (its brush module needs only
+	@# numpy and Pillow; the package's other dependencies are not needed).
+	$(PY) -m pip install -q --no-deps label-studio-converter==0.0.59
 	@touch $@
 
 check-rust:

@@ -332,3 +332,174 @@ fn bad_arguments_are_clear_errors() {
         "{err}"
     );
 }
+
+/// Recordings to labelled data set: extract frames from two clips, export them to Label
+/// Studio with the model's masks as pre-annotations, "accept" those in Label Studio
+/// (predictions become annotations), import the export: the data set holds exactly
+/// the model's masks, split by source video. Then the bad-input paths.
+#[test]
+fn extract_export_import_round_trip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    for (name, seed) in [("caseA", "3"), ("caseB", "4")] {
+        ok(&[
+            "synth",
+            "--video",
+            &d(&format!("{name}.mp4")),
+            "--frames",
+            "24",
+            "--fps",
+            "8",
+            "--seed",
+            seed,
+            "--size",
+            "320x180",
+        ]);
+    }
+    let text = ok(&[
+        "extract",
+        &d("caseA.mp4"),
+        &d("caseB.mp4"),
+        "--out",
+        &d("frames"),
+        "--every",
+        "0.5",
+        "--max",
+        "3",
+    ]);
+    assert!(text.contains("frames kept"), "{text}");
+    let csv = std::fs::read_to_string(dir.path().join("frames/extract.csv")).expect("csv");
+    // 24 frames at 8 fps, one every 0.5 s: 6 sampled per clip, each with a decision.
+    assert_eq!(csv.lines().count(), 1 + 12, "{csv}");
+    let kept: Vec<String> = std::fs::read_dir(dir.path().join("frames"))
+        .expect("frames")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    assert!(kept.len() >= 2 && kept.len() <= 6, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|n| n.starts_with("caseA_") || n.starts_with("caseB_"))
+    );
+    assert_eq!(csv.matches(",kept,").count(), kept.len());
+
+    ok(&[
+        "export",
+        "label-studio",
+        "--images",
+        &d("frames"),
+        "--out",
+        &d("tasks.json"),
+        "--model",
+        &bundled_model(),
+        "--image-root",
+        "/data/upload/7",
+    ]);
+    let xml = std::fs::read_to_string(dir.path().join("tasks.xml")).expect("config xml");
+    assert!(
+        xml.contains("<BrushLabels") && xml.contains("value=\"disc\""),
+        "{xml}"
+    );
+    let mut tasks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("tasks.json")).expect("tasks"),
+    )
+    .expect("json");
+    // Label Studio's export: each task gets an id, an uploaded (prefixed) image name, and
+    // the accepted predictions as its annotation.
+    for (i, t) in tasks.as_array_mut().expect("list").iter_mut().enumerate() {
+        let url = t["data"]["image"].as_str().expect("url").to_string();
+        let name = url.rsplit('/').next().expect("name").to_string();
+        t["id"] = serde_json::json!(i + 1);
+        t["data"]["image"] = serde_json::json!(format!("/data/upload/7/0badc0de-{name}"));
+        t["annotations"] = serde_json::json!([{ "result": t["predictions"][0]["result"].clone() }]);
+    }
+    std::fs::write(dir.path().join("export.json"), tasks.to_string()).expect("write");
+    ok(&[
+        "import",
+        "label-studio",
+        &d("export.json"),
+        "--images",
+        &d("frames"),
+        "--out",
+        &d("ds"),
+        "--classes",
+        "bone,ligament,disc",
+    ]);
+    // The masks are the model's, at the images' size.
+    ok(&[
+        "segment",
+        &d("ds/images"),
+        "--out",
+        &d("pred"),
+        "--model",
+        &bundled_model(),
+    ]);
+    for name in &kept {
+        let got = load_mask(&dir.path().join("ds/masks").join(name)).expect("mask");
+        let want = load_mask(&dir.path().join("pred").join(name)).expect("pred");
+        assert_eq!(got.dimensions(), (320, 180));
+        let same = got
+            .pixels()
+            .zip(want.pixels())
+            .filter(|(a, b)| a == b)
+            .count();
+        assert_eq!(same, 320 * 180, "{name}: the imported mask is the model's");
+    }
+    let manifest = std::fs::read_to_string(dir.path().join("ds/dataset.toml")).expect("toml");
+    assert!(manifest.contains("name = \"disc\""), "{manifest}");
+    // Split by video: no video in two lists.
+    let lists: Vec<String> = ["train.txt", "val.txt", "test.txt"]
+        .iter()
+        .map(|l| std::fs::read_to_string(dir.path().join("ds").join(l)).expect("list"))
+        .collect();
+    for case in ["caseA_", "caseB_"] {
+        assert!(
+            lists.iter().filter(|l| l.contains(case)).count() <= 1,
+            "{lists:?}"
+        );
+    }
+
+    // Bad input: one task's image is missing and another has a label outside --classes.
+    let arr = tasks.as_array_mut().expect("list");
+    arr[0]["data"]["image"] = serde_json::json!("/data/upload/7/0badc0de-nowhere.png");
+    arr[1]["annotations"][0]["result"][0]["value"]["brushlabels"] = serde_json::json!(["tumour"]);
+    std::fs::write(dir.path().join("bad.json"), tasks.to_string()).expect("write");
+    let out = foramen(&[
+        "import",
+        "label-studio",
+        &d("bad.json"),
+        "--images",
+        &d("frames"),
+        "--out",
+        &d("bad"),
+        "--classes",
+        "bone,ligament,disc",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("task 1: image nowhere.png not found"), "{err}");
+    assert!(
+        err.contains("task 2") && err.contains("unknown label \"tumour\""),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("bad/dataset.toml").exists(),
+        "nothing written"
+    );
+    let text = ok(&[
+        "import",
+        "label-studio",
+        &d("bad.json"),
+        "--images",
+        &d("frames"),
+        "--out",
+        &d("bad"),
+        "--classes",
+        "bone,ligament,disc",
+        "--allow-partial",
+    ]);
+    assert!(
+        text.contains(&format!("{} tasks imported", kept.len() - 2)),
+        "{text}"
+    );
+}

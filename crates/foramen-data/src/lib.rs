@@ -1,6 +1,8 @@
 //! Data sets (PaddleSeg lists plus `dataset.toml`), the synthetic lumbar endoscopy generator, and appearance statistics.
 
 pub mod dataset;
+pub mod extract;
+pub mod labelstudio;
 pub mod noise;
 pub mod npy;
 pub mod stats;

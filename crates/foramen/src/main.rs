@@ -11,6 +11,7 @@ macro_rules! say {
 mod app;
 mod compare;
 mod eval_cmd;
+mod labelstudio_cmd;
 mod live;
 mod model;
 mod progress;
@@ -137,6 +138,32 @@ enum Command {
         #[command(flatten)]
         window: WindowArgs,
     },
+    /// Pick frames worth labelling from procedure videos: sharp, not blank, not
+    /// near-duplicates, spread over each video (PNGs plus extract.csv with every decision).
+    Extract {
+        /// Video files.
+        #[arg(required = true)]
+        videos: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Look at one frame every this many seconds.
+        #[arg(long, default_value_t = 1.0)]
+        every: f64,
+        /// Keep at most this many frames per video.
+        #[arg(long)]
+        max: Option<usize>,
+    },
+    /// Write tasks for a labelling tool.
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
+    /// Read labels from a labelling tool into a Foramen data set.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// Check a recording folder (after a crash too): segments, frames, masks.
     Recording {
         /// The recording folder (with session.toml).
@@ -152,6 +179,60 @@ enum Command {
         fps: Option<f64>,
         #[command(flatten)]
         window: WindowArgs,
+    },
+}
+
+/// `foramen export ...`
+#[derive(Subcommand)]
+enum ExportTarget {
+    /// Label Studio tasks (JSON) with optional pre-annotations, and the labelling config (XML).
+    LabelStudio {
+        /// Folder of images to label.
+        #[arg(long)]
+        images: PathBuf,
+        /// Tasks file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Pre-annotate with this model's masks (brush labels).
+        #[arg(long, conflicts_with = "masks")]
+        model: Option<PathBuf>,
+        /// Pre-annotate with existing class masks (`<stem>.png` per image).
+        #[arg(long)]
+        masks: Option<PathBuf>,
+        /// URL prefix under which Label Studio serves the images.
+        #[arg(long, default_value = "/data/local-files/?d=images")]
+        image_root: String,
+        /// Where to write the labelling config (default: OUT with .xml).
+        #[arg(long)]
+        config_xml: Option<PathBuf>,
+    },
+}
+
+/// `foramen import ...`
+#[derive(Subcommand)]
+enum ImportSource {
+    /// A Label Studio JSON export (brush and polygon labels).
+    LabelStudio {
+        /// The export file.
+        export: PathBuf,
+        /// Folder holding the labelled images (matched by file name).
+        #[arg(long)]
+        images: PathBuf,
+        /// Data set folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Class names for indices 1, 2, ... (default: labels in order of first appearance).
+        #[arg(long)]
+        classes: Option<String>,
+        /// Train/val/test ratios, by source video.
+        #[arg(long, default_value = "80,10,10", value_parser = labelstudio_cmd::parse_split)]
+        split: [f64; 3],
+        /// Seed of the split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Import the good tasks even when some are skipped.
+        #[arg(long)]
+        allow_partial: bool,
     },
 }
 
@@ -311,6 +392,51 @@ fn run(cli: Cli) -> Result<()> {
             window::run(input, live::Mode::Live, None, window, config, cli.config)
         }
         Command::Recording { dir } => live::recorder::check(&dir),
+        Command::Extract {
+            videos,
+            out,
+            every,
+            max,
+        } => labelstudio_cmd::extract(&videos, &out, every, max),
+        Command::Export {
+            target:
+                ExportTarget::LabelStudio {
+                    images,
+                    out,
+                    model,
+                    masks,
+                    image_root,
+                    config_xml,
+                },
+        } => labelstudio_cmd::export(
+            &images,
+            &out,
+            model.as_deref(),
+            masks.as_deref(),
+            &image_root,
+            config_xml.as_deref(),
+            &config,
+        ),
+        Command::Import {
+            source:
+                ImportSource::LabelStudio {
+                    export,
+                    images,
+                    out,
+                    classes,
+                    split,
+                    seed,
+                    allow_partial,
+                },
+        } => labelstudio_cmd::import(
+            &export,
+            &images,
+            &out,
+            classes.as_deref(),
+            split,
+            seed,
+            allow_partial,
+        ),
         Command::View { input, fps, window } => {
             window::run(input, live::Mode::Review, fps, window, config, cli.config)
         }
