@@ -324,3 +324,27 @@ fn an_unplugged_source_shows_no_signal_and_comes_back_without_a_restart() {
         "frames kept coming after the replug:\n{log}"
     );
 }
+
+#[test]
+fn a_hung_worker_is_reported_and_its_overlay_hidden_while_the_video_plays() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = still_clip(dir.path(), 40);
+    let model = repo()
+        .join("models/lumbar-synth.onnx")
+        .display()
+        .to_string();
+    let run = view(
+        dir.path(),
+        "hung",
+        &clip,
+        &model,
+        "[display]\nhud = false\nlegend = false\n[inference]\nmax_mask_age_ms = 3000\n",
+        &[("FORAMEN_FAULT_INJECT", "hang@3:2500")],
+    );
+    assert!(run.log.contains("status: AI NOT RESPONDING"), "{}", run.log);
+    assert!(
+        run.rows.len() >= 20,
+        "the video kept playing: {:?}",
+        run.rows
+    );
+}
