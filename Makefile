@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window demo-clip synth-data train-lumbar contact-sheet lint clean
+.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window soak demo-clip synth-data train-lumbar contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -85,6 +85,11 @@ bench-window: build
 	@mkdir -p out
 	xvfb-run -a -s "-screen 0 1920x1080x24" ./$(FORAMEN) view $(DEMO) --fps 60 --window-size 1280x720 \
 	  --exit-after-frames 1000000 --telemetry out/window-latency.csv
+
+# The hour-long soak of the live path (capture, inference, recording): RSS and open
+# files sampled every second must stay flat. CI runs the same test for a minute.
+soak: setup
+	FORAMEN_SOAK_SECONDS=3600 cargo test --release -p foramen --test window minute -- --nocapture
 
 lint: setup
 	cargo fmt --all -- --check
