@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window soak demo-clip synth-data train-lumbar contact-sheet lint clean
+.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window soak fuzz demo-clip synth-data train-lumbar contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -90,6 +90,18 @@ bench-window: build
 # files sampled every second must stay flat. CI runs the same test for a minute.
 soak: setup
 	FORAMEN_SOAK_SECONDS=3600 cargo test --release -p foramen --test window minute -- --nocapture
+
+# Fuzz the parsers that take outside input, each for FUZZ_SECONDS (cargo-fuzz with
+# libFuzzer; RUSTC_BOOTSTRAP lets the stable toolchain build the sanitizer flags).
+# Crashes land in fuzz/artifacts/<target>/ and become regression tests.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := rle labelstudio_json config model_metadata
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
 
 lint: setup
 	cargo fmt --all -- --check
