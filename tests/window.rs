@@ -425,3 +425,30 @@ fn a_minute_of_live_video_with_recording_keeps_memory_and_files_flat() {
         "open files grow: {max_fds_early} -> {max_fds_late}"
     );
 }
+
+#[test]
+fn a_corrupt_frame_is_counted_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = still_clip(dir.path(), 10);
+    std::fs::write(clip.join("0004.png"), b"\x89PNG\r\n\x1a\n but then garbage").expect("corrupt");
+    let out = Command::new(bin())
+        .args([
+            "view",
+            &clip.display().to_string(),
+            "--headless",
+            "--fps",
+            "50",
+        ])
+        .args(["--model", "/nonexistent.onnx"])
+        .env("FORAMEN_LOG", "error")
+        .output()
+        .expect("run");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("9 frames") && last.contains("1 capture errors"),
+        "{log}"
+    );
+}
