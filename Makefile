@@ -58,7 +58,7 @@ run: build
 	./$(FORAMEN) replay $(DEMO) --out out/demo.annotated.mp4 --telemetry out/demo.telemetry.csv
 	@# The operating-room window on the same clip: on the screen when there is one,
 	@# else under Xvfb with a screenshot of the window in out/view.png.
-	@if [ -n "$$DISPLAY" ]; then ./$(FORAMEN) view $(DEMO); \
+	@if [ -n "$${DISPLAY:-}" ]; then ./$(FORAMEN) view $(DEMO); \
 	else xvfb-run -a -s "-screen 0 1280x720x24" ./$(FORAMEN) view $(DEMO) \
 	  --snapshot-after-frames 60 out/view.png --exit-after-frames 60 --telemetry out/view.telemetry.csv \
 	  && echo "window screenshot: out/view.png, display latency: out/view.telemetry.csv"; fi
