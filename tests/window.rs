@@ -13,6 +13,13 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+fn bundled_model() -> String {
+    repo()
+        .join("models/lumbar-synth.onnx")
+        .display()
+        .to_string()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -132,10 +139,7 @@ fn centre_diff(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
 fn the_window_draws_fresh_masks_only_and_keeps_the_video_through_ai_faults() {
     let dir = tempfile::tempdir().expect("tmp");
     let clip = still_clip(dir.path(), 40);
-    let model = repo()
-        .join("models/lumbar-synth.onnx")
-        .display()
-        .to_string();
+    let model = bundled_model();
     // Debug builds share 2 cores with the compiler: a generous limit for the fresh run.
     // HUD and legend off: the runs are compared by their video pixels.
     let quiet = "[display]\nhud = false\nlegend = false\n";
@@ -329,10 +333,7 @@ fn an_unplugged_source_shows_no_signal_and_comes_back_without_a_restart() {
 fn a_hung_worker_is_reported_and_its_overlay_hidden_while_the_video_plays() {
     let dir = tempfile::tempdir().expect("tmp");
     let clip = still_clip(dir.path(), 40);
-    let model = repo()
-        .join("models/lumbar-synth.onnx")
-        .display()
-        .to_string();
+    let model = bundled_model();
     let run = view(
         dir.path(),
         "hung",

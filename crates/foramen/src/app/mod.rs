@@ -598,18 +598,12 @@ impl ForamenApp {
             .interactable(false)
             .show(&ctx, |ui| {
                 for (text, color) in lines.iter().chain(ai_line.iter()) {
-                    egui::Frame::new()
-                        .fill(Color32::from_black_alpha(190))
-                        .inner_margin(6.0)
-                        .corner_radius(4.0)
-                        .show(ui, |ui| {
-                            ui.add(
-                                egui::Label::new(
-                                    RichText::new(text).color(*color).size(20.0).strong(),
-                                )
+                    panel(190).show(ui, |ui| {
+                        ui.add(
+                            egui::Label::new(RichText::new(text).color(*color).size(20.0).strong())
                                 .wrap_mode(egui::TextWrapMode::Extend),
-                            );
-                        });
+                        );
+                    });
                 }
             });
 
@@ -620,21 +614,17 @@ impl ForamenApp {
                 .order(egui::Order::Middle)
                 .interactable(false)
                 .show(&ctx, |ui| {
-                    egui::Frame::new()
-                        .fill(Color32::from_black_alpha(160))
-                        .inner_margin(6.0)
-                        .corner_radius(4.0)
-                        .show(ui, |ui| {
-                            ui.add(
-                                egui::Label::new(
-                                    RichText::new(text)
-                                        .monospace()
-                                        .color(Color32::from_gray(230))
-                                        .size(13.0),
-                                )
-                                .wrap_mode(egui::TextWrapMode::Extend),
-                            );
-                        });
+                    panel(160).show(ui, |ui| {
+                        ui.add(
+                            egui::Label::new(
+                                RichText::new(text)
+                                    .monospace()
+                                    .color(Color32::from_gray(230))
+                                    .size(13.0),
+                            )
+                            .wrap_mode(egui::TextWrapMode::Extend),
+                        );
+                    });
                 });
         }
         if self.cfg.display.legend {
@@ -646,40 +636,36 @@ impl ForamenApp {
                 .anchor(Align2::LEFT_BOTTOM, [8.0, -8.0])
                 .interactable(false)
                 .show(&ctx, |ui| {
-                    egui::Frame::new()
-                        .fill(Color32::from_black_alpha(160))
-                        .inner_margin(6.0)
-                        .corner_radius(4.0)
-                        .show(ui, |ui| {
-                            for (i, c) in classes.classes.iter().enumerate().skip(1) {
-                                let [r, g, b] = c.color;
-                                let off = hidden.contains(&c.name);
-                                ui.horizontal(|ui| {
-                                    let (rect, _) = ui.allocate_exact_size(
-                                        egui::vec2(14.0, 14.0),
-                                        egui::Sense::hover(),
-                                    );
-                                    ui.painter()
-                                        .rect_filled(rect, 2.0, Color32::from_rgb(r, g, b));
-                                    let t = format!(
-                                        "{} {}{}",
-                                        i,
-                                        c.name,
-                                        if off { " (hidden)" } else { "" }
-                                    );
-                                    ui.label(RichText::new(t).color(if off {
-                                        Color32::GRAY
-                                    } else {
-                                        Color32::WHITE
-                                    }));
-                                });
-                            }
-                            ui.label(
-                                RichText::new(format!("{:?} {:.0}%", mode, opacity * 100.0))
-                                    .color(Color32::LIGHT_GRAY)
-                                    .small(),
-                            );
-                        });
+                    panel(160).show(ui, |ui| {
+                        for (i, c) in classes.classes.iter().enumerate().skip(1) {
+                            let [r, g, b] = c.color;
+                            let off = hidden.contains(&c.name);
+                            ui.horizontal(|ui| {
+                                let (rect, _) = ui.allocate_exact_size(
+                                    egui::vec2(14.0, 14.0),
+                                    egui::Sense::hover(),
+                                );
+                                ui.painter()
+                                    .rect_filled(rect, 2.0, Color32::from_rgb(r, g, b));
+                                let t = format!(
+                                    "{} {}{}",
+                                    i,
+                                    c.name,
+                                    if off { " (hidden)" } else { "" }
+                                );
+                                ui.label(RichText::new(t).color(if off {
+                                    Color32::GRAY
+                                } else {
+                                    Color32::WHITE
+                                }));
+                            });
+                        }
+                        ui.label(
+                            RichText::new(format!("{:?} {:.0}%", mode, opacity * 100.0))
+                                .color(Color32::LIGHT_GRAY)
+                                .small(),
+                        );
+                    });
                 });
         }
         if *self.session.mode() == Mode::Review {
@@ -707,34 +693,30 @@ impl ForamenApp {
         egui::Area::new(egui::Id::unique("review"))
             .anchor(Align2::RIGHT_BOTTOM, [-8.0, -8.0])
             .show(ctx, |ui| {
-                egui::Frame::new()
-                    .fill(Color32::from_black_alpha(160))
-                    .inner_margin(6.0)
-                    .show(ui, |ui| {
-                        ui.horizontal(|ui| {
-                            if ui
-                                .button(if paused { "Play (P)" } else { "Pause (P)" })
-                                .clicked()
-                            {
-                                self.session.set_paused(!paused);
+                panel(160).show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        if ui
+                            .button(if paused { "Play (P)" } else { "Pause (P)" })
+                            .clicked()
+                        {
+                            self.session.set_paused(!paused);
+                        }
+                        if ui.button("Step (->)").clicked() {
+                            self.session.set_paused(true);
+                            self.session.step();
+                        }
+                        let mut pos = current;
+                        if total > 0 {
+                            let slider = egui::Slider::new(&mut pos, 0..=total.saturating_sub(1))
+                                .text("frame");
+                            if ui.add(slider).drag_stopped() || pos.abs_diff(current) > 1 {
+                                self.session.seek(pos);
                             }
-                            if ui.button("Step (->)").clicked() {
-                                self.session.set_paused(true);
-                                self.session.step();
-                            }
-                            let mut pos = current;
-                            if total > 0 {
-                                let slider =
-                                    egui::Slider::new(&mut pos, 0..=total.saturating_sub(1))
-                                        .text("frame");
-                                if ui.add(slider).drag_stopped() || pos.abs_diff(current) > 1 {
-                                    self.session.seek(pos);
-                                }
-                            } else {
-                                ui.label(format!("frame {current}"));
-                            }
-                        });
+                        } else {
+                            ui.label(format!("frame {current}"));
+                        }
                     });
+                });
             });
     }
 
@@ -823,6 +805,14 @@ impl ForamenApp {
             );
         }
     }
+}
+
+/// The translucent box behind on-screen text, so it stays legible over any tissue.
+fn panel(alpha: u8) -> egui::Frame {
+    egui::Frame::new()
+        .fill(Color32::from_black_alpha(alpha))
+        .inner_margin(6.0)
+        .corner_radius(4.0)
 }
 
 /// Asks egui for a screenshot of the window (once per `state`) and saves it as PNG.
