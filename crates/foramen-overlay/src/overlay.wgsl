@@ -89,17 +89,27 @@ fn video_bilinear(uv: vec2<f32>) -> vec3<f32> {
     return mix(mix(top[0], top[1], t.x), mix(bottom[0], bottom[1], t.x), t.y);
 }
 
+// The classes of mask texels i0, right of it, below it and diagonal (edges clamped).
+fn mask_quad(i0: vec2<u32>) -> vec4<u32> {
+    let i1 = min(i0 + 1u, p.mask_size - 1u);
+    return vec4<u32>(
+        textureLoad(classes, vec2<u32>(i0.x, i0.y), 0).r,
+        textureLoad(classes, vec2<u32>(i1.x, i0.y), 0).r,
+        textureLoad(classes, vec2<u32>(i0.x, i1.y), 0).r,
+        textureLoad(classes, vec2<u32>(i1.x, i1.y), 0).r,
+    );
+}
+
 fn class_at(uv: vec2<f32>) -> u32 {
     let size = vec2<f32>(p.mask_size);
     let s = clamp(uv * size - 0.5, vec2<f32>(0.0), size - 1.0);
     let f = floor(s);
     let t = s - f;
-    let i0 = vec2<u32>(f);
-    let i1 = min(i0 + 1u, p.mask_size - 1u);
-    let q0 = textureLoad(classes, vec2<u32>(i0.x, i0.y), 0).r;
-    let q1 = textureLoad(classes, vec2<u32>(i1.x, i0.y), 0).r;
-    let q2 = textureLoad(classes, vec2<u32>(i0.x, i1.y), 0).r;
-    let q3 = textureLoad(classes, vec2<u32>(i1.x, i1.y), 0).r;
+    let q = mask_quad(vec2<u32>(f));
+    let q0 = q.x;
+    let q1 = q.y;
+    let q2 = q.z;
+    let q3 = q.w;
     if q0 == q1 && q1 == q2 && q2 == q3 {
         return q0;
     }
@@ -139,13 +149,8 @@ fn near_border(px: vec2<f32>) -> bool {
     if any(lo != hi) {
         return true;
     }
-    let i0 = vec2<u32>(lo);
-    let i1 = min(i0 + 1u, p.mask_size - 1u);
-    let q0 = textureLoad(classes, vec2<u32>(i0.x, i0.y), 0).r;
-    let q1 = textureLoad(classes, vec2<u32>(i1.x, i0.y), 0).r;
-    let q2 = textureLoad(classes, vec2<u32>(i0.x, i1.y), 0).r;
-    let q3 = textureLoad(classes, vec2<u32>(i1.x, i1.y), 0).r;
-    return !(q0 == q1 && q1 == q2 && q2 == q3);
+    let q = mask_quad(vec2<u32>(lo));
+    return !(q.x == q.y && q.y == q.z && q.z == q.w);
 }
 
 fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {

@@ -93,14 +93,13 @@ pub fn run(
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
     };
-    let spec_for_app = spec.clone();
     eframe::run_native(
         "foramen",
         native,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
             let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
-            let session = LiveSession::start(spec_for_app, repaint).map_err(
+            let session = LiveSession::start(spec, repaint).map_err(
                 |e| -> Box<dyn std::error::Error + Send + Sync> { format!("{e:#}").into() },
             )?;
             if args.record {

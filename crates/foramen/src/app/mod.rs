@@ -11,9 +11,9 @@ use eframe::egui::{self, Align2, Color32, FontId, Key, RichText};
 use foramen_core::config::OverlayMode;
 use foramen_core::{ClassSet, Config, Frame, Mask, clock_us};
 use foramen_overlay::OverlayStyle;
-use foramen_segment::WorkerStatus;
+use foramen_segment::{WorkerState, WorkerStatus};
 
-use crate::live::{LiveSession, Mode};
+use crate::live::{CaptureStats, LiveSession, Mode};
 use video_view::{PresentLog, VideoCallback};
 
 /// Options that come from the command line rather than the settings file.
@@ -335,11 +335,16 @@ impl ForamenApp {
         }
     }
 
-    fn status_lines(&self, overlay: &OverlayState, now_us: u64) -> Vec<(String, Color32)> {
+    fn status_lines(
+        &self,
+        overlay: &OverlayState,
+        now_us: u64,
+        cap: &CaptureStats,
+        w: &WorkerState,
+    ) -> Vec<(String, Color32)> {
         let red = Color32::from_rgb(230, 60, 50);
         let amber = Color32::from_rgb(240, 170, 30);
         let mut lines = vec![];
-        let cap = self.session.capture_stats();
         let live = *self.session.mode() == Mode::Live;
         let silent_ms = now_us.saturating_sub(cap.last_frame_at_us) as f64 / 1e3;
         if let Some(end) = &cap.ended {
@@ -352,7 +357,6 @@ impl ForamenApp {
             );
             lines.push((format!("NO SIGNAL: {why}"), red));
         }
-        let w = self.session.worker();
         match &w.status {
             WorkerStatus::Failed {
                 reason,
@@ -394,9 +398,7 @@ impl ForamenApp {
         lines
     }
 
-    fn hud_text(&self, overlay: &OverlayState) -> String {
-        let cap = self.session.capture_stats();
-        let w = self.session.worker();
+    fn hud_text(&self, overlay: &OverlayState, cap: &CaptureStats, w: &WorkerState) -> String {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let p = |s: &std::collections::VecDeque<f64>, q| {
             video_view::recent_percentile(s, q)
@@ -561,7 +563,7 @@ impl ForamenApp {
         }
 
         // Status: always on top, never hideable; every change also goes to the log.
-        let lines = self.status_lines(&overlay, now);
+        let lines = self.status_lines(&overlay, now, &cap, &w);
         let texts: Vec<String> = lines
             .iter()
             .map(|(t, _)| t.split(" (retry").next().unwrap_or(t).to_string())
@@ -608,7 +610,7 @@ impl ForamenApp {
             });
 
         if self.cfg.display.hud {
-            let text = self.hud_text(&overlay);
+            let text = self.hud_text(&overlay, &cap, &w);
             egui::Area::new(egui::Id::unique("hud"))
                 .anchor(Align2::LEFT_TOP, [8.0, 8.0])
                 .order(egui::Order::Middle)
@@ -681,7 +683,8 @@ impl ForamenApp {
                     ui.label(RichText::new(msg).size(18.0).color(Color32::WHITE));
                 });
         }
-        self.after_frame(&ctx);
+        // A review that ends before N frames were shown still gets its snapshot.
+        self.after_frame(&ctx, cap.ended.is_some());
         // Status, ages and the heartbeat change without new frames: keep them current.
         ctx.request_repaint_after(Duration::from_millis(100));
     }
@@ -720,10 +723,8 @@ impl ForamenApp {
             });
     }
 
-    fn after_frame(&mut self, ctx: &egui::Context) {
+    fn after_frame(&mut self, ctx: &egui::Context, ended: bool) {
         let presented = self.log.lock().unwrap_or_else(|e| e.into_inner()).frames;
-        // A review that ends before N frames were shown still gets its snapshot.
-        let ended = self.session.capture_stats().ended.is_some();
         if let Some((secs, path)) = &self.opts.snapshot_after_s {
             let elapsed_s = clock_us().saturating_sub(self.started_us) as f64 / 1e6;
             if elapsed_s >= *secs {
