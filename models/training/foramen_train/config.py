@@ -67,6 +67,7 @@ class ModelSection:
     decoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     sppm_channels: int = 128
     head_channels: int = 64
+    detail_channels: int = 0
 
     def build(self, num_classes: int, aux_heads: bool = False) -> ModelConfig:
         """The full model configuration for ``num_classes`` classes."""
@@ -92,6 +93,9 @@ class TrainConfig:
         warmup_start: learning rate at the first iteration, relative to ``lr``.
         seed: seed of torch, numpy and the augmentation streams.
         threads: ``torch.set_num_threads`` value.
+        max_minutes: stop after the first epoch that ends past this wall time and export
+            the best checkpoint so far (0 = no limit). A safety net for runs on a lent
+            machine; a stopped run says so in ``summary.json``.
         loss: loss settings (``[train.loss]``).
     """
 
@@ -109,6 +113,7 @@ class TrainConfig:
     warmup_start: float = 0.1
     seed: int = 0
     threads: int = 2
+    max_minutes: float = 0.0
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -164,6 +169,7 @@ class Config:
             (0 < self.train.warmup_start <= 1, "train.warmup_start", "must be in (0, 1]"),
             (0 <= self.train.min_lr_ratio <= 1, "train.min_lr_ratio", "must be in [0, 1]"),
             (self.train.threads >= 1, "train.threads", "must be >= 1"),
+            (self.train.max_minutes >= 0, "train.max_minutes", "must be >= 0 (0 = no limit)"),
             (self.data.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (self.export.opset >= 17, "export.opset", "must be >= 17"),
             (self.export.parity_frames >= 1, "export.parity_frames", "must be >= 1"),

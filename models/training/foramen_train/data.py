@@ -648,9 +648,15 @@ class SegmentationDataset(Dataset):
         return self._cache[index] if self._cache is not None else self._decode(index)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # An index past the end carries its epoch (``epoch * len + i``, see
+        # train.EpochTaggedSampler): persistent loader workers hold their own copy of this
+        # object, so an epoch set in the training process would never reach them.
+        epoch = self.epoch
+        if index >= len(self.pairs):
+            epoch, index = divmod(index, len(self.pairs))
         image, mask = self.raw(index)
         if self.augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, epoch, index])
             circle = None
             if self.augment.circle:
                 if index not in self._circles:

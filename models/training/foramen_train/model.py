@@ -45,6 +45,10 @@ class ModelConfig:
             the paper's flexible decoder; PP-LiteSeg-T uses ``[32, 64, 128]``).
         sppm_channels: SPPM inner and output channels (128 in the paper).
         head_channels: channels of the 3x3 conv in the segmentation head.
+        detail_channels: when > 0, one more UAFM fuses the stride-8 decoder feature with
+            the encoder's stride-4 stem feature into this many channels and the head runs
+            at stride 4. Thin structures (the few-pixel 'void' seams between vocalfolds
+            regions) vanish at stride 8; this costs little at stride 4 with few channels.
         aux_heads: build auxiliary heads on the stride-16/32 decoder features for deep
             supervision during training.
     """
@@ -57,6 +61,7 @@ class ModelConfig:
     decoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     sppm_channels: int = 128
     head_channels: int = 64
+    detail_channels: int = 0
     aux_heads: bool = True
 
     def validate(self) -> None:
@@ -76,6 +81,8 @@ class ModelConfig:
         for name in ("sppm_channels", "head_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: must be positive, got {getattr(self, name)}")
+        if self.detail_channels < 0:
+            raise ValueError(f"model.detail_channels: must be >= 0 (0 = head at stride 8), got {self.detail_channels}")
 
 
 class ConvBNReLU(nn.Sequential):
@@ -142,12 +149,17 @@ class STDCEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``[f8, f16, f32]``."""
+        return self.forward_with_stem(x)[1]
+
+    def forward_with_stem(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Return the stride-4 stem feature and ``[f8, f16, f32]``."""
         x = self.stem(x)
+        stem = x
         feats = []
         for stage in self.stages:
             x = stage(x)
             feats.append(x)
-        return feats
+        return stem, feats
 
 
 def adaptive_avg_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
@@ -252,7 +264,12 @@ class PPLiteSeg(nn.Module):
         self.sppm = SPPM(c32, cfg.sppm_channels, d32)
         self.fuse16 = UAFM(c16, d32, d16)
         self.fuse8 = UAFM(c8, d16, d8)
-        self.head = SegHead(d8, cfg.head_channels, cfg.num_classes)
+        if cfg.detail_channels > 0:
+            self.fuse4: UAFM | None = UAFM(cfg.base_channels, d8, cfg.detail_channels)
+            self.head = SegHead(cfg.detail_channels, cfg.head_channels, cfg.num_classes)
+        else:
+            self.fuse4 = None
+            self.head = SegHead(d8, cfg.head_channels, cfg.num_classes)
         if cfg.aux_heads:
             self.aux = nn.ModuleList(
                 [SegHead(d16, cfg.head_channels, cfg.num_classes), SegHead(d32, cfg.head_channels, cfg.num_classes)]
@@ -261,22 +278,24 @@ class PPLiteSeg(nn.Module):
             self.aux = nn.ModuleList()
 
     def _decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        f8, f16, f32 = self.encoder(x)
+        """The head's input (stride 8, or 4 with ``detail_channels``) and ``d16``, ``d32``."""
+        f4, (f8, f16, f32) = self.encoder.forward_with_stem(x)
         d32 = self.sppm(f32)
         d16 = self.fuse16(f16, d32)
         d8 = self.fuse8(f8, d16)
-        return d8, d16, d32
+        top = self.fuse4(f4, d8) if self.fuse4 is not None else d8
+        return top, d16, d32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw class logits ``(N, C, H, W)`` at the input resolution."""
-        d8, _, _ = self._decode(x)
-        return F.interpolate(self.head(d8), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        top, _, _ = self._decode(x)
+        return F.interpolate(self.head(top), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Main logits plus the auxiliary heads' logits (all at the input size)."""
-        d8, d16, d32 = self._decode(x)
+        top, d16, d32 = self._decode(x)
         size = x.shape[-2:]
-        main = F.interpolate(self.head(d8), size=size, mode="bilinear", align_corners=False)
+        main = F.interpolate(self.head(top), size=size, mode="bilinear", align_corners=False)
         aux = [
             F.interpolate(head(feat), size=size, mode="bilinear", align_corners=False)
             for head, feat in zip(self.aux, (d16, d32))

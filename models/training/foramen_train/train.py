@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from . import distributed as D
@@ -140,6 +140,28 @@ def local_batch_size(cfg: Config, world_size: int) -> int:
     return cfg.train.batch_size // world_size
 
 
+class EpochTaggedSampler(Sampler[int]):
+    """A :class:`DistributedSampler` whose indices carry the epoch (``epoch * n + i``).
+
+    Persistent loader workers keep their own copy of the dataset, so the augmentation
+    stream of each epoch has to travel with the index (see ``SegmentationDataset``).
+    """
+
+    def __init__(self, inner: DistributedSampler, num_frames: int):
+        self.inner, self.num_frames, self.epoch = inner, num_frames, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the shuffle and augmentation of ``epoch`` (>= 1)."""
+        self.epoch = epoch
+        self.inner.set_epoch(epoch)
+
+    def __iter__(self):
+        return (self.epoch * self.num_frames + i for i in self.inner)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
 class _TrainForward(nn.Module):
     """The training forward (main and auxiliary logits) as ``forward``, so that
     DistributedDataParallel sees it."""
@@ -239,14 +261,17 @@ def train(
     sampler = DistributedSampler(
         train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.train.seed, drop_last=True
     )
+    tagged = EpochTaggedSampler(sampler, len(train_ds))
     pin = device.type == "cuda"
+    # Persistent workers: forking them again each epoch costs more than a short epoch's work.
+    persistent = cfg.data.num_workers > 0
     train_loader = DataLoader(
-        train_ds, batch_size=local_batch, sampler=sampler, drop_last=True, num_workers=cfg.data.num_workers,
-        pin_memory=pin,
+        train_ds, batch_size=local_batch, sampler=tagged, drop_last=True, num_workers=cfg.data.num_workers,
+        pin_memory=pin, persistent_workers=persistent,
     )
     val_loader = DataLoader(
         val_ds, batch_sampler=val_batches(len(val_ds), cfg.train.val_batch_size, info.rank, info.world_size),
-        num_workers=cfg.data.num_workers, pin_memory=pin,
+        num_workers=cfg.data.num_workers, pin_memory=pin, persistent_workers=persistent,
     )
     steps = len(train_loader)
     total_iters = cfg.train.epochs * steps
@@ -260,6 +285,7 @@ def train(
             )
 
     best: dict[str, Any] | None = None
+    stopped_at: int | None = None
     step_times: list[float] = []
     iteration = 0
     started = time.perf_counter()
@@ -284,7 +310,7 @@ def train(
     for epoch in range(1, cfg.train.epochs + 1):
         epoch_start = time.perf_counter()
         train_ds.set_epoch(epoch)
-        sampler.set_epoch(epoch)
+        tagged.set_epoch(epoch)
         step_net.train()
         loss_sum = 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not progress,
@@ -317,15 +343,19 @@ def train(
         val_iou = {n: float(v) for n, v in zip(names, iou) if not math.isnan(v)}
         if improved:
             best = {"score": score, "epoch": epoch, "val_miou": 0.0 if math.isnan(miou) else miou, "val_iou": val_iou}
+        # Every rank takes the same decision (rank 0's clock), so none waits for another.
+        out_of_time = bool(D.broadcast_object(
+            cfg.train.max_minutes > 0 and time.perf_counter() - started > 60.0 * cfg.train.max_minutes))
+        last = epoch == cfg.train.epochs or out_of_time
         if main_rank:
             with csv_path.open("a", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerow(
                     [epoch, _format(train_loss), _format(val_loss), _format(miou), *[_format(v) for v in iou],
                      f"{seconds:.1f}"]
                 )
-            if improved or epoch == cfg.train.epochs:
+            if improved or last:
                 state = checkpoint(epoch, miou, val_iou, val_loss)
-                for name, wanted in (("best.pt", improved), ("last.pt", epoch == cfg.train.epochs)):
+                for name, wanted in (("best.pt", improved), ("last.pt", last)):
                     if wanted:
                         torch.save(state, run_dir / name)
         log(
@@ -333,6 +363,10 @@ def train(
             f"val_miou {miou:.4f}{' (best)' if improved else ''} [{seconds:.1f}s]",
             flush=True,
         )
+        if out_of_time and epoch < cfg.train.epochs:
+            stopped_at = epoch
+            log(f"stopped after epoch {epoch} of {cfg.train.epochs}: train.max_minutes = {cfg.train.max_minutes} reached")
+            break
 
     assert best is not None  # epochs >= 1 is validated
     summary: dict[str, Any] = {}
@@ -351,6 +385,7 @@ def train(
                 "train_frames": len(train_ds),
                 "val_frames": len(val_ds),
                 "epochs": cfg.train.epochs,
+                "stopped_early_at_epoch": stopped_at,
                 "best_epoch": best["epoch"],
                 "val_miou": best["val_miou"],
                 "val_iou": best["val_iou"],

@@ -278,3 +278,25 @@ def test_circle_class_must_be_a_class(tiny_dataset):
 def test_invalid_new_augment_fields_are_named(field, value):
     with pytest.raises(ValueError, match=f"data.augment.{field}"):
         AugmentConfig(**{field: value}).validate()
+
+
+def test_epoch_tagged_indices_reach_persistent_workers(tiny_dataset):
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from foramen_train.train import EpochTaggedSampler
+
+    spec = load_dataset_spec(tiny_dataset)
+    pairs = read_list(tiny_dataset, "train.txt")
+    ds = SegmentationDataset(pairs, spec, 64, 64, augment=AugmentConfig(), seed=3)
+    sampler = EpochTaggedSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=3), len(ds))
+    loader = DataLoader(ds, batch_size=1, sampler=sampler, num_workers=1, persistent_workers=True)
+    seen = {}
+    for epoch in (1, 2):
+        sampler.set_epoch(epoch)  # never reaches the worker's copy of ds: the index carries it
+        order = [i % len(ds) for i in sampler]
+        seen[epoch] = {i: img for i, (img, _) in zip(order, loader)}
+    for epoch in (1, 2):
+        ds.set_epoch(epoch)
+        for i, img in seen[epoch].items():
+            assert torch.equal(img[0], ds[i][0])
+    assert not torch.equal(seen[1][0][0], seen[2][0][0])

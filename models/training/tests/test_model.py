@@ -65,3 +65,25 @@ def test_invalid_config_names_field(field, value):
     setattr(cfg, field, value)
     with pytest.raises(ValueError, match=f"model.{field}"):
         PPLiteSeg(cfg)
+
+
+def test_detail_head_runs_at_stride_4_and_adds_little():
+    plain = tiny(width=64, height=64)
+    detail = tiny(width=64, height=64)
+    detail.detail_channels = 8
+    a, b = PPLiteSeg(plain).eval(), PPLiteSeg(detail).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert b(x).shape == (2, 4, 64, 64)
+        top, _, _ = b._decode(x)
+        top_plain, _, _ = a._decode(x)
+    assert top.shape[-2:] == (16, 16) and top_plain.shape[-2:] == (8, 8)
+    assert count_parameters(a) < count_parameters(b) < 1.2 * count_parameters(a)
+    assert estimate_flops(a, 64, 64) < estimate_flops(b, 64, 64)
+
+
+def test_negative_detail_channels_is_named():
+    cfg = tiny()
+    cfg.detail_channels = -1
+    with pytest.raises(ValueError, match="model.detail_channels"):
+        PPLiteSeg(cfg)

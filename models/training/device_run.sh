@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# One prepared run on a lent GPU machine (issue 3, with issue 7's GPU inference reference).
+#
+# Trains the vocalfolds variants below in parallel on one GPU (each its own process with
+# DATA_WORKERS loader workers, stopping at MAX_MINUTES at the latest), times the recipe's
+# models under PyTorch CUDA, and packs logs, metrics, checkpoints and ONNX files into
+# $OUT/runs.tgz. Run from the repository root:
+#
+#   DATA=.vf OUT=/tmp/out bash models/training/device_run.sh
+#
+# DATA is a copy of ../shared/data/vocalfolds that the lent machine can see (it does not
+# see ../shared), made by `python models/training/jpeg_copy.py ../shared/data/vocalfolds
+# .vf`, with /.vf/ in .git/info/exclude and `.vf` named in the call's `carry`. Its frames
+# are quality-95 JPEG to fit the 64 MiB transfer limit: validation printed here is on
+# those JPEGs; the model cards quote `foramen eval` on the original PNGs.
+set -u
+DATA=${DATA:-.vf}
+OUT=${OUT:?set OUT}
+EPOCHS=${EPOCHS:-150}
+MAX_MINUTES=${MAX_MINUTES:-7.0}
+DATA_WORKERS=${DATA_WORKERS:-3}
+RUNS=${RUNS:-/tmp/runs}
+DEVICE=${DEVICE:-cuda}
+EXTRA=${EXTRA:-}          # more train overrides, e.g. for a CPU rehearsal
+LAT_REPEATS=${LAT_REPEATS:-300}
+root=$(pwd)
+cd models/training || exit 1
+export PYTHONUNBUFFERED=1
+mkdir -p "$RUNS"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$RUNS/gpu.txt"
+nproc | tee -a "$RUNS/gpu.txt"
+python3 -c 'import torch, onnxruntime, onnx; print("torch", torch.__version__, "ort", onnxruntime.__version__, "onnx", onnx.__version__)' | tee -a "$RUNS/gpu.txt"
+
+# NAME BASE SIZE DETAIL: decoder, SPPM and head widths scale with BASE as in sweep.py.
+variants=(
+  "w16-512-d16 16 512 16"
+  "w16-512 16 512 0"
+  "w24-448-d24 24 448 24"
+  "w32-448-d32 32 448 32"
+)
+overrides() {
+  local b=$2 s=$3 d=$4
+  echo "--set model.width=$s --set model.height=$s --set model.base_channels=$b" \
+    "--set model.decoder_channels=[$b,$((2 * b)),$((4 * b))] --set model.sppm_channels=$((4 * b))" \
+    "--set model.head_channels=$((2 * b)) --set model.detail_channels=$d"
+}
+for v in "${variants[@]}"; do
+  read -r name b s d <<<"$v"
+  # shellcheck disable=SC2046
+  python3 -m foramen_train.train --config configs/vocalfolds.toml --out "$RUNS/$name" \
+    --data-root "$root/$DATA" --device "$DEVICE" --no-progress --epochs "$EPOCHS" \
+    --set data.num_workers="$DATA_WORKERS" --set train.max_minutes="$MAX_MINUTES" \
+    $(overrides $name $b $s $d) $EXTRA >"$RUNS/$name.log" 2>&1 &
+done
+wait
+for v in "${variants[@]}"; do
+  read -r name _ <<<"$v"
+  echo "== $name"; grep -v Warning "$RUNS/$name.log" | tail -n 4
+done
+
+# GPU inference reference: the bundled models' configs and the variants (weights do not
+# change the time).
+lat="$RUNS/torch_cuda_latency.jsonl"
+python3 -m foramen_train.torch_latency --config configs/vocalfolds.toml --num-classes 7 --name vocalfolds-w16-320 \
+  --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" >/dev/null
+python3 -m foramen_train.torch_latency --config configs/lumbar-synth.toml --num-classes 4 --name lumbar-synth \
+  --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" >/dev/null
+for v in "${variants[@]}"; do
+  read -r name b s d <<<"$v"
+  # shellcheck disable=SC2046
+  python3 -m foramen_train.torch_latency --config configs/vocalfolds.toml --num-classes 7 --name "$name" \
+    --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" $(overrides $name $b $s $d) >/dev/null
+done
+cat "$lat"
+# At most 8 files of 16 MiB come back: one archive per run (ONNX, metrics, config, log;
+# no checkpoints) and one with the machine facts and the latency table.
+for v in "${variants[@]}"; do
+  read -r name _ <<<"$v"
+  tar -C "$RUNS" -czf "$OUT/$name.tgz" --exclude='*.pt' "$name" "$name.log"
+done
+tar -C "$RUNS" -czf "$OUT/facts.tgz" gpu.txt torch_cuda_latency.jsonl
+ls -la "$OUT"
