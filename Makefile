@@ -73,9 +73,19 @@ test-python: venv
 	cd models/training && ../../$(PY) -m pytest -q
 	$(PY) -m pytest -q tests/python
 
-bench: build bench-window
-	cargo bench --workspace
-	./$(FORAMEN) replay $(DEMO) --out out/bench.annotated.mp4 --telemetry out/bench.telemetry.csv
+# The offline pipeline against the straightforward Python loop (same clip, model and
+# cores), the criterion micro-benchmarks, then the table in docs/PERFORMANCE.md.
+# BENCH_INPUT / BENCH_MODEL pick another clip or model.
+BENCH_INPUT ?= $(DEMO)
+BENCH_MODEL ?= $(MODEL)
+bench: build
+	@mkdir -p out/bench
+	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --out out/bench/foramen.annotated.mp4 \
+	  --json out/bench/foramen.json
+	$(PY) benches/python_baseline.py $(BENCH_INPUT) --model $(BENCH_MODEL) --out out/bench/python.annotated.mp4 \
+	  --json out/bench/python.json
+	cargo bench --workspace -- --warm-up-time 1 --measurement-time 3
+	$(PY) benches/report.py --foramen out/bench/foramen.json --python out/bench/python.json
 
 # Display latency of the real window: the demo replayed as a 1920x1080, 60 fps live
 # source; capture-to-present (video) and source-capture-to-mask-present (annotation)

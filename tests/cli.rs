@@ -503,3 +503,68 @@ fn extract_export_import_round_trip() {
         "{text}"
     );
 }
+
+#[test]
+fn bench_times_every_stage_and_stops_at_the_frame_budget() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let json = dir.path().join("bench.json");
+    let out = dir.path().join("bench.mp4");
+    let text = ok(&[
+        "bench",
+        "synthetic:5:320x240@25:40",
+        "--model",
+        &bundled_model(),
+        "--frames",
+        "35",
+        "--out",
+        &out.display().to_string(),
+        "--json",
+        &json.display().to_string(),
+    ]);
+    assert!(text.contains("efficiency"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    assert_eq!(report["frames"], 35, "{report}");
+    assert_eq!(count_frames(&out.display().to_string()).0, 35);
+    assert_eq!(report["frame_size"], serde_json::json!([320, 240]));
+    for stage in [
+        "decode",
+        "preprocess",
+        "model",
+        "postprocess",
+        "composite",
+        "encode",
+        "end_to_end",
+    ] {
+        let s = &report["stages"][stage];
+        assert_eq!(s["count"], 35, "{stage}: {s}");
+        let (p50, p99, max) = (
+            s["p50_ms"].as_f64().expect("p50"),
+            s["p99_ms"].as_f64().expect("p99"),
+            s["max_ms"].as_f64().expect("max"),
+        );
+        assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "{stage}: {s}");
+    }
+    let fps = report["throughput_fps"].as_f64().expect("fps");
+    let bare = report["bare_model"]["p50_ms"].as_f64().expect("bare");
+    let eff = report["efficiency"].as_f64().expect("efficiency");
+    assert!(fps > 0.0 && bare > 0.0);
+    assert!((eff - fps * bare / 1000.0).abs() < 1e-9, "{report}");
+    assert_eq!(report["steady_state_rust_allocations"]["frames"], 5);
+    assert!(report["peak_rss_mib"].as_f64().expect("rss") > 0.0);
+}
+
+#[test]
+fn bench_refuses_a_zero_frame_budget_and_a_missing_model() {
+    let out = foramen(&["bench", "synthetic:1:64x64@25:5", "--frames", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--frames"));
+    let out = foramen(&[
+        "bench",
+        "synthetic:1:64x64@25:5",
+        "--model",
+        "/nonexistent/m.onnx",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.onnx"));
+}

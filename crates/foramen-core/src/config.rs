@@ -49,9 +49,10 @@ pub struct ModelConfig {
     pub execution_provider: ExecutionProvider,
     /// ONNX Runtime intra-op threads; 0 lets Foramen choose (all cores).
     pub intra_threads: usize,
-    /// Let ONNX Runtime's threads spin while waiting for work. Unset: on for batch
-    /// commands (throughput), off in the live window, where spinning cores would be
-    /// taken from video decoding and display.
+    /// Let ONNX Runtime's threads spin while waiting for work. Unset: on for the
+    /// one-stage batch commands (`segment`, `eval`), off in pipelines (`replay`,
+    /// `bench`) and the live window, where spinning cores would be taken from video
+    /// decoding, compositing, encoding and display.
     pub allow_spinning: Option<bool>,
 }
 

@@ -8,7 +8,9 @@ macro_rules! say {
     }};
 }
 
+mod alloc_count;
 mod app;
+mod bench;
 mod compare;
 mod eval_cmd;
 mod labelstudio_cmd;
@@ -24,6 +26,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 /// Real-time segmentation of bone, ligament and disc in spine endoscopy video.
 #[derive(Parser)]
@@ -128,6 +133,24 @@ enum Command {
         /// Per-frame telemetry CSV.
         #[arg(long)]
         telemetry: Option<PathBuf>,
+    },
+    /// Time the real offline pipeline (decode, preprocess, model, postprocess,
+    /// composite, encode) stage by stage, against the model alone.
+    Bench {
+        /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
+        input: String,
+        /// ONNX model (default: the bundled lumbar model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Stop after this many frames (default: the whole input).
+        #[arg(long)]
+        frames: Option<u64>,
+        /// Annotated video the encode stage writes (default: out/bench.annotated.mp4).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the report as JSON here too.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// The operating-room window on a capture card (V4L2/UVC) or any source, live.
     Live {
@@ -383,9 +406,30 @@ fn run(cli: Cli) -> Result<()> {
                 &out,
                 telemetry.as_deref(),
                 &config,
+                &replay::ReplayOptions::default(),
             )?;
             summary.print();
             Ok(())
+        }
+        Command::Bench {
+            input,
+            model,
+            frames,
+            out,
+            json,
+        } => {
+            let model = model.or_else(|| config.model.path.clone());
+            let out = out.unwrap_or_else(bench::default_out);
+            bench::run(
+                &bench::BenchArgs {
+                    input: &input,
+                    model: model.as_deref(),
+                    frames,
+                    out: &out,
+                    json: json.as_deref(),
+                },
+                &config,
+            )
         }
         Command::Live { device, window } => {
             let input = device.unwrap_or_else(|| config.capture.device.clone());

@@ -6,11 +6,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use crossbeam_channel::bounded;
-use foramen_capture::{CaptureEvent, DropPolicy, VideoEncoder, open_source, spawn_capture};
+use foramen_capture::{
+    CaptureError, CaptureEvent, DropPolicy, FrameSource, SourceInfo, VideoEncoder, open_source,
+    spawn_capture,
+};
 use foramen_core::{Config, Frame, LatencyStats, Mask, clock_us};
 use foramen_overlay::{Compositor, OverlayStyle};
 use foramen_segment::StageTimings;
@@ -18,6 +22,44 @@ use foramen_segment::StageTimings;
 /// Depth of each pipeline channel: enough to ride out jitter, small enough that
 /// 1080p frames in flight stay under ~100 MB.
 const DEPTH: usize = 4;
+
+/// Frames written before the allocation count starts: buffers and pools fill up first.
+const ALLOC_WARMUP_FRAMES: u64 = 30;
+
+/// How to run the pipeline.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Stop after this many frames (all when `None`).
+    pub max_frames: Option<u64>,
+}
+
+/// Per-frame time of each stage, ms.
+#[derive(Debug, Default)]
+pub struct StageStats {
+    /// Reading and decoding the frame (capture thread).
+    pub decode: LatencyStats,
+    /// Resize and normalise into the model's input tensor.
+    pub pre: LatencyStats,
+    /// The model (ONNX Runtime `run`).
+    pub model: LatencyStats,
+    /// Argmax and confidence.
+    pub post: LatencyStats,
+    /// Compositing the mask onto the frame.
+    pub blend: LatencyStats,
+    /// Encoding and writing the frame.
+    pub encode: LatencyStats,
+}
+
+/// Rust heap allocations while the pipeline was warm.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SteadyAllocations {
+    /// Frames written during the count.
+    pub frames: u64,
+    /// Allocations and reallocations through Rust's allocator, all threads.
+    pub allocations: u64,
+    /// Bytes those asked for.
+    pub bytes: u64,
+}
 
 /// What `replay` measured.
 #[derive(Debug)]
@@ -34,6 +76,10 @@ pub struct ReplaySummary {
     pub total: LatencyStats,
     /// Inference (pre + model + post) per frame, ms.
     pub infer: LatencyStats,
+    /// Each stage's time per frame.
+    pub stages: StageStats,
+    /// Allocations after the first frames (none when too few frames).
+    pub steady_allocations: Option<SteadyAllocations>,
     /// Frame size.
     pub size: (u32, u32),
     /// The output video.
@@ -57,6 +103,46 @@ struct Blended {
     blend_ms: f32,
 }
 
+/// The model settings a pipeline stage uses: ONNX Runtime's threads do not spin while
+/// they wait, unless the config says so, because spinning takes the cores that decode,
+/// composite and encode need (measured with `foramen bench` on the demo: 17.7 frames/s
+/// spinning, 20.9 not).
+pub fn pipeline_model_config(cfg: &Config) -> foramen_core::config::ModelConfig {
+    let mut m = cfg.model.clone();
+    m.allow_spinning.get_or_insert(false);
+    m
+}
+
+/// Times each decode and ends the stream after a frame budget.
+struct TimedSource {
+    inner: Box<dyn FrameSource>,
+    decode_ms: Arc<Mutex<LatencyStats>>,
+    frames_left: Option<u64>,
+}
+
+impl FrameSource for TimedSource {
+    fn info(&self) -> &SourceInfo {
+        self.inner.info()
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        if self.frames_left == Some(0) {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let r = self.inner.next_frame();
+        if let Ok(Some(_)) = &r {
+            if let Ok(mut d) = self.decode_ms.lock() {
+                d.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            if let Some(n) = self.frames_left.as_mut() {
+                *n -= 1;
+            }
+        }
+        r
+    }
+}
+
 /// Runs the replay.
 pub fn run(
     input: &str,
@@ -64,12 +150,19 @@ pub fn run(
     out: &Path,
     telemetry: Option<&Path>,
     cfg: &Config,
+    opts: &ReplayOptions,
 ) -> Result<ReplaySummary> {
-    let source = open_source(input).with_context(|| format!("opening input {input}"))?;
-    let info = source.info().clone();
+    let inner = open_source(input).with_context(|| format!("opening input {input}"))?;
+    let info = inner.info().clone();
+    let decode_ms = Arc::new(Mutex::new(LatencyStats::default()));
+    let source = Box::new(TimedSource {
+        inner,
+        decode_ms: decode_ms.clone(),
+        frames_left: opts.max_frames,
+    });
     // Load the model before creating any output, so a broken model leaves nothing
     // that could pass for a finished replay.
-    let mut seg = crate::model::load(model, &cfg.model)?;
+    let mut seg = crate::model::load(model, &pipeline_model_config(cfg))?;
     let style = OverlayStyle::new(seg.classes(), &cfg.overlay);
     let mut csv = telemetry
         .map(|p| -> Result<_> {
@@ -158,18 +251,31 @@ pub fn run(
 
     let mut total = LatencyStats::default();
     let mut infer = LatencyStats::default();
+    let mut stages = StageStats::default();
     let mut frames = 0u64;
-    let pb = crate::progress::bar(info.frame_count.unwrap_or(0), "frames");
+    let expected = match (info.frame_count, opts.max_frames) {
+        (Some(n), Some(m)) => n.min(m),
+        (n, m) => n.or(m).unwrap_or(0),
+    };
+    let pb = crate::progress::bar(expected, "frames");
     let mut write_err = None;
+    let mut alloc_start = None;
+    let mut alloc_end = None;
     for b in &blend_rx {
+        let te = Instant::now();
         if let Err(e) = encoder.write_rgb(&b.rgb) {
             write_err = Some(e);
             break;
         }
+        stages.encode.push(te.elapsed().as_secs_f64() * 1000.0);
         let total_ms = clock_us().saturating_sub(b.captured_at_us) as f64 / 1000.0;
         total.push(total_ms);
+        stages.blend.push(b.blend_ms as f64);
         if b.mask_frame.is_some() {
             infer.push(b.timings.total_ms() as f64);
+            stages.pre.push(b.timings.pre_ms as f64);
+            stages.model.push(b.timings.infer_ms as f64);
+            stages.post.push(b.timings.post_ms as f64);
         }
         if let Some(f) = csv.as_mut() {
             let opt = |v: Option<String>| v.unwrap_or_default();
@@ -191,6 +297,12 @@ pub fn run(
         frames += 1;
         pb.inc(1);
         let _ = pool_tx.try_send(b.rgb);
+        // Counted from a warm pipeline up to the last frame written, before teardown.
+        if frames == ALLOC_WARMUP_FRAMES {
+            alloc_start = Some((frames, crate::alloc_count::snapshot()));
+        } else if frames > ALLOC_WARMUP_FRAMES {
+            alloc_end = Some((frames, crate::alloc_count::snapshot()));
+        }
     }
     drop(blend_rx);
     pb.finish_and_clear();
@@ -209,13 +321,25 @@ pub fn run(
     if let Some(e) = fatal {
         tracing::warn!("input ended early: {e}");
     }
+    let seconds = t0.elapsed().as_secs_f64();
+    stages.decode = decode_ms.lock().map(|d| d.clone()).unwrap_or_default();
+    let steady_allocations = match (alloc_start, alloc_end) {
+        (Some((f0, (a0, b0))), Some((f1, (a1, b1)))) => Some(SteadyAllocations {
+            frames: f1 - f0,
+            allocations: a1 - a0,
+            bytes: b1 - b0,
+        }),
+        _ => None,
+    };
     Ok(ReplaySummary {
         frames,
         lost,
         unsegmented,
-        seconds: t0.elapsed().as_secs_f64(),
+        seconds,
         total,
         infer,
+        stages,
+        steady_allocations,
         size: (info.width, info.height),
         out: out.to_path_buf(),
     })

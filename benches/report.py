@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Write `make bench`'s measurements into docs/PERFORMANCE.md and print the comparison.
+
+Reads the JSON reports of `foramen bench` and `benches/python_baseline.py` and
+criterion's estimates (target/criterion), and replaces the part of docs/PERFORMANCE.md
+between `<!-- bench:start -->` and `<!-- bench:end -->`; the hand-written rest of the
+file stays as it is.
+
+    python benches/report.py --foramen out/bench/foramen.json --python out/bench/python.json \\
+        [--criterion target/criterion] [--doc docs/PERFORMANCE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+STAGES = ("decode", "preprocess", "model", "postprocess", "composite", "encode", "end_to_end")
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else the platform's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def criterion_rows(root: Path) -> list[tuple[str, float]]:
+    """(benchmark id, mean in ms) for every criterion benchmark under ``root``."""
+    rows = []
+    for est in sorted(root.glob("**/new/estimates.json")):
+        bench_dir = est.parent.parent
+        name = str(bench_dir.relative_to(root))
+        mean_ns = json.loads(est.read_text())["mean"]["point_estimate"]
+        rows.append((name, mean_ns / 1e6))
+    return rows
+
+
+def section(fo: dict, py: dict, crit: list[tuple[str, float]]) -> str:
+    """The generated Markdown."""
+    ratio = fo["throughput_fps"] / py["throughput_fps"]
+    w, h = fo["frame_size"]
+    lines = [
+        f"Measured {date.today().isoformat()} on {cpu_name()}, {os.cpu_count()} cores, "
+        f"ONNX Runtime CPU provider; input `{fo['input']}` ({w}x{h}, {fo['frames']} frames), "
+        f"model `{Path(fo['model']).name}` ({fo['model_input'][0]}x{fo['model_input'][1]} input).",
+        "",
+        "| | Foramen (`foramen bench`) | Python baseline | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| throughput (frames/s) | {fo['throughput_fps']:.1f} | {py['throughput_fps']:.1f} | **{ratio:.2f}x** |",
+        f"| bare model, median (ms) | {fo['bare_model']['p50_ms']:.2f} | {py['bare_model']['p50_ms']:.2f} | |",
+        f"| efficiency (throughput x bare model) | {fo['efficiency']:.2f} | {py['efficiency']:.2f} | |",
+        f"| peak RSS (MiB) | {fo.get('peak_rss_mib') or 0:.0f} | {py.get('peak_rss_mib') or 0:.0f} | |",
+    ]
+    alloc = fo.get("steady_state_rust_allocations")
+    if alloc:
+        lines.append(
+            f"| Rust heap allocations per frame, warm | {alloc['allocations_per_frame']:.1f} "
+            f"({alloc['bytes_per_frame'] / 1e6:.2f} MB) | n/a | |"
+        )
+    lines += [
+        "",
+        "Per-stage wall time per frame, ms, p50 / p90 / p99 / max. Foramen's stages run on",
+        "four threads at once (decode, segment, blend, encode), so on 2 cores each stage's",
+        "wall time includes waiting for a core; the baseline runs them one after another.",
+        "",
+        "| stage | Foramen | Python baseline |",
+        "| --- | --- | --- |",
+    ]
+    for stage in STAGES:
+        a, b = fo["stages"].get(stage), py["stages"].get(stage)
+        fmt = lambda s: "-" if not s else f"{s['p50_ms']:.1f} / {s['p90_ms']:.1f} / {s['p99_ms']:.1f} / {s['max_ms']:.1f}"
+        lines.append(f"| {stage} | {fmt(a)} | {fmt(b)} |")
+    if crit:
+        lines += [
+            "",
+            "Criterion micro-benchmarks (`cargo bench --bench stages`, the last run on this machine),",
+            "one thread, mean:",
+            "",
+            "| benchmark | mean (ms) |",
+            "| --- | --- |",
+        ]
+        lines += [f"| `{name}` | {ms:.3f} |" for name, ms in crit]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--foramen", type=Path, required=True)
+    parser.add_argument("--python", type=Path, required=True)
+    parser.add_argument("--criterion", type=Path, default=Path("target/criterion"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/PERFORMANCE.md"))
+    args = parser.parse_args(argv)
+    try:
+        fo = json.loads(args.foramen.read_text())
+        py = json.loads(args.python.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    text = section(fo, py, criterion_rows(args.criterion) if args.criterion.is_dir() else [])
+    doc = args.doc.read_text() if args.doc.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START not in doc or END not in doc:
+        print(f"error: {args.doc}: no {START} ... {END} markers", file=sys.stderr)
+        return 1
+    head, rest = doc.split(START, 1)
+    _, tail = rest.split(END, 1)
+    args.doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    ratio = fo["throughput_fps"] / py["throughput_fps"]
+    print(f"foramen {fo['throughput_fps']:.1f} frames/s, python baseline {py['throughput_fps']:.1f} frames/s: "
+          f"{ratio:.2f}x; efficiency {fo['efficiency']:.2f}; wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+//! `foramen bench`: the real offline pipeline, timed stage by stage against the model's
+//! own floor.
+//!
+//! The pipeline is `replay`'s (decode -> segment -> blend -> encode, one thread each,
+//! bounded blocking channels). Before it runs, the same model is loaded alone and timed
+//! on a frame of the same input, so the report can say how much of the pipeline's cost is
+//! the model: efficiency = throughput x bare model time (1.0 means every other stage
+//! hides behind the model).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use foramen_capture::open_source;
+use foramen_core::{Config, LatencyStats};
+use serde_json::json;
+
+use crate::replay::{self, ReplayOptions, ReplaySummary};
+
+/// Runs of the bare model after its warm-up.
+const BARE_RUNS: usize = 100;
+/// Warm-up runs of the bare model (ONNX Runtime plans and allocates on the first runs).
+const BARE_WARMUP: usize = 10;
+
+/// What `bench` was asked to do.
+pub struct BenchArgs<'a> {
+    /// Video file, folder or synthetic source.
+    pub input: &'a str,
+    /// Model (the bundled one when `None`).
+    pub model: Option<&'a Path>,
+    /// Frame budget.
+    pub frames: Option<u64>,
+    /// Annotated video written by the encode stage.
+    pub out: &'a Path,
+    /// JSON report.
+    pub json: Option<&'a Path>,
+}
+
+fn stats_json(s: &LatencyStats) -> serde_json::Value {
+    json!({
+        "count": s.len(),
+        "mean_ms": s.mean(),
+        "p50_ms": s.percentile(50.0),
+        "p90_ms": s.percentile(90.0),
+        "p99_ms": s.percentile(99.0),
+        "max_ms": s.max(),
+    })
+}
+
+/// Peak resident set size of this process, MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The model alone on the first frame of `input`: per-run ms after warm-up.
+fn bare_model_ms(args: &BenchArgs, cfg: &Config) -> Result<(LatencyStats, String, (u32, u32))> {
+    let mut seg = crate::model::load(args.model, &replay::pipeline_model_config(cfg))?;
+    let mut source =
+        open_source(args.input).with_context(|| format!("opening input {}", args.input))?;
+    let frame = source
+        .next_frame()
+        .with_context(|| format!("reading the first frame of {}", args.input))?
+        .with_context(|| format!("{} has no frame", args.input))?;
+    seg.segment(&frame)
+        .with_context(|| format!("segmenting the first frame of {}", args.input))?;
+    seg.time_model_only(BARE_WARMUP)?;
+    let mut stats = LatencyStats::default();
+    for ms in seg.time_model_only(BARE_RUNS)? {
+        stats.push(ms);
+    }
+    let input = (seg.contract().input.width, seg.contract().input.height);
+    Ok((stats, seg.execution_provider().to_string(), input))
+}
+
+/// Runs the benchmark and prints (and optionally writes) its report.
+pub fn run(args: &BenchArgs, cfg: &Config) -> Result<()> {
+    if args.frames == Some(0) {
+        bail!("--frames: must be at least 1");
+    }
+    let (bare, provider, model_input) = bare_model_ms(args, cfg)?;
+    let model_path = crate::model::resolve(args.model)?;
+    let summary = replay::run(
+        args.input,
+        Some(&model_path),
+        args.out,
+        None,
+        cfg,
+        &ReplayOptions {
+            max_frames: args.frames,
+        },
+    )?;
+    if summary.frames == 0 {
+        bail!("{}: no frame was processed", args.input);
+    }
+    let report = Report::new(args, &summary, &bare, provider, model_input, &model_path);
+    report.print();
+    if let Some(path) = args.json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(&report.json)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        say!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+struct Report {
+    json: serde_json::Value,
+    lines: Vec<String>,
+}
+
+impl Report {
+    fn new(
+        args: &BenchArgs,
+        s: &ReplaySummary,
+        bare: &LatencyStats,
+        provider: String,
+        model_input: (u32, u32),
+        model: &Path,
+    ) -> Self {
+        let fps = s.frames as f64 / s.seconds.max(1e-9);
+        let bare_ms = bare.percentile(50.0);
+        let efficiency = fps * bare_ms / 1000.0;
+        let stages = [
+            ("decode", &s.stages.decode),
+            ("preprocess", &s.stages.pre),
+            ("model", &s.stages.model),
+            ("postprocess", &s.stages.post),
+            ("composite", &s.stages.blend),
+            ("encode", &s.stages.encode),
+            ("end_to_end", &s.total),
+        ];
+        let allocs = s.steady_allocations.map(|a| {
+            json!({
+                "frames": a.frames,
+                "allocations": a.allocations,
+                "bytes": a.bytes,
+                "allocations_per_frame": a.allocations as f64 / a.frames.max(1) as f64,
+                "bytes_per_frame": a.bytes as f64 / a.frames.max(1) as f64,
+            })
+        });
+        let peak_rss = peak_rss_mib();
+        let json = json!({
+            "tool": "foramen",
+            "input": args.input,
+            "frame_size": [s.size.0, s.size.1],
+            "model": model.display().to_string(),
+            "model_input": [model_input.0, model_input.1],
+            "execution_provider": provider,
+            "frames": s.frames,
+            "lost_frames": s.lost,
+            "unsegmented_frames": s.unsegmented,
+            "seconds": s.seconds,
+            "throughput_fps": fps,
+            "bare_model": stats_json(bare),
+            "efficiency": efficiency,
+            "stages": stages.iter().map(|(n, st)| ((*n).to_string(), stats_json(st))).collect::<serde_json::Map<_, _>>(),
+            "steady_state_rust_allocations": allocs,
+            "peak_rss_mib": peak_rss,
+            "output": s.out.display().to_string(),
+        });
+        let mut lines = vec![
+            format!(
+                "foramen bench: {} frames of {}x{} from {} through {} ({}x{} input, {})",
+                s.frames,
+                s.size.0,
+                s.size.1,
+                args.input,
+                model.display(),
+                model_input.0,
+                model_input.1,
+                provider
+            ),
+            format!(
+                "throughput {fps:.1} frames/s; bare model {bare_ms:.2} ms (p90 {:.2}); efficiency {efficiency:.2}",
+                bare.percentile(90.0)
+            ),
+            format!(
+                "{:<12} {:>8} {:>8} {:>8} {:>8}",
+                "stage (ms)", "p50", "p90", "p99", "max"
+            ),
+        ];
+        for (name, st) in stages {
+            lines.push(format!(
+                "{:<12} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                name,
+                st.percentile(50.0),
+                st.percentile(90.0),
+                st.percentile(99.0),
+                st.max()
+            ));
+        }
+        if let Some(a) = s.steady_allocations {
+            lines.push(format!(
+                "Rust heap allocations after {} warm-up frames: {:.1} per frame ({:.0} bytes per frame)",
+                s.frames - a.frames,
+                a.allocations as f64 / a.frames.max(1) as f64,
+                a.bytes as f64 / a.frames.max(1) as f64
+            ));
+        }
+        if let Some(rss) = peak_rss {
+            lines.push(format!("peak RSS {rss:.1} MiB"));
+        }
+        if s.lost + s.unsegmented > 0 {
+            lines.push(format!(
+                "warning: {} frame(s) undecodable, {} without overlay",
+                s.lost, s.unsegmented
+            ));
+        }
+        lines.push(format!("output: {}", s.out.display()));
+        Self { json, lines }
+    }
+
+    fn print(&self) {
+        for l in &self.lines {
+            say!("{l}");
+        }
+    }
+}
+
+/// Default annotated output of `bench`.
+pub fn default_out() -> PathBuf {
+    PathBuf::from("out").join("bench.annotated.mp4")
+}
