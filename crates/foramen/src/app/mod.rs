@@ -1,6 +1,7 @@
 //! The operating-room window (`foramen live`, `foramen view`): the video, always; the
 //! overlay only while its mask is fresh; status, HUD, legend and controls.
 
+pub mod overlay_gpu;
 pub mod video_view;
 
 use std::path::PathBuf;

@@ -3,7 +3,6 @@
 //! shader inside egui's render pass. The UI thread does no per-pixel work: the frame's
 //! RGB bytes go to the GPU as they are.
 
-use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
@@ -11,9 +10,9 @@ use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, ScreenDescriptor
 use eframe::wgpu;
 use foramen_core::{Frame, Mask, clock_us};
 use foramen_overlay::OverlayStyle;
-use foramen_overlay::gpu::{
-    OVERLAY_WGSL, OverlayParams, PARAMS_BYTES, video_texture_width, video_upload_bytes,
-};
+use foramen_overlay::gpu::OverlayParams;
+
+use super::overlay_gpu::OverlayGpu;
 
 /// What the GPU has shown: filled in by the render thread, read by the HUD.
 #[derive(Default)]
@@ -73,150 +72,6 @@ pub struct VideoCallback {
     pub log: Arc<Mutex<PresentLog>>,
 }
 
-struct Gpu {
-    pipeline: wgpu::RenderPipeline,
-    layout: wgpu::BindGroupLayout,
-    params: wgpu::Buffer,
-    video: Option<(wgpu::Texture, [u32; 2])>,
-    classes: Option<(wgpu::Texture, [u32; 2])>,
-    bind_group: Option<wgpu::BindGroup>,
-    frame_id: Option<(u64, u64)>,
-    mask_id: Option<(u64, u64)>,
-}
-
-impl Gpu {
-    fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("foramen_overlay"),
-            source: wgpu::ShaderSource::Wgsl(OVERLAY_WGSL.into()),
-        });
-        let tex_entry = |binding| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Texture {
-                multisampled: false,
-                sample_type: wgpu::TextureSampleType::Uint,
-                view_dimension: wgpu::TextureViewDimension::D2,
-            },
-            count: None,
-        };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("foramen_overlay"),
-            entries: &[
-                tex_entry(0),
-                tex_entry(1),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: NonZeroU64::new(PARAMS_BYTES as u64),
-                    },
-                    count: None,
-                },
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("foramen_overlay"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("foramen_overlay"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                buffers: &[],
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
-        let params = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("foramen_overlay_params"),
-            size: PARAMS_BYTES as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Self {
-            pipeline,
-            layout,
-            params,
-            video: None,
-            classes: None,
-            bind_group: None,
-            frame_id: None,
-            mask_id: None,
-        }
-    }
-
-    /// A texture of `size`, reused while the size stays the same.
-    fn texture(
-        device: &wgpu::Device,
-        slot: &mut Option<(wgpu::Texture, [u32; 2])>,
-        size: [u32; 2],
-        format: wgpu::TextureFormat,
-        label: &str,
-    ) -> bool {
-        if slot.as_ref().is_some_and(|(_, s)| *s == size) {
-            return false;
-        }
-        let tex = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size: wgpu::Extent3d {
-                width: size[0].max(1),
-                height: size[1].max(1),
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        *slot = Some((tex, size));
-        true
-    }
-}
-
-fn write(queue: &wgpu::Queue, tex: &wgpu::Texture, bytes: &[u8], row_bytes: u32, size: [u32; 2]) {
-    queue.write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture: tex,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        bytes,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(row_bytes),
-            rows_per_image: Some(size[1]),
-        },
-        wgpu::Extent3d {
-            width: size[0],
-            height: size[1],
-            depth_or_array_layers: 1,
-        },
-    );
-}
-
 impl CallbackTrait for VideoCallback {
     fn prepare(
         &self,
@@ -226,55 +81,15 @@ impl CallbackTrait for VideoCallback {
         _encoder: &mut wgpu::CommandEncoder,
         resources: &mut CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
-        if resources.get::<Gpu>().is_none() {
-            resources.insert(Gpu::new(device, self.target_format));
+        if resources.get::<OverlayGpu>().is_none() {
+            resources.insert(OverlayGpu::new(device, self.target_format));
         }
-        let Some(gpu) = resources.get_mut::<Gpu>() else {
+        let Some(gpu) = resources.get_mut::<OverlayGpu>() else {
             return Vec::new();
         };
         let f = &self.frame;
-        let mut rebind = Gpu::texture(
-            device,
-            &mut gpu.video,
-            [video_texture_width(f.width), f.height],
-            wgpu::TextureFormat::Rgba8Uint,
-            "foramen_video",
-        );
-        let key = (f.id, f.captured_at_us);
-        let new_frame = gpu.frame_id != Some(key) || rebind;
-        if new_frame {
-            if let Some((tex, size)) = &gpu.video {
-                let bytes = video_upload_bytes(&f.rgb, f.width, f.height);
-                write(queue, tex, &bytes, size[0] * 4, *size);
-            }
-            gpu.frame_id = Some(key);
-        }
-        let mut new_mask = false;
-        if let Some(m) = &self.mask {
-            rebind |= Gpu::texture(
-                device,
-                &mut gpu.classes,
-                [m.width, m.height],
-                wgpu::TextureFormat::R8Uint,
-                "foramen_classes",
-            );
-            let mkey = (m.source_frame_id, m.source_captured_at_us);
-            if gpu.mask_id != Some(mkey) || rebind {
-                if let Some((tex, size)) = &gpu.classes {
-                    write(queue, tex, &m.classes, size[0], *size);
-                }
-                new_mask = gpu.mask_id.map(|k| k.0) != Some(mkey.0);
-                gpu.mask_id = Some(mkey);
-            }
-        } else if gpu.classes.is_none() {
-            rebind |= Gpu::texture(
-                device,
-                &mut gpu.classes,
-                [1, 1],
-                wgpu::TextureFormat::R8Uint,
-                "foramen_classes",
-            );
-        }
+        let new_frame = gpu.upload_frame(device, queue, f);
+        let new_mask = gpu.upload_mask(device, queue, self.mask.as_deref());
         let vp = egui::epaint::ViewportInPixels::from_points(
             &self.rect,
             screen.pixels_per_point,
@@ -288,31 +103,7 @@ impl CallbackTrait for VideoCallback {
             [vp.width_px as f32, vp.height_px as f32],
             self.target_format.is_srgb(),
         );
-        queue.write_buffer(&gpu.params, 0, &params.to_bytes());
-        if (rebind || gpu.bind_group.is_none())
-            && let (Some((v, _)), Some((c, _))) = (&gpu.video, &gpu.classes)
-        {
-            let vv = v.create_view(&wgpu::TextureViewDescriptor::default());
-            let cv = c.create_view(&wgpu::TextureViewDescriptor::default());
-            gpu.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("foramen_overlay"),
-                layout: &gpu.layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::TextureView(&vv),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&cv),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: gpu.params.as_entire_binding(),
-                    },
-                ],
-            }));
-        }
+        gpu.prepare(device, queue, &params);
         if new_frame || new_mask {
             let now = clock_us();
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
@@ -352,15 +143,9 @@ impl CallbackTrait for VideoCallback {
         render_pass: &mut wgpu::RenderPass<'static>,
         resources: &CallbackResources,
     ) {
-        let Some(gpu) = resources.get::<Gpu>() else {
-            return;
-        };
-        let Some(bg) = &gpu.bind_group else {
-            return;
-        };
-        render_pass.set_pipeline(&gpu.pipeline);
-        render_pass.set_bind_group(0, bg, &[]);
-        render_pass.draw(0..3, 0..1);
+        if let Some(gpu) = resources.get::<OverlayGpu>() {
+            gpu.draw(render_pass);
+        }
     }
 }
 
