@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window soak fuzz demo-clip synth-data train-lumbar contact-sheet lint clean
+.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window soak fuzz demo-clip synth-data train-lumbar quantize contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -105,7 +105,7 @@ soak: setup
 # libFuzzer; RUSTC_BOOTSTRAP lets the stable toolchain build the sanitizer flags).
 # Crashes land in fuzz/artifacts/<target>/ and become regression tests.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := rle labelstudio_json config model_metadata
+FUZZ_TARGETS := rle labelstudio_json config model_metadata dataset_list
 fuzz: setup
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \
@@ -131,6 +131,15 @@ train-lumbar: venv synth-data
 	cd models/training && ../../$(PY) -m foramen_train.train --config configs/lumbar-synth.toml --out runs/lumbar-synth
 	cp models/training/runs/lumbar-synth/lumbar-synth.onnx $(MODEL)
 	cp models/training/runs/lumbar-synth/metrics.csv models/lumbar-synth.metrics.csv
+	$(MAKE) quantize
+
+# The INT8 (QDQ) variants of the bundled models, calibrated on training frames
+# (deterministic: rerunning rewrites the same bytes). The lumbar one is the default model.
+quantize: venv
+	cd models/training && ../../$(PY) -m foramen_train.quantize --model ../lumbar-synth.onnx \
+	  --config configs/lumbar-synth.toml --out ../lumbar-synth.int8.onnx
+	@if [ -d ../shared/data/vocalfolds ]; then cd models/training && ../../$(PY) -m foramen_train.quantize \
+	  --model ../vocalfolds.onnx --config configs/vocalfolds.toml --out ../vocalfolds.int8.onnx; fi
 
 $(STAMPS):
 	@mkdir -p $@

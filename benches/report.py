@@ -65,9 +65,12 @@ def section(fo: dict, py: dict, crit: list[tuple[str, float]]) -> str:
     alloc = fo.get("steady_state_rust_allocations")
     if alloc:
         lines.append(
-            f"| Rust heap allocations per frame, warm | {alloc['allocations_per_frame']:.1f} "
-            f"({alloc['bytes_per_frame'] / 1e6:.2f} MB) | n/a | |"
+            f"| Rust heap allocations per frame, warm ({alloc['frames']} frames) | "
+            f"{alloc['allocations_per_frame']:.1f} ({alloc['bytes_per_frame']:.0f} bytes); the ONNX Runtime "
+            f"call alone makes {alloc.get('model_call_allocations_per_frame', 0):.1f} | n/a | |"
         )
+    if fo.get("peak_rust_heap_mib") is not None:
+        lines.append(f"| peak heap held through Rust's allocator (MiB) | {fo['peak_rust_heap_mib']:.0f} | n/a | |")
     lines += [
         "",
         "Per-stage wall time per frame, ms, p50 / p90 / p99 / max. Foramen's stages run on",

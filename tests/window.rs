@@ -494,3 +494,224 @@ fn the_gpu_bench_times_the_overlay_at_1080p_and_4k() {
     assert!(!out.status.success());
     assert!(text(&out).contains("--frames"), "{}", text(&out));
 }
+
+/// Runs `script` as root of a new user and mount namespace (where it may mount a
+/// tmpfs), or `None` where this machine allows no such namespace.
+fn in_mount_namespace(script: &str) -> Option<Output> {
+    let probe = Command::new("unshare").args(["-rm", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return None;
+    }
+    Some(
+        Command::new("unshare")
+            .args(["-rm", "sh", "-c", script])
+            .output()
+            .expect("unshare"),
+    )
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_with_an_error_keeps_what_was_written_and_the_video() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let disk = dir.path().join("disk");
+    std::fs::create_dir_all(&disk).expect("mkdir");
+    let cfg = dir.path().join("rec.toml");
+    std::fs::write(&cfg, "[recording]\nsegment_s = 1.0\n").expect("cfg");
+    // A 4 MiB disk: masks.bin alone grows ~2 MiB/s, so it fills after about two
+    // segments while the session goes on for 150 frames (6 s).
+    let script = format!(
+        r#"mount -t tmpfs -o size=4m tmpfs "{disk}" || exit 90
+"{bin}" --config "{cfg}" live --device synthetic:6:320x192@25 --model "{model}" --headless --record --record-dir "{disk}" --exit-after-frames 150 2>&1
+echo "exit=$?"
+for s in "{disk}"/*/; do "{bin}" recording "$s" 2>&1; done"#,
+        disk = disk.display(),
+        bin = bin(),
+        cfg = cfg.display(),
+        model = bundled_model(),
+    );
+    let Some(out) = in_mount_namespace(&script) else {
+        eprintln!(
+            "skipped: no mount namespace here (`unshare -rm` refused) to mount a small tmpfs"
+        );
+        return;
+    };
+    let log = text(&out);
+    assert_ne!(out.status.code(), Some(90), "tmpfs mount failed:\n{log}");
+    assert!(
+        log.contains("No space left on device"),
+        "the error is named:\n{log}"
+    );
+    assert!(
+        log.contains("RECORDING FAILED"),
+        "and shown while running:\n{log}"
+    );
+    assert!(log.contains("exit=0"), "the session ended normally:\n{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("150 frames")),
+        "the video went on to the end:\n{log}"
+    );
+    // The segment closed before the disk filled stays readable.
+    assert!(log.contains("video-00000.mp4: 25 frames"), "{log}");
+}
+
+#[test]
+fn a_resolution_change_mid_stream_is_followed_by_video_masks_and_recording() {
+    // A tower switching its output mode: the signal drops, then comes back at another
+    // size (the source folder replaced by one of smaller pictures while Foramen runs).
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = still_clip(dir.path(), 10);
+    let small_src = dir.path().join("small-scene");
+    let out = Command::new(bin())
+        .args([
+            "synth",
+            "--out",
+            &small_src.display().to_string(),
+            "--count",
+            "1",
+        ])
+        .args(["--seed", "12", "--size", "320x176"])
+        .output()
+        .expect("synth");
+    assert!(out.status.success(), "{}", text(&out));
+    let image = std::fs::read_dir(small_src.join("images"))
+        .expect("images")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .next()
+        .expect("image");
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).expect("mkdir");
+    for i in 0..10 {
+        std::fs::copy(&image, small.join(format!("{i:04}.png"))).expect("copy");
+    }
+    let rec = dir.path().join("rec");
+    let child = Command::new(bin())
+        .args([
+            "live",
+            "--device",
+            &clip.display().to_string(),
+            "--headless",
+        ])
+        .args([
+            "--model",
+            &bundled_model(),
+            "--exit-after-frames",
+            "90",
+            "--record",
+        ])
+        .args(["--record-dir", &rec.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::rename(&clip, dir.path().join("old")).expect("unplug");
+    std::fs::rename(&small, &clip).expect("replug at the new size");
+    let out = child.wait_with_output().expect("wait");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.lines().any(|l| l.starts_with("90 frames")), "{log}");
+    let session = std::fs::read_dir(&rec)
+        .expect("rec")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .next()
+        .expect("session");
+    // The recording goes on in a new segment at the new size.
+    let mut segs: Vec<_> = std::fs::read_dir(&session)
+        .expect("session")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect();
+    segs.sort();
+    let sizes: Vec<(u32, u32)> = segs
+        .iter()
+        .map(|s| {
+            let src = foramen_capture::open_source(&s.display().to_string()).expect("segment");
+            (src.info().width, src.info().height)
+        })
+        .collect();
+    assert_eq!(sizes.first(), Some(&(480, 270)), "{sizes:?}");
+    assert_eq!(sizes.last(), Some(&(320, 176)), "{sizes:?}");
+    // And masks were made from the new frames: the last rows carry recent masks.
+    let csv = std::fs::read_to_string(session.join("frames.csv")).expect("csv");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let last_segment = (segs.len() - 1).to_string();
+    let late: Vec<_> = rows.iter().filter(|r| r[3] == last_segment).collect();
+    let first_late_frame: u64 = late.first().expect("rows in the last segment")[0]
+        .parse()
+        .expect("id");
+    assert!(
+        late.iter()
+            .any(|r| r[4].parse::<u64>().is_ok_and(|m| m >= first_late_frame)),
+        "no mask made from a frame at the new size:\n{csv}"
+    );
+}
+
+#[test]
+fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rec = dir.path().join("rec");
+    let cfg = dir.path().join("rec.toml");
+    // A 10-frame backlog, and every write 150 ms slower: the disk keeps ~6 of 25 frames/s.
+    std::fs::write(&cfg, "[recording]\nmax_backlog_frames = 10\n").expect("cfg");
+    let out = Command::new(bin())
+        .args(["--config", &cfg.display().to_string()])
+        .args([
+            "live",
+            "--device",
+            "synthetic:6:160x96@25",
+            "--headless",
+            "--record",
+        ])
+        .args([
+            "--record-dir",
+            &rec.display().to_string(),
+            "--exit-after-frames",
+            "100",
+        ])
+        .args(["--model", &bundled_model()])
+        .env("FORAMEN_FAULT_INJECT", "record_slow:150")
+        .output()
+        .expect("run");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("100 frames")),
+        "the video kept its pace:\n{log}"
+    );
+    let summary = log
+        .lines()
+        .find(|l| l.starts_with("recording ") && l.contains(" lost"))
+        .expect("recording summary");
+    let num = |key: &str| -> u64 {
+        let words: Vec<&str> = summary
+            .split([' ', ',', ':'])
+            .filter(|w| !w.is_empty())
+            .collect();
+        let at = words.iter().position(|w| *w == key).expect(key);
+        words[at - 1].parse().expect("count")
+    };
+    let (written, lost) = (num("frames"), num("lost"));
+    assert!(lost > 20, "frames were dropped, not queued: {summary}");
+    assert!(written >= 10, "the backlog was written: {summary}");
+    assert!(written + lost <= 100 + 5, "{summary}");
+    // What was written is intact.
+    let session = std::fs::read_dir(&rec)
+        .expect("rec")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .next()
+        .expect("session");
+    let check = Command::new(bin())
+        .args(["recording", &session.display().to_string()])
+        .output()
+        .expect("check");
+    let report = text(&check);
+    assert!(check.status.success(), "{report}");
+    assert!(
+        report.contains(&format!("{written} readable video frames")),
+        "{report}"
+    );
+}

@@ -97,6 +97,10 @@ pub trait FrameSource: Send {
     /// Forgets pacing history, so the next frame is released at once (after a pause,
     /// a seek or a step). Unpaced sources ignore it.
     fn restart_clock(&mut self) {}
+
+    /// Decode into buffers from `pool` from now on (the consumer gives them back).
+    /// Sources that cannot ignore it and allocate as before; wrappers pass it on.
+    fn set_frame_pool(&mut self, _pool: foramen_core::FramePool) {}
 }
 
 /// Opens `input`: a folder of images, `synthetic[:SEED[:WxH[@FPS[:FRAMES]]]]`, a

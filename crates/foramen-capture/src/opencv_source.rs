@@ -1,8 +1,9 @@
 //! Video files and V4L2/UVC capture cards through OpenCV's videoio.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use foramen_core::Frame;
+use foramen_core::{Frame, FramePool};
 use opencv::core::Mat;
 use opencv::prelude::*;
 use opencv::{imgproc, videoio};
@@ -41,6 +42,8 @@ pub struct OpenCvSource {
     bgr: Mat,
     rgb: Mat,
     next: u64,
+    /// Buffers to decode into, when the consumer gives them back.
+    pool: Option<FramePool>,
 }
 
 fn cv_err(source_name: &str) -> impl Fn(opencv::Error) -> CaptureError + '_ {
@@ -124,6 +127,7 @@ impl OpenCvSource {
             bgr: Mat::default(),
             rgb: Mat::default(),
             next: 0,
+            pool: None,
         })
     }
 }
@@ -148,14 +152,34 @@ impl FrameSource for OpenCvSource {
             return Ok(None);
         }
         self.next += 1;
-        imgproc::cvt_color_def(&self.bgr, &mut self.rgb, imgproc::COLOR_BGR2RGB)
-            .map_err(|e| frame_err(e.message))?;
-        let (w, h) = (self.rgb.cols() as u32, self.rgb.rows() as u32);
-        let bytes = self
-            .rgb
-            .data_bytes()
-            .map_err(|e| frame_err(e.message))?
-            .to_vec();
+        let (w, h) = (self.bgr.cols() as u32, self.bgr.rows() as u32);
+        let rgb = match &self.pool {
+            // Convert straight into a pooled buffer: no allocation and no extra copy.
+            Some(pool) if self.bgr.typ() == opencv::core::CV_8UC3 => {
+                let mut buf = pool.take(w as usize * h as usize * 3);
+                let bytes = Arc::get_mut(&mut buf)
+                    .ok_or_else(|| frame_err("pooled frame buffer is shared".into()))?;
+                let mut view = Mat::new_rows_cols_with_bytes_mut::<opencv::core::Vec3b>(
+                    h as i32,
+                    w as i32,
+                    bytes.as_mut_slice(),
+                )
+                .map_err(|e| frame_err(e.message))?;
+                imgproc::cvt_color_def(&self.bgr, &mut view, imgproc::COLOR_BGR2RGB)
+                    .map_err(|e| frame_err(e.message))?;
+                buf
+            }
+            _ => {
+                imgproc::cvt_color_def(&self.bgr, &mut self.rgb, imgproc::COLOR_BGR2RGB)
+                    .map_err(|e| frame_err(e.message))?;
+                Arc::new(
+                    self.rgb
+                        .data_bytes()
+                        .map_err(|e| frame_err(e.message))?
+                        .to_vec(),
+                )
+            }
+        };
         // Files use their own timestamps; live devices and timestamp-less streams
         // fall back to the frame index at the nominal rate.
         let pos_ms = self.cap.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(-1.0);
@@ -164,9 +188,13 @@ impl FrameSource for OpenCvSource {
         } else {
             (id as f64 * 1e6 / self.info.fps).round() as i64
         };
-        let frame = Frame::new(id, pts_us, w, h, bytes)
+        let frame = Frame::from_shared(id, pts_us, w, h, rgb)
             .ok_or_else(|| frame_err("decoded frame has an unexpected layout".into()))?;
         Ok(Some(frame))
+    }
+
+    fn set_frame_pool(&mut self, pool: FramePool) {
+        self.pool = Some(pool);
     }
 
     fn seek(&mut self, index: u64) -> Result<(), CaptureError> {

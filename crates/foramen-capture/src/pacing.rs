@@ -56,6 +56,10 @@ impl<S: FrameSource> FrameSource for Paced<S> {
     fn restart_clock(&mut self) {
         self.start = None;
     }
+
+    fn set_frame_pool(&mut self, pool: foramen_core::FramePool) {
+        self.inner.set_frame_pool(pool)
+    }
 }
 
 impl FrameSource for Box<dyn FrameSource> {
@@ -73,6 +77,10 @@ impl FrameSource for Box<dyn FrameSource> {
 
     fn restart_clock(&mut self) {
         (**self).restart_clock()
+    }
+
+    fn set_frame_pool(&mut self, pool: foramen_core::FramePool) {
+        (**self).set_frame_pool(pool)
     }
 }
 
@@ -111,5 +119,9 @@ impl<S: FrameSource> FrameSource for Retimed<S> {
 
     fn restart_clock(&mut self) {
         self.inner.restart_clock()
+    }
+
+    fn set_frame_pool(&mut self, pool: foramen_core::FramePool) {
+        self.inner.set_frame_pool(pool)
     }
 }

@@ -9,6 +9,6 @@ pub mod timing;
 
 pub use classes::{ClassInfo, ClassSet, ClassesError};
 pub use config::{Config, ConfigError};
-pub use frame::{Frame, FrameId};
+pub use frame::{Frame, FrameId, FramePool};
 pub use mask::Mask;
 pub use timing::{LatencyStats, clock_us};

@@ -127,6 +127,18 @@ pub struct Sample {
 /// Blank lines and `#` comments are skipped; every named file must exist.
 pub fn read_list(root: &Path, list: &Path) -> Result<Vec<Sample>, DataError> {
     let text = std::fs::read_to_string(list).map_err(io_err(list))?;
+    parse_list(&text, root, list, |p| p.is_file())
+}
+
+/// Parses the text of list file `list` (named in errors), joining paths to `root` and
+/// asking `exists` about each named file. [`read_list`] without the file system, so the
+/// parser can be fuzzed.
+pub fn parse_list(
+    text: &str,
+    root: &Path,
+    list: &Path,
+    exists: impl Fn(&Path) -> bool,
+) -> Result<Vec<Sample>, DataError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -150,7 +162,7 @@ pub fn read_list(root: &Path, list: &Path) -> Result<Vec<Sample>, DataError> {
             mask: root.join(mask),
         };
         for p in [&sample.image, &sample.mask] {
-            if !p.is_file() {
+            if !exists(p) {
                 return Err(err(format!("file not found: {}", p.display())));
             }
         }

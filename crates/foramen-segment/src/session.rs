@@ -51,7 +51,12 @@ pub struct Segmenter {
     input: Vec<f32>,
     scores: Vec<f32>,
     out_size: (usize, usize),
+    /// Class and confidence buffers of masks handed back by the pipeline's last stage.
+    spare_masks: Vec<(Vec<u8>, Vec<u8>)>,
 }
+
+/// Mask buffer sets kept for reuse: a pipeline has a few masks in flight at once.
+const SPARE_MASKS: usize = 8;
 
 impl Segmenter {
     /// Loads `path`, reads its contract from the metadata and checks it against the graph.
@@ -148,14 +153,33 @@ impl Segmenter {
                 "graph input shape {shape:?} does not match metadata {want:?}"
             )));
         }
-        if !session
+        let output = session
             .outputs()
             .iter()
-            .any(|o| o.name() == contract.output.name)
-        {
+            .find(|o| o.name() == contract.output.name)
+            .ok_or_else(|| {
+                contract_err(format!(
+                    "graph has no output named {:?}",
+                    contract.output.name
+                ))
+            })?;
+        // The class count must match the graph now, not at the first frame: a model
+        // that loads must not fail on every frame after.
+        let out_shape: Vec<i64> = output
+            .dtype()
+            .tensor_shape()
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        if out_shape.len() != 4 {
             return Err(contract_err(format!(
-                "graph has no output named {:?}",
-                contract.output.name
+                "graph output shape {out_shape:?} is not [N, classes, H, W]"
+            )));
+        }
+        if out_shape[1] >= 0 && out_shape[1] as usize != classes.len() {
+            return Err(contract_err(format!(
+                "graph outputs {} classes, metadata names {}",
+                out_shape[1],
+                classes.len()
             )));
         }
         let n = (contract.input.width * contract.input.height) as usize * 3;
@@ -168,6 +192,7 @@ impl Segmenter {
             input: vec![0.0; n],
             scores: Vec::new(),
             out_size: (0, 0),
+            spare_masks: Vec::with_capacity(SPARE_MASKS),
             contract,
         })
     }
@@ -241,7 +266,9 @@ impl Segmenter {
         let t2 = Instant::now();
 
         let n = self.out_size.0 * self.out_size.1;
-        let (mut classes, mut confidence) = (vec![0u8; n], vec![0u8; n]);
+        let (mut classes, mut confidence) = self.spare_masks.pop().unwrap_or_default();
+        classes.resize(n, 0);
+        confidence.resize(n, 0);
         argmax_confidence(
             &self.scores,
             c,
@@ -269,6 +296,14 @@ impl Segmenter {
             },
             timings,
         })
+    }
+
+    /// Takes back the buffers of a mask that is no longer needed, so that later frames
+    /// reuse them instead of allocating (`replay` sends each mask back after blending).
+    pub fn recycle(&mut self, mask: Mask) {
+        if self.spare_masks.len() < SPARE_MASKS {
+            self.spare_masks.push((mask.classes, mask.confidence));
+        }
     }
 
     /// Runs the model alone `runs` times on the input of the last segmented frame and

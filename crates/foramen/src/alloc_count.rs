@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicU64 = AtomicU64::new(0);
+static PEAK_LIVE: AtomicU64 = AtomicU64::new(0);
 
 /// The system allocator, counting allocations and reallocations.
 pub struct Counting;
@@ -14,10 +16,20 @@ pub struct Counting;
 fn count(bytes: usize) {
     ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+    grow(bytes);
+}
+
+fn grow(bytes: usize) {
+    let live = LIVE.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+    PEAK_LIVE.fetch_max(live, Ordering::Relaxed);
+}
+
+fn shrink(bytes: usize) {
+    LIVE.fetch_sub(bytes as u64, Ordering::Relaxed);
 }
 
 // Forwards every call to `System` unchanged (same layout, same pointer), so it keeps
-// `System`'s guarantees; counting is two relaxed atomic adds.
+// `System`'s guarantees; counting is a few relaxed atomic operations.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -33,11 +45,13 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrink(layout.size());
         // SAFETY: `ptr` came from `System` through this allocator with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        shrink(layout.size());
         count(new_size);
         // SAFETY: as for `dealloc`; `new_size` is the caller's, unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -50,4 +64,9 @@ pub fn snapshot() -> (u64, u64) {
         ALLOCATIONS.load(Ordering::Relaxed),
         BYTES.load(Ordering::Relaxed),
     )
+}
+
+/// Largest number of bytes held through Rust's allocator at once, so far.
+pub fn peak_live_bytes() -> u64 {
+    PEAK_LIVE.load(Ordering::Relaxed)
 }

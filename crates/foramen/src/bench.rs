@@ -55,7 +55,7 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 /// The model alone on the first frame of `input`: per-run ms after warm-up.
-fn bare_model_ms(args: &BenchArgs, cfg: &Config) -> Result<(LatencyStats, String, (u32, u32))> {
+fn bare_model(args: &BenchArgs, cfg: &Config) -> Result<Bare> {
     let mut seg = crate::model::load(args.model, &replay::pipeline_model_config(cfg))?;
     let mut source =
         open_source(args.input).with_context(|| format!("opening input {}", args.input))?;
@@ -66,12 +66,30 @@ fn bare_model_ms(args: &BenchArgs, cfg: &Config) -> Result<(LatencyStats, String
     seg.segment(&frame)
         .with_context(|| format!("segmenting the first frame of {}", args.input))?;
     seg.time_model_only(BARE_WARMUP)?;
+    let (a0, _) = crate::alloc_count::snapshot();
+    let times = seg.time_model_only(BARE_RUNS)?;
+    let (a1, _) = crate::alloc_count::snapshot();
     let mut stats = LatencyStats::default();
-    for ms in seg.time_model_only(BARE_RUNS)? {
+    for ms in times {
         stats.push(ms);
     }
-    let input = (seg.contract().input.width, seg.contract().input.height);
-    Ok((stats, seg.execution_provider().to_string(), input))
+    let bare = Bare {
+        stats,
+        // The Rust side of one ONNX Runtime call (its inputs and outputs lists), minus
+        // the one allocation of the vector of times above.
+        rust_allocations_per_run: (a1 - a0).saturating_sub(1) as f64 / BARE_RUNS as f64,
+        provider: seg.execution_provider().to_string(),
+        input: (seg.contract().input.width, seg.contract().input.height),
+    };
+    Ok(bare)
+}
+
+/// The model alone.
+struct Bare {
+    stats: LatencyStats,
+    rust_allocations_per_run: f64,
+    provider: String,
+    input: (u32, u32),
 }
 
 /// Runs the benchmark and prints (and optionally writes) its report.
@@ -79,7 +97,7 @@ pub fn run(args: &BenchArgs, cfg: &Config) -> Result<()> {
     if args.frames == Some(0) {
         bail!("--frames: must be at least 1");
     }
-    let (bare, provider, model_input) = bare_model_ms(args, cfg)?;
+    let bare = bare_model(args, cfg)?;
     let model_path = crate::model::resolve(args.model)?;
     let summary = replay::run(
         args.input,
@@ -94,7 +112,7 @@ pub fn run(args: &BenchArgs, cfg: &Config) -> Result<()> {
     if summary.frames == 0 {
         bail!("{}: no frame was processed", args.input);
     }
-    let report = Report::new(args, &summary, &bare, provider, model_input, &model_path);
+    let report = Report::new(args, &summary, &bare, &model_path);
     report.print();
     if let Some(path) = args.json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -113,14 +131,8 @@ struct Report {
 }
 
 impl Report {
-    fn new(
-        args: &BenchArgs,
-        s: &ReplaySummary,
-        bare: &LatencyStats,
-        provider: String,
-        model_input: (u32, u32),
-        model: &Path,
-    ) -> Self {
+    fn new(args: &BenchArgs, s: &ReplaySummary, b: &Bare, model: &Path) -> Self {
+        let (bare, provider, model_input) = (&b.stats, &b.provider, b.input);
         let fps = s.frames as f64 / s.seconds.max(1e-9);
         let bare_ms = bare.percentile(50.0);
         let efficiency = fps * bare_ms / 1000.0;
@@ -133,13 +145,17 @@ impl Report {
             ("encode", &s.stages.encode),
             ("end_to_end", &s.total),
         ];
+        let per_frame =
+            |a: &replay::SteadyAllocations| a.allocations as f64 / a.frames.max(1) as f64;
         let allocs = s.steady_allocations.map(|a| {
             json!({
                 "frames": a.frames,
                 "allocations": a.allocations,
                 "bytes": a.bytes,
-                "allocations_per_frame": a.allocations as f64 / a.frames.max(1) as f64,
+                "allocations_per_frame": per_frame(&a),
                 "bytes_per_frame": a.bytes as f64 / a.frames.max(1) as f64,
+                "model_call_allocations_per_frame": b.rust_allocations_per_run,
+                "outside_model_allocations_per_frame": (per_frame(&a) - b.rust_allocations_per_run).max(0.0),
             })
         });
         let peak_rss = peak_rss_mib();
@@ -160,6 +176,7 @@ impl Report {
             "stages": stages.iter().map(|(n, st)| ((*n).to_string(), stats_json(st))).collect::<serde_json::Map<_, _>>(),
             "steady_state_rust_allocations": allocs,
             "peak_rss_mib": peak_rss,
+            "peak_rust_heap_mib": crate::alloc_count::peak_live_bytes() as f64 / 1048576.0,
             "output": s.out.display().to_string(),
         });
         let mut lines = vec![
@@ -195,14 +212,19 @@ impl Report {
         }
         if let Some(a) = s.steady_allocations {
             lines.push(format!(
-                "Rust heap allocations after {} warm-up frames: {:.1} per frame ({:.0} bytes per frame)",
+                "Rust heap allocations after {} warm-up frames: {:.1} per frame ({:.0} bytes per frame), \
+                 of which {:.1} in the ONNX Runtime call itself",
                 s.frames - a.frames,
-                a.allocations as f64 / a.frames.max(1) as f64,
-                a.bytes as f64 / a.frames.max(1) as f64
+                per_frame(&a),
+                a.bytes as f64 / a.frames.max(1) as f64,
+                b.rust_allocations_per_run
             ));
         }
         if let Some(rss) = peak_rss {
-            lines.push(format!("peak RSS {rss:.1} MiB"));
+            lines.push(format!(
+                "peak RSS {rss:.1} MiB, of which at most {:.1} MiB held through Rust's allocator",
+                crate::alloc_count::peak_live_bytes() as f64 / 1048576.0
+            ));
         }
         if s.lost + s.unsegmented > 0 {
             lines.push(format!(

@@ -125,52 +125,61 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             .and_then(|x| x.to_str())
             .context("mask name")?
             .to_string();
-        let (pred, probs): (Vec<u8>, Option<Vec<f32>>) =
-            match (&opts.predictions, segmenter.as_mut()) {
-                (Predictions::Model(_), Some(seg)) => {
-                    let img = image::open(&s.image)
-                        .with_context(|| format!("reading {}", s.image.display()))?
-                        .into_rgb8();
-                    let (iw, ih) = img.dimensions();
-                    let frame = Frame::new(0, 0, iw, ih, img.into_raw()).context("image buffer")?;
-                    seg.segment(&frame)
-                        .with_context(|| format!("segmenting {}", s.image.display()))?;
-                    let p = seg.last_probabilities(w, h);
-                    let mut cls = vec![0u8; (w * h) as usize];
-                    let mut conf = vec![0u8; cls.len()];
-                    foramen_segment::prepost::argmax_confidence(&p, c, false, &mut cls, &mut conf);
-                    (cls, Some(p))
+        let (pred, probs): (Vec<u8>, Option<Vec<f32>>) = match (
+            &opts.predictions,
+            segmenter.as_mut(),
+        ) {
+            (Predictions::Model(_), Some(seg)) => {
+                let img = image::open(&s.image)
+                    .with_context(|| format!("reading {}", s.image.display()))?
+                    .into_rgb8();
+                let (iw, ih) = img.dimensions();
+                if (iw, ih) != (w, h) {
+                    bail!(
+                        "{} is {iw}x{ih} but its mask {} is {w}x{h}: the mask does not belong to the image",
+                        s.image.display(),
+                        s.mask.display()
+                    );
                 }
-                (Predictions::Saved { pred, prob }, _) => {
-                    let pp = pred.join(format!("{stem}.png"));
-                    let pm = load_mask(&pp)?;
-                    if pm.dimensions() != (w, h) {
-                        bail!(
-                            "{} is {:?}, its mask {} is {:?}",
-                            pp.display(),
-                            pm.dimensions(),
-                            s.mask.display(),
-                            (w, h)
-                        );
-                    }
-                    let probs = match prob {
-                        Some(dir) => {
-                            let np = dir.join(format!("{stem}.npy"));
-                            let (shape, data) = foramen_data::npy::read_f32(&np)?;
-                            if shape != [c, h as usize, w as usize] {
-                                bail!(
-                                    "{} has shape {shape:?}, expected [{c}, {h}, {w}]",
-                                    np.display()
-                                );
-                            }
-                            Some(data)
+                let frame = Frame::new(0, 0, iw, ih, img.into_raw()).context("image buffer")?;
+                seg.segment(&frame)
+                    .with_context(|| format!("segmenting {}", s.image.display()))?;
+                let p = seg.last_probabilities(w, h);
+                let mut cls = vec![0u8; (w * h) as usize];
+                let mut conf = vec![0u8; cls.len()];
+                foramen_segment::prepost::argmax_confidence(&p, c, false, &mut cls, &mut conf);
+                (cls, Some(p))
+            }
+            (Predictions::Saved { pred, prob }, _) => {
+                let pp = pred.join(format!("{stem}.png"));
+                let pm = load_mask(&pp)?;
+                if pm.dimensions() != (w, h) {
+                    bail!(
+                        "{} is {:?}, its mask {} is {:?}",
+                        pp.display(),
+                        pm.dimensions(),
+                        s.mask.display(),
+                        (w, h)
+                    );
+                }
+                let probs = match prob {
+                    Some(dir) => {
+                        let np = dir.join(format!("{stem}.npy"));
+                        let (shape, data) = foramen_data::npy::read_f32(&np)?;
+                        if shape != [c, h as usize, w as usize] {
+                            bail!(
+                                "{} has shape {shape:?}, expected [{c}, {h}, {w}]",
+                                np.display()
+                            );
                         }
-                        None => None,
-                    };
-                    (pm.into_raw(), probs)
-                }
-                (Predictions::Model(_), None) => bail!("model not loaded"),
-            };
+                        Some(data)
+                    }
+                    None => None,
+                };
+                (pm.into_raw(), probs)
+            }
+            (Predictions::Model(_), None) => bail!("model not loaded"),
+        };
         let truth = truth.into_raw();
         cm.add(&truth, &pred)
             .with_context(|| format!("{} against {}", stem, s.mask.display()))?;

@@ -15,7 +15,7 @@ use foramen_capture::{
     CaptureError, CaptureEvent, DropPolicy, FrameSource, SourceInfo, VideoEncoder, open_source,
     spawn_capture,
 };
-use foramen_core::{Config, Frame, LatencyStats, Mask, clock_us};
+use foramen_core::{Config, Frame, FramePool, LatencyStats, Mask, clock_us};
 use foramen_overlay::{Compositor, OverlayStyle};
 use foramen_segment::StageTimings;
 
@@ -23,8 +23,11 @@ use foramen_segment::StageTimings;
 /// 1080p frames in flight stay under ~100 MB.
 const DEPTH: usize = 4;
 
-/// Frames written before the allocation count starts: buffers and pools fill up first.
-const ALLOC_WARMUP_FRAMES: u64 = 30;
+/// Frames written before the allocation count starts, at most: the frame, mask and
+/// output pools grow until they cover every buffer in flight, which on the 1080p demo
+/// takes some 100 frames; after that the pipeline allocates only inside the ONNX Runtime
+/// call. Shorter inputs count their second half.
+const ALLOC_WARMUP_FRAMES: u64 = 120;
 
 /// How to run the pipeline.
 #[derive(Clone, Debug, Default)]
@@ -80,6 +83,9 @@ pub struct ReplaySummary {
     pub stages: StageStats,
     /// Allocations after the first frames (none when too few frames).
     pub steady_allocations: Option<SteadyAllocations>,
+    /// Frames the container announced, when the input ended before them (a cut or
+    /// damaged file: the output holds every frame that could be decoded).
+    pub ended_early_of: Option<u64>,
     /// Frame size.
     pub size: (u32, u32),
     /// The output video.
@@ -125,6 +131,10 @@ impl FrameSource for TimedSource {
         self.inner.info()
     }
 
+    fn set_frame_pool(&mut self, pool: FramePool) {
+        self.inner.set_frame_pool(pool);
+    }
+
     fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
         if self.frames_left == Some(0) {
             return Ok(None);
@@ -155,11 +165,16 @@ pub fn run(
     let inner = open_source(input).with_context(|| format!("opening input {input}"))?;
     let info = inner.info().clone();
     let decode_ms = Arc::new(Mutex::new(LatencyStats::default()));
-    let source = Box::new(TimedSource {
+    let mut source = Box::new(TimedSource {
         inner,
         decode_ms: decode_ms.clone(),
         frames_left: opts.max_frames,
     });
+    // Decoded frames and masks go back upstream once blended, so the steady state
+    // allocates neither (`foramen bench` counts it). Enough for every frame in flight.
+    let frame_pool = FramePool::new(3 * DEPTH + 4);
+    source.set_frame_pool(frame_pool.clone());
+    let (mask_back_tx, mask_back_rx) = bounded::<Mask>(2 * DEPTH + 2);
     // Load the model before creating any output, so a broken model leaves nothing
     // that could pass for a finished replay.
     let mut seg = crate::model::load(model, &pipeline_model_config(cfg))?;
@@ -182,7 +197,8 @@ pub fn run(
     let (seg_tx, seg_rx) = bounded::<Segmented>(DEPTH);
     let (blend_tx, blend_rx) = bounded::<Blended>(DEPTH);
     // Finished output buffers go back to the blender instead of being freed.
-    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(DEPTH + 2);
+    // Room for every buffer that can be in flight, so none is ever dropped and re-made.
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(2 * DEPTH + 4);
 
     let segment = std::thread::Builder::new().name("segment".into()).spawn(
         move || -> (u64, u64, Option<String>) {
@@ -190,6 +206,9 @@ pub fn run(
             for ev in events {
                 match ev {
                     CaptureEvent::Frame(frame) => {
+                        while let Ok(m) = mask_back_rx.try_recv() {
+                            seg.recycle(m);
+                        }
                         let (mask, timings) = match seg.segment(&frame) {
                             Ok(r) => (Some(r.mask), r.timings),
                             Err(e) => {
@@ -243,6 +262,10 @@ pub fn run(
                     timings: s.timings,
                     blend_ms: t.elapsed().as_secs_f32() * 1000.0,
                 };
+                frame_pool.give(s.frame.rgb);
+                if let Some(m) = s.mask {
+                    let _ = mask_back_tx.try_send(m);
+                }
                 if blend_tx.send(b).is_err() {
                     break;
                 }
@@ -258,6 +281,11 @@ pub fn run(
         (n, m) => n.or(m).unwrap_or(0),
     };
     let pb = crate::progress::bar(expected, "frames");
+    let alloc_warmup = if expected > 0 {
+        (expected / 2).clamp(1, ALLOC_WARMUP_FRAMES)
+    } else {
+        ALLOC_WARMUP_FRAMES
+    };
     let mut write_err = None;
     let mut alloc_start = None;
     let mut alloc_end = None;
@@ -298,9 +326,9 @@ pub fn run(
         pb.inc(1);
         let _ = pool_tx.try_send(b.rgb);
         // Counted from a warm pipeline up to the last frame written, before teardown.
-        if frames == ALLOC_WARMUP_FRAMES {
+        if frames == alloc_warmup {
             alloc_start = Some((frames, crate::alloc_count::snapshot()));
-        } else if frames > ALLOC_WARMUP_FRAMES {
+        } else if frames > alloc_warmup {
             alloc_end = Some((frames, crate::alloc_count::snapshot()));
         }
     }
@@ -331,7 +359,16 @@ pub fn run(
         }),
         _ => None,
     };
+    let read = frames + lost;
+    let ended_early_of = info
+        .frame_count
+        // One frame of slack: some containers' counts are estimates from the duration.
+        .filter(|&n| read + 1 < n && opts.max_frames.is_none_or(|m| read < m));
+    if let Some(n) = ended_early_of {
+        tracing::warn!("{input}: ended after {read} of the {n} frames its container announces");
+    }
     Ok(ReplaySummary {
+        ended_early_of,
         frames,
         lost,
         unsegmented,
@@ -360,6 +397,14 @@ impl ReplaySummary {
             self.infer.mean(),
             self.infer.percentile(99.0),
         );
+        if let Some(n) = self.ended_early_of {
+            say!(
+                "warning: the input ended after {} of the {n} frames it announces (cut or damaged file); \
+                 all {} decodable frames were written",
+                self.frames + self.lost,
+                self.frames
+            );
+        }
         if self.lost + self.unsegmented > 0 {
             say!(
                 "warning: {} frame(s) undecodable, {} frame(s) written without overlay",

@@ -133,7 +133,13 @@ fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
             next_print += Duration::from_secs(1);
             let mut rec = session
                 .recording()
-                .map(|r| format!(" rec {} frames {} lost", r.frames, r.lost))
+                .map(|r| {
+                    let failed = r
+                        .error
+                        .map(|e| format!("  RECORDING FAILED: {e}"))
+                        .unwrap_or_default();
+                    format!(" rec {} frames {} lost{failed}", r.frames, r.lost)
+                })
                 .unwrap_or_default();
             let silent_ms = foramen_core::clock_us().saturating_sub(cap.last_frame_at_us) / 1000;
             if silent_ms as f64 > no_signal_ms {

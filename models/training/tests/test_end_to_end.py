@@ -126,3 +126,38 @@ def test_refuses_non_empty_run_folder(run_dir, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(CONFIG.format(root=tmp_path))
     assert train.main(["--config", str(config), "--out", str(run_dir), "--no-progress"]) == 1
+
+
+def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset):
+    from foramen_train import quantize
+
+    fp32, int8 = run_dir / "model.onnx", run_dir / "model.int8.onnx"
+    config = run_dir / "config.toml"
+    assert quantize.main(["--model", str(fp32), "--config", str(config), "--data-root", str(tiny_dataset),
+                          "--out", str(int8), "--frames", "6"]) == 0
+    proto = onnx.load(str(int8))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops, ops
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta == {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
+    assert int8.stat().st_size < 0.6 * fp32.stat().st_size
+    # Same input and output contract, and nearly the same decisions on real frames.
+    a, b = ort.InferenceSession(str(fp32)), ort.InferenceSession(str(int8))
+    assert [(i.name, i.shape) for i in a.get_inputs()] == [(i.name, i.shape) for i in b.get_inputs()]
+    assert [o.name for o in a.get_outputs()] == [o.name for o in b.get_outputs()]
+    name = a.get_inputs()[0].name
+    _, frames = quantize.calibration_tensors(fp32, tiny_dataset, "val.txt", 4)
+    agree = [np.mean(a.run(None, {name: x})[0].argmax(1) == b.run(None, {name: x})[0].argmax(1)) for x in frames]
+    assert min(agree) > 0.9, agree
+
+
+def test_quantize_names_a_model_without_metadata(run_dir, tiny_dataset, tmp_path, capsys):
+    from foramen_train import quantize
+
+    bare = onnx.load(str(run_dir / "model.onnx"))
+    del bare.metadata_props[:]
+    path = tmp_path / "bare.onnx"
+    onnx.save(bare, str(path))
+    assert quantize.main(["--model", str(path), "--config", str(run_dir / "config.toml"), "--data-root",
+                          str(tiny_dataset), "--out", str(tmp_path / "q.onnx")]) == 1
+    assert str(path) in capsys.readouterr().err

@@ -222,6 +222,7 @@ impl Writer {
         mask: Option<&Mask>,
         state: &Mutex<RecorderState>,
     ) -> Result<(), String> {
+        inject_slow_disk();
         let size = (frame.width, frame.height);
         let due = frame.pts_us - self.segment_start_pts >= self.segment_us;
         if self.encoder.is_none() || due || size != self.size {
@@ -281,6 +282,21 @@ impl Writer {
         let _ = self.csv.get_ref().sync_data();
         let _ = self.masks.get_ref().sync_data();
         result
+    }
+}
+
+/// Test-only fault hook, as the inference worker's: `FORAMEN_FAULT_INJECT=record_slow:MS`
+/// makes every frame's write take MS milliseconds longer (a slow or failing disk), so the
+/// end-to-end tests can fill the backlog. Unset, it costs one cached lookup per frame.
+fn inject_slow_disk() {
+    static DELAY_MS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let delay = DELAY_MS.get_or_init(|| {
+        std::env::var("FORAMEN_FAULT_INJECT")
+            .ok()
+            .and_then(|s| s.strip_prefix("record_slow:")?.parse().ok())
+    });
+    if let Some(ms) = delay {
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
     }
 }
 

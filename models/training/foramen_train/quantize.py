@@ -1,0 +1,119 @@
+"""INT8 variant of an exported model: ONNX Runtime static quantization, QDQ format.
+
+Activations are calibrated on training frames (never validation frames), preprocessed
+exactly as the Rust runtime and the recipe do (RGB, PIL bilinear resize to the model
+input, x/255, ImageNet mean/std). Weights are per-channel signed 8-bit, activations
+unsigned 8-bit: the U8S8 form that ONNX Runtime runs with AVX-512 VNNI (and AMX where
+the CPU has it). The Foramen metadata of the FP32 model is carried over unchanged, so
+the Rust runtime loads the INT8 model through the same contract.
+
+CLI (from ``models/training``)::
+
+    python -m foramen_train.quantize --model ../vocalfolds.onnx --config configs/vocalfolds.toml \\
+        --out ../vocalfolds.int8.onnx [--frames 64] [--method minmax|entropy|percentile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from PIL import Image
+
+from .config import ConfigError, load_config
+from .data import DataError, evenly_spaced, load_image, normalize, read_list
+from .export import METADATA_KEY
+
+
+class QuantizeError(RuntimeError):
+    """A model or data problem, naming the file."""
+
+
+def calibration_tensors(model: Path, root: Path, list_name: str, frames: int) -> tuple[str, list[np.ndarray]]:
+    """The model's input name and ``frames`` preprocessed training frames (1, 3, H, W)."""
+    proto = onnx.load(str(model), load_external_data=False)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in meta:
+        raise QuantizeError(f"{model}: no '{METADATA_KEY}' metadata (not exported by the recipe)")
+    spec = json.loads(meta[METADATA_KEY])["input"]
+    width, height = int(spec["width"]), int(spec["height"])
+    pairs = evenly_spaced(read_list(root, list_name), frames)
+    if not pairs:
+        raise QuantizeError(f"{root / list_name}: no frames to calibrate on")
+    tensors = []
+    for image_path, _ in pairs:
+        rgb = load_image(image_path)
+        resized = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR))
+        tensors.append(normalize(resized)[None].astype(np.float32))
+    return spec.get("name", proto.graph.input[0].name), tensors
+
+
+def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, method: str) -> dict:
+    """Write the INT8 QDQ model to ``out``; return a summary."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    input_name, tensors = calibration_tensors(model, root, list_name, frames)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(tensors)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {input_name: x}
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # Shape inference and graph fusions first, as ONNX Runtime's guide asks.
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(out), Reader(),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+        )
+    source = onnx.load(str(model), load_external_data=False)
+    result = onnx.load(str(out))
+    del result.metadata_props[:]
+    for prop in source.metadata_props:
+        entry = result.metadata_props.add()
+        entry.key, entry.value = prop.key, prop.value
+    onnx.checker.check_model(result)
+    onnx.save(result, str(out))
+    return {"model": str(model), "out": str(out), "calibration_frames": len(tensors), "method": method,
+            "fp32_bytes": model.stat().st_size, "int8_bytes": out.stat().st_size}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m foramen_train.quantize", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="FP32 model exported by the recipe")
+    parser.add_argument("--config", type=Path, required=True, help="its training config (data set and list)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--frames", type=int, default=64, help="training frames to calibrate on")
+    parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    parser.add_argument("--data-root", type=Path, help="override the config's data.root")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        root = args.data_root or cfg.data_root()
+        summary = quantize(args.model, args.out, Path(root), cfg.data.train_list, args.frames, args.method)
+    except (ConfigError, DataError, QuantizeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

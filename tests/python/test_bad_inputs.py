@@ -1,0 +1,136 @@
+"""Broken models and bad data sets through the real binary (issue 8).
+
+Batch commands (`segment`, `replay`, `eval`) must exit non-zero with a message that names
+the file, before writing anything that could pass for a finished result; the live
+session must keep the video going and say why the AI is off. The broken models are made
+here from the bundled one with the `onnx` package: not ONNX at all, no Foramen metadata,
+metadata whose input size contradicts the graph, and metadata with fewer classes than
+the graph outputs.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+BUNDLED = REPO / "models" / "lumbar-synth.onnx"
+
+
+def broken_models(tmp: Path) -> dict[str, Path]:
+    models = {}
+    garbage = tmp / "garbage.onnx"
+    garbage.write_bytes(b"this is not a protobuf at all\x00\xff" * 40)
+    models["not onnx"] = garbage
+
+    proto = onnx.load(str(BUNDLED))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    doc = json.loads(meta["foramen"])
+
+    def with_meta(name: str, new_doc: dict | None) -> Path:
+        m = onnx.load(str(BUNDLED))
+        del m.metadata_props[:]
+        if new_doc is not None:
+            entry = m.metadata_props.add()
+            entry.key, entry.value = "foramen", json.dumps(new_doc)
+        path = tmp / f"{name}.onnx"
+        onnx.save(m, str(path))
+        return path
+
+    models["no metadata"] = with_meta("nometa", None)
+    wrong_size = json.loads(json.dumps(doc))
+    wrong_size["input"]["width"] = doc["input"]["width"] + 64
+    models["input size contradicts the graph"] = with_meta("wrongsize", wrong_size)
+    fewer = json.loads(json.dumps(doc))
+    fewer["classes"] = fewer["classes"][:2]
+    models["fewer classes than outputs"] = with_meta("fewclasses", fewer)
+    return models
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory, foramen_bin) -> Path:
+    """A small synthetic data set (images, masks, lists) made by `foramen synth`."""
+    out = tmp_path_factory.mktemp("scenes") / "data"
+    subprocess.run([str(foramen_bin), "synth", "--out", str(out), "--count", "20", "--seed", "3",
+                    "--size", "160x96"], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    return broken_models(tmp_path_factory.mktemp("models"))
+
+
+def run(foramen_bin, *args, timeout=120):
+    return subprocess.run([str(foramen_bin), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("kind", ["not onnx", "no metadata", "input size contradicts the graph",
+                                  "fewer classes than outputs"])
+def test_batch_commands_refuse_a_broken_model_before_writing(tmp_path, foramen_bin, scenes, models, kind):
+    model = models[kind]
+    cases = {
+        "segment": (["segment", scenes / "images", "--model", model, "--out", tmp_path / "pred"], tmp_path / "pred"),
+        "replay": (["replay", scenes / "images", "--model", model, "--out", tmp_path / "r.mp4"], tmp_path / "r.mp4"),
+        "eval": (["eval", "--data", scenes, "--list", "val.txt", "--model", model, "--out", tmp_path / "ev"],
+                 tmp_path / "ev" / "metrics.json"),
+    }
+    for name, (args, output) in cases.items():
+        r = run(foramen_bin, *args)
+        assert r.returncode != 0, f"{name} accepted a model with {kind}:\n{r.stdout}{r.stderr}"
+        assert str(model) in r.stderr, f"{name}: the message names the file:\n{r.stderr}"
+        assert not output.exists() or (output.is_dir() and not any(output.iterdir())), \
+            f"{name} wrote {output} for a model with {kind}"
+
+
+def test_live_keeps_the_video_and_says_why_with_a_broken_model(foramen_bin, models):
+    r = run(foramen_bin, "live", "--device", "synthetic:4:160x96@25", "--headless", "--exit-after-frames", "40",
+            "--model", models["input size contradicts the graph"], timeout=120)
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log
+    assert any(line.startswith("40 frames, 0 masks") for line in log.splitlines()), log
+    assert "wrongsize.onnx" in log and "Failed" in log, log
+
+
+def test_eval_names_a_mask_of_the_wrong_size_and_a_class_beyond_the_list(tmp_path, foramen_bin, scenes):
+    for case in ("size", "class"):
+        data = tmp_path / case
+        subprocess.run(["cp", "-r", str(scenes), str(data)], check=True)
+        lines = (data / "val.txt").read_text().split()
+        mask_path = data / lines[1]
+        mask = np.array(Image.open(mask_path))
+        if case == "size":
+            mask = mask[:-8, :]
+        else:
+            mask[0, 0] = 9
+        Image.fromarray(mask).save(mask_path)
+        out = tmp_path / f"ev-{case}"
+        r = run(foramen_bin, "eval", "--data", data, "--list", "val.txt", "--out", out)
+        assert r.returncode != 0, r.stdout + r.stderr
+        assert mask_path.name in r.stderr, r.stderr
+        assert not (out / "metrics.json").exists()
+
+
+def test_a_cut_video_is_replayed_to_its_last_decodable_frame_with_a_warning(tmp_path, foramen_bin):
+    # The demo with its index first (as a recorder streaming to disk writes it), cut in half.
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(REPO / "assets" / "demo.mp4"), "-c", "copy",
+                    "-movflags", "+faststart", str(whole)], check=True)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out.mp4"
+    r = run(foramen_bin, "replay", cut, "--out", out, timeout=300)
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log
+    line = next(l for l in log.splitlines() if "cut or damaged" in l)
+    read, announced = (int(w) for w in line.split("after ")[1].split(" frames")[0].split(" of the "))
+    assert announced == 240 and 0 < read < 240, line
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                            "stream=nb_read_frames", "-of", "csv=p=0", str(out)], capture_output=True, text=True)
+    assert int(probe.stdout.strip()) == read, probe
