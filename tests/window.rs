@@ -715,3 +715,47 @@ fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
         "{report}"
     );
 }
+
+#[test]
+fn a_stalled_source_shows_no_signal_and_the_video_resumes_by_itself() {
+    // The capture card stops delivering for 2.5 s without any error, then goes on.
+    let out = Command::new(bin())
+        .args(["live", "--device", "synthetic:6:160x96@25", "--headless"])
+        .args(["--model", "/nonexistent.onnx", "--exit-after-frames", "60"])
+        .env("FORAMEN_FAULT_INJECT", "capture_stall@20:2500")
+        .output()
+        .expect("run");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("NO SIGNAL for") && log.contains("no frames arriving"),
+        "the stall is shown:\n{log}"
+    );
+    let last = log
+        .lines()
+        .rfind(|l| l.contains(" frames, "))
+        .unwrap_or_default();
+    let frames: u64 = last
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 60, "frames came again after the stall:\n{log}");
+}
+
+#[test]
+fn a_recording_that_ends_in_review_stops_cleanly_with_every_frame_shown() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = still_clip(dir.path(), 12);
+    let out = Command::new(bin())
+        .args(["view", &clip.display().to_string(), "--headless"])
+        .args(["--model", &bundled_model()])
+        .output()
+        .expect("run");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("12 frames")),
+        "every frame, then a clean stop at the end:\n{log}"
+    );
+}

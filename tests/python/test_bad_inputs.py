@@ -134,3 +134,19 @@ def test_a_cut_video_is_replayed_to_its_last_decodable_frame_with_a_warning(tmp_
     probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                             "stream=nb_read_frames", "-of", "csv=p=0", str(out)], capture_output=True, text=True)
     assert int(probe.stdout.strip()) == read, probe
+
+
+def test_batch_commands_name_a_missing_input(tmp_path, foramen_bin, scenes):
+    missing = tmp_path / "nowhere" / "input"
+    cases = {
+        "segment": ["segment", missing, "--out", tmp_path / "pred"],
+        "replay": ["replay", missing, "--out", tmp_path / "r.mp4"],
+        "eval": ["eval", "--data", missing, "--list", "val.txt", "--out", tmp_path / "ev"],
+        "import": ["import", "label-studio", missing, "--images", scenes / "images", "--out", tmp_path / "ds"],
+    }
+    for name, args in cases.items():
+        r = run(foramen_bin, *args)
+        assert r.returncode != 0, f"{name}: {r.stdout}{r.stderr}"
+        assert str(missing) in r.stderr, f"{name} names the missing input:\n{r.stderr}"
+        for out in (tmp_path / "pred", tmp_path / "r.mp4", tmp_path / "ev" / "metrics.json", tmp_path / "ds"):
+            assert not out.exists() or (out.is_dir() and not any(out.iterdir())), f"{name} wrote {out}"

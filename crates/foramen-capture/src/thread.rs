@@ -155,7 +155,10 @@ pub fn spawn_capture(
                         source.restart_clock();
                     }
                     let event = match source.next_frame() {
-                        Ok(Some(f)) => CaptureEvent::Frame(f),
+                        Ok(Some(f)) => {
+                            inject_stall(f.id);
+                            CaptureEvent::Frame(f)
+                        }
                         Ok(None) => break None,
                         Err(e @ CaptureError::Frame { .. }) => CaptureEvent::FrameError(e),
                         Err(e) => break Some(e),
@@ -217,6 +220,26 @@ fn deliver(
                 }
             },
         }
+    }
+}
+
+/// Test-only fault hook: `FORAMEN_FAULT_INJECT=capture_stall@N:MS` holds the capture
+/// thread once for MS milliseconds at the first frame with id >= N, as a capture card
+/// that stops delivering without an error does. Unset, one cached lookup per frame.
+fn inject_stall(id: u64) {
+    use std::sync::OnceLock;
+    static SPEC: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let spec = SPEC.get_or_init(|| {
+        let v = std::env::var("FORAMEN_FAULT_INJECT").ok()?;
+        let (at, ms) = v.strip_prefix("capture_stall@")?.split_once(':')?;
+        Some((at.parse().ok()?, ms.parse().ok()?))
+    });
+    if let Some((at, ms)) = *spec
+        && id >= at
+        && !FIRED.swap(true, Ordering::Relaxed)
+    {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 

@@ -145,7 +145,9 @@ fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
             if silent_ms as f64 > no_signal_ms {
                 rec.push_str(&format!(
                     "  NO SIGNAL for {silent_ms} ms: {}",
-                    cap.last_error.clone().unwrap_or_default()
+                    cap.last_error
+                        .clone()
+                        .unwrap_or_else(|| "no frames arriving".into())
                 ));
             }
             say!(
