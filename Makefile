@@ -78,14 +78,20 @@ test-python: venv
 # BENCH_INPUT / BENCH_MODEL pick another clip or model.
 BENCH_INPUT ?= $(DEMO)
 BENCH_MODEL ?= $(MODEL)
+# The comparison writes MPEG-4 Part 2 on both sides (the Python wheels' OpenCV cannot
+# write H.264); Foramen's own H.264 output and the paced live path are measured too.
 bench: build
 	@mkdir -p out/bench
-	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --out out/bench/foramen.annotated.mp4 \
-	  --json out/bench/foramen.json
+	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --codec mpeg4 \
+	  --out out/bench/foramen.annotated.mp4 --json out/bench/foramen.json
 	$(PY) benches/python_baseline.py $(BENCH_INPUT) --model $(BENCH_MODEL) --out out/bench/python.annotated.mp4 \
 	  --json out/bench/python.json
+	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --codec h264 \
+	  --out out/bench/foramen-h264.annotated.mp4 --json out/bench/foramen-h264.json
+	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --realtime --json out/bench/realtime.json
 	cargo bench --workspace -- --warm-up-time 1 --measurement-time 3
-	$(PY) benches/report.py --foramen out/bench/foramen.json --python out/bench/python.json
+	$(PY) benches/report.py --foramen out/bench/foramen.json --python out/bench/python.json \
+	  --foramen-h264 out/bench/foramen-h264.json --realtime out/bench/realtime.json
 
 # Display latency of the real window: the demo replayed as a 1920x1080, 60 fps live
 # source; capture-to-present (video) and source-capture-to-mask-present (annotation)

@@ -46,14 +46,16 @@ def criterion_rows(root: Path) -> list[tuple[str, float]]:
     return rows
 
 
-def section(fo: dict, py: dict, crit: list[tuple[str, float]]) -> str:
+def section(fo: dict, py: dict, crit: list[tuple[str, float]], h264: dict | None = None,
+            realtime: dict | None = None) -> str:
     """The generated Markdown."""
     ratio = fo["throughput_fps"] / py["throughput_fps"]
     w, h = fo["frame_size"]
     lines = [
         f"Measured {date.today().isoformat()} on {cpu_name()}, {os.cpu_count()} cores, "
         f"ONNX Runtime CPU provider; input `{fo['input']}` ({w}x{h}, {fo['frames']} frames), "
-        f"model `{Path(fo['model']).name}` ({fo['model_input'][0]}x{fo['model_input'][1]} input).",
+        f"model `{Path(fo['model']).name}` ({fo['model_input'][0]}x{fo['model_input'][1]} input); "
+        f"both write `{fo.get('codec', '?')}` video (the baseline's OpenCV cannot write H.264).",
         "",
         "| | Foramen (`foramen bench`) | Python baseline | ratio |",
         "| --- | --- | --- | --- |",
@@ -84,6 +86,23 @@ def section(fo: dict, py: dict, crit: list[tuple[str, float]]) -> str:
         a, b = fo["stages"].get(stage), py["stages"].get(stage)
         fmt = lambda s: "-" if not s else f"{s['p50_ms']:.1f} / {s['p90_ms']:.1f} / {s['p99_ms']:.1f} / {s['max_ms']:.1f}"
         lines.append(f"| {stage} | {fmt(a)} | {fmt(b)} |")
+    if h264:
+        lines += [
+            "",
+            f"Foramen writing its own default, H.264 (x264): {h264['throughput_fps']:.1f} frames/s "
+            f"({h264['throughput_fps'] / py['throughput_fps']:.2f}x the baseline's MPEG-4 loop), encode p50 "
+            f"{h264['stages']['encode']['p50_ms']:.1f} ms.",
+        ]
+    if realtime:
+        v, a = realtime["video_latency"], realtime["annotation_latency"]
+        lines += [
+            "",
+            f"Paced at the clip's {realtime['source_fps']:.0f} frames/s through the live path "
+            f"(`foramen bench --realtime`, no window): {realtime['frames']} frames, "
+            f"{100 * realtime['annotated_fraction']:.0f} % annotated; video path (capture to ready for display) "
+            f"p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms; annotation (capture to mask ready) "
+            f"p50 {a['p50_ms']:.1f} / p99 {a['p99_ms']:.1f} ms.",
+        ]
     if crit:
         lines += [
             "",
@@ -101,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--foramen", type=Path, required=True)
     parser.add_argument("--python", type=Path, required=True)
+    parser.add_argument("--foramen-h264", type=Path, help="foramen bench --codec h264 report")
+    parser.add_argument("--realtime", type=Path, help="foramen bench --realtime report")
     parser.add_argument("--criterion", type=Path, default=Path("target/criterion"))
     parser.add_argument("--doc", type=Path, default=Path("docs/PERFORMANCE.md"))
     args = parser.parse_args(argv)
@@ -110,7 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    text = section(fo, py, criterion_rows(args.criterion) if args.criterion.is_dir() else [])
+    extra = {}
+    for key, path in (("h264", args.foramen_h264), ("realtime", args.realtime)):
+        if path is not None:
+            try:
+                extra[key] = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+    text = section(fo, py, criterion_rows(args.criterion) if args.criterion.is_dir() else [], **extra)
     doc = args.doc.read_text() if args.doc.exists() else f"# Performance\n\n{START}\n{END}\n"
     if START not in doc or END not in doc:
         print(f"error: {args.doc}: no {START} ... {END} markers", file=sys.stderr)

@@ -516,6 +516,8 @@ fn bench_times_every_stage_and_stops_at_the_frame_budget() {
         &bundled_model(),
         "--frames",
         "35",
+        "--codec",
+        "mpeg4",
         "--out",
         &out.display().to_string(),
         "--json",
@@ -527,6 +529,7 @@ fn bench_times_every_stage_and_stops_at_the_frame_budget() {
     assert_eq!(report["frames"], 35, "{report}");
     assert_eq!(count_frames(&out.display().to_string()).0, 35);
     assert_eq!(report["frame_size"], serde_json::json!([320, 240]));
+    assert_eq!(report["codec"], "mpeg4", "{report}");
     for stage in [
         "decode",
         "preprocess",
@@ -571,4 +574,38 @@ fn bench_refuses_a_zero_frame_budget_and_a_missing_model() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.onnx"));
+}
+
+#[test]
+fn bench_realtime_paces_the_source_and_reports_both_latencies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let json = dir.path().join("rt.json");
+    let text = ok(&[
+        "bench",
+        "synthetic:5:320x240@25:40",
+        "--realtime",
+        "--frames",
+        "30",
+        "--model",
+        &bundled_model(),
+        "--json",
+        &json.display().to_string(),
+    ]);
+    assert!(text.contains("annotation"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    let frames = r["frames"].as_u64().expect("frames");
+    assert!((30..=40).contains(&frames), "{r}");
+    // Paced at the source's 25 fps, not as fast as possible: 30 frames take over a second.
+    assert!(r["seconds"].as_f64().expect("seconds") > 1.0, "{r}");
+    assert!(r["masks"].as_u64().expect("masks") > 0, "{r}");
+    for key in ["video_latency", "annotation_latency"] {
+        let s = &r[key];
+        assert!(s["count"].as_u64().expect("count") > 0, "{key}: {r}");
+        let (p50, p99) = (
+            s["p50_ms"].as_f64().expect("p50"),
+            s["p99_ms"].as_f64().expect("p99"),
+        );
+        assert!(p50 >= 0.0 && p50 <= p99, "{key}: {r}");
+    }
 }

@@ -33,9 +33,31 @@ enum Backend {
     },
 }
 
+/// A codec to ask for instead of the default choice (H.264 first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// H.264 (`avc1`).
+    H264,
+    /// MPEG-4 Part 2 (`mp4v`): cheaper to encode, larger files. What the OpenCV
+    /// wheels for Python can write, so `foramen bench` uses it to compare like with like.
+    Mpeg4,
+}
+
 impl VideoEncoder {
     /// Creates `path` for `width` x `height` frames at `fps`.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, CaptureError> {
+        Self::create_with(path, width, height, fps, None)
+    }
+
+    /// As [`Self::create`], with `codec` only (for even sizes; odd sizes always go
+    /// through the `ffmpeg` program as H.264 4:4:4).
+    pub fn create_with(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        codec: Option<Codec>,
+    ) -> Result<Self, CaptureError> {
         let err = |reason: String| CaptureError::Write {
             path: path.to_path_buf(),
             reason,
@@ -44,7 +66,7 @@ impl VideoEncoder {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
         let (backend, codec) = if width.is_multiple_of(2) && height.is_multiple_of(2) {
-            open_opencv(path, width, height, fps).map_err(err)?
+            open_opencv(path, width, height, fps, codec).map_err(err)?
         } else {
             open_pipe(path, width, height, fps).map_err(err)?
         };
@@ -142,13 +164,18 @@ fn open_opencv(
     width: u32,
     height: u32,
     fps: f64,
+    only: Option<Codec>,
 ) -> Result<(Backend, &'static str), String> {
     let name = path.to_str().ok_or("path is not UTF-8")?;
     let size = Size::new(width as i32, height as i32);
-    for (codec, [a, b, c, d]) in [
-        ("h264", ['a', 'v', 'c', '1']),
-        ("mpeg4", ['m', 'p', '4', 'v']),
-    ] {
+    let candidates = [
+        (Codec::H264, "h264", ['a', 'v', 'c', '1']),
+        (Codec::Mpeg4, "mpeg4", ['m', 'p', '4', 'v']),
+    ];
+    for (_, codec, [a, b, c, d]) in candidates
+        .into_iter()
+        .filter(|(k, _, _)| only.is_none_or(|o| o == *k))
+    {
         let fourcc = videoio::VideoWriter::fourcc(a, b, c, d).map_err(|e| e.message)?;
         let writer =
             videoio::VideoWriter::new(name, fourcc, fps, size, true).map_err(|e| e.message)?;
@@ -163,7 +190,10 @@ fn open_opencv(
             return Ok((Backend::OpenCv { writer, bgr }, codec));
         }
     }
-    Err("no video encoder available (tried avc1 and mp4v)".into())
+    Err(match only {
+        None => "no video encoder available (tried avc1 and mp4v)".into(),
+        Some(c) => format!("no {c:?} encoder available in this OpenCV/FFmpeg build"),
+    })
 }
 
 fn open_pipe(

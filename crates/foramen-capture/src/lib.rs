@@ -10,7 +10,7 @@ mod thread;
 
 use std::path::{Path, PathBuf};
 
-pub use encoder::VideoEncoder;
+pub use encoder::{Codec, VideoEncoder};
 pub use folder::ImageFolderSource;
 pub use opencv_source::{OpenCvSource, V4l2Options};
 pub use pacing::{Paced, Retimed};

@@ -33,6 +33,8 @@ pub struct BenchArgs<'a> {
     pub out: &'a Path,
     /// JSON report.
     pub json: Option<&'a Path>,
+    /// Output codec of the encode stage (the default choice, H.264 first, when `None`).
+    pub codec: Option<foramen_capture::Codec>,
 }
 
 fn stats_json(s: &LatencyStats) -> serde_json::Value {
@@ -107,6 +109,7 @@ pub fn run(args: &BenchArgs, cfg: &Config) -> Result<()> {
         cfg,
         &ReplayOptions {
             max_frames: args.frames,
+            codec: args.codec,
         },
     )?;
     if summary.frames == 0 {
@@ -175,6 +178,7 @@ impl Report {
             "efficiency": efficiency,
             "stages": stages.iter().map(|(n, st)| ((*n).to_string(), stats_json(st))).collect::<serde_json::Map<_, _>>(),
             "steady_state_rust_allocations": allocs,
+            "codec": s.codec,
             "peak_rss_mib": peak_rss,
             "peak_rust_heap_mib": crate::alloc_count::peak_live_bytes() as f64 / 1048576.0,
             "output": s.out.display().to_string(),
@@ -232,7 +236,7 @@ impl Report {
                 s.lost, s.unsegmented
             ));
         }
-        lines.push(format!("output: {}", s.out.display()));
+        lines.push(format!("output: {} ({})", s.out.display(), s.codec));
         Self { json, lines }
     }
 
@@ -241,6 +245,113 @@ impl Report {
             say!("{l}");
         }
     }
+}
+
+/// `bench --realtime`: the source paced at its own frame rate through the live
+/// architecture (capture, router, newest-frame-wins inference worker; no window), with
+/// the latency of the video path (capture to the frame being ready for display) and of
+/// the annotation (a frame's capture to its mask being ready), per new frame and mask.
+/// The GPU upload that follows in the window is measured by `make bench-window`.
+pub fn run_realtime(args: &BenchArgs, cfg: &Config) -> Result<()> {
+    use crate::live::{LiveSession, Mode, SessionSpec};
+    use crossbeam_channel::RecvTimeoutError;
+    use foramen_core::clock_us;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    if args.frames == Some(0) {
+        bail!("--frames: must be at least 1");
+    }
+    let model = crate::model::resolve(args.model)?;
+    // Fail on a broken model here: the live worker would only report it and retry.
+    drop(crate::model::load(Some(&model), &cfg.model)?);
+    let mut config = cfg.clone();
+    config.model.allow_spinning.get_or_insert(false);
+    let spec = SessionSpec {
+        input: args.input.to_string(),
+        mode: Mode::Review,
+        model: model.clone(),
+        config,
+        fps: None,
+    };
+    // Woken by the router (new frame) and the worker (new mask); a full queue only
+    // means this loop is already behind and will read the newest state anyway.
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1024);
+    let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let _ = tx.try_send(());
+    });
+    let session = LiveSession::start(spec, repaint)?;
+    let (mut video, mut annotation) = (LatencyStats::default(), LatencyStats::default());
+    let (mut last_frame, mut last_mask) = (None, None);
+    let t0 = Instant::now();
+    while let Ok(()) | Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(50)) {
+        let now = clock_us();
+        if let Some(f) = session.latest_frame()
+            && last_frame != Some(f.id)
+        {
+            last_frame = Some(f.id);
+            video.push(now.saturating_sub(f.captured_at_us) as f64 / 1e3);
+        }
+        if let Some(m) = session.latest_mask()
+            && last_mask != Some(m.source_frame_id)
+        {
+            last_mask = Some(m.source_frame_id);
+            annotation.push(now.saturating_sub(m.source_captured_at_us) as f64 / 1e3);
+        }
+        let cap = session.capture_stats();
+        if cap.ended.is_some() || args.frames.is_some_and(|n| cap.frames >= n) {
+            break;
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let cap = session.capture_stats();
+    let w = session.worker();
+    session.stop_worker(Duration::from_secs(5));
+    let fps = cap.frames as f64 / seconds.max(1e-9);
+    let annotated = w.masks as f64 / cap.frames.max(1) as f64;
+    let line = |name: &str, s: &LatencyStats| {
+        format!(
+            "{name:<22} p50 {:>7.2}  p90 {:>7.2}  p99 {:>7.2}  max {:>7.2} ms ({} samples)",
+            s.percentile(50.0),
+            s.percentile(90.0),
+            s.percentile(99.0),
+            s.max(),
+            s.len()
+        )
+    };
+    say!(
+        "foramen bench --realtime: {} frames of {} at {:.1} frames/s (source {:.1}) through {}",
+        cap.frames,
+        args.input,
+        fps,
+        session.info().fps,
+        model.display()
+    );
+    say!(
+        "masks {} ({:.0} % of frames annotated; the worker skipped {} stale frames, newest wins)",
+        w.masks,
+        100.0 * annotated,
+        w.skipped
+    );
+    say!("{}", line("video path (ms)", &video));
+    say!("{}", line("annotation (ms)", &annotation));
+    if let Some(path) = args.json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let doc = json!({
+            "tool": "foramen", "mode": "realtime", "input": args.input,
+            "model": model.display().to_string(), "frames": cap.frames, "seconds": seconds,
+            "capture_fps": fps, "source_fps": session.info().fps, "masks": w.masks,
+            "annotated_fraction": annotated, "skipped": w.skipped,
+            "video_latency": stats_json(&video), "annotation_latency": stats_json(&annotation),
+            "peak_rss_mib": peak_rss_mib(),
+        });
+        let text = serde_json::to_string_pretty(&doc)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        say!("report: {}", path.display());
+    }
+    Ok(())
 }
 
 /// Default annotated output of `bench`.

@@ -151,6 +151,14 @@ enum Command {
         /// Write the report as JSON here too.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Pace the source at its own frame rate through the live path (newest frame
+        /// wins at the model) and report video-path and annotation latency instead.
+        #[arg(long)]
+        realtime: bool,
+        /// Output codec: h264 (Foramen's default) or mpeg4 (what the Python baseline
+        /// can write; `make bench` compares with it).
+        #[arg(long, value_parser = ["h264", "mpeg4"])]
+        codec: Option<String>,
     },
     /// The operating-room window on a capture card (V4L2/UVC) or any source, live.
     Live {
@@ -417,19 +425,30 @@ fn run(cli: Cli) -> Result<()> {
             frames,
             out,
             json,
+            realtime,
+            codec,
         } => {
             let model = model.or_else(|| config.model.path.clone());
             let out = out.unwrap_or_else(bench::default_out);
-            bench::run(
-                &bench::BenchArgs {
-                    input: &input,
-                    model: model.as_deref(),
-                    frames,
-                    out: &out,
-                    json: json.as_deref(),
-                },
-                &config,
-            )
+            let args = bench::BenchArgs {
+                input: &input,
+                model: model.as_deref(),
+                frames,
+                out: &out,
+                json: json.as_deref(),
+                codec: codec.map(|c| {
+                    if c == "mpeg4" {
+                        foramen_capture::Codec::Mpeg4
+                    } else {
+                        foramen_capture::Codec::H264
+                    }
+                }),
+            };
+            if realtime {
+                bench::run_realtime(&args, &config)
+            } else {
+                bench::run(&args, &config)
+            }
         }
         Command::Live { device, window } => {
             let input = device.unwrap_or_else(|| config.capture.device.clone());

@@ -34,6 +34,8 @@ const ALLOC_WARMUP_FRAMES: u64 = 120;
 pub struct ReplayOptions {
     /// Stop after this many frames (all when `None`).
     pub max_frames: Option<u64>,
+    /// Output codec (the encoder's default choice when `None`).
+    pub codec: Option<foramen_capture::Codec>,
 }
 
 /// Per-frame time of each stage, ms.
@@ -90,6 +92,8 @@ pub struct ReplaySummary {
     pub size: (u32, u32),
     /// The output video.
     pub out: PathBuf,
+    /// Its codec (`h264`, `mpeg4`, `h264-444`).
+    pub codec: &'static str,
 }
 
 struct Segmented {
@@ -189,7 +193,9 @@ pub fn run(
             Ok(f)
         })
         .transpose()?;
-    let mut encoder = VideoEncoder::create(out, info.width, info.height, info.fps)?;
+    let mut encoder =
+        VideoEncoder::create_with(out, info.width, info.height, info.fps, opts.codec)?;
+    let codec = encoder.codec();
 
     let t0 = Instant::now();
     let capture = spawn_capture(source, DEPTH, DropPolicy::Block);
@@ -379,6 +385,7 @@ pub fn run(
         steady_allocations,
         size: (info.width, info.height),
         out: out.to_path_buf(),
+        codec,
     })
 }
 
