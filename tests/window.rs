@@ -759,3 +759,39 @@ fn a_recording_that_ends_in_review_stops_cleanly_with_every_frame_shown() {
         "every frame, then a clean stop at the end:\n{log}"
     );
 }
+
+#[test]
+fn slow_inference_skips_frames_instead_of_queueing_them() {
+    // 300 ms per frame against a 40 ms frame interval, for 5 s.
+    let out = Command::new(bin())
+        .args(["live", "--device", "synthetic:6:160x96@25", "--headless"])
+        .args(["--model", &bundled_model(), "--exit-after-frames", "125"])
+        .env("FORAMEN_FAULT_INJECT", "slow:300")
+        .output()
+        .expect("run");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("125 frames")),
+        "the video kept its pace:\n{log}"
+    );
+    let ai = log
+        .lines()
+        .find(|l| l.starts_with("AI: "))
+        .expect("AI summary");
+    let words: Vec<&str> = ai.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    let before = |key: &str| -> f64 {
+        let at = words.iter().position(|w| *w == key).expect(key);
+        words[at - 1].parse().expect("number")
+    };
+    let (masks, skipped) = (before("masks"), before("stale"));
+    assert!(
+        (5.0..=25.0).contains(&masks),
+        "about one mask per 300 ms: {ai}"
+    );
+    assert!(skipped > 60.0, "frames were skipped, not queued: {ai}");
+    // A queue would leave the last mask seconds behind; skipping keeps it near one
+    // inference time.
+    let behind = before("ms");
+    assert!(behind < 1000.0, "{ai}");
+}

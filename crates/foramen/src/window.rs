@@ -178,6 +178,22 @@ fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
             r.error.map(|e| format!(", error: {e}")).unwrap_or_default()
         );
     }
+    // How far the newest mask was behind the newest frame when the session ended: with
+    // newest-frame-wins inference it stays within about one inference time.
+    let behind_ms = match (session.latest_frame(), session.latest_mask()) {
+        (Some(f), Some(m)) => {
+            Some(f.captured_at_us.saturating_sub(m.source_captured_at_us) as f64 / 1e3)
+        }
+        _ => None,
+    };
+    say!(
+        "AI: {} masks, {} stale frames skipped{}",
+        w.masks,
+        w.skipped,
+        behind_ms
+            .map(|ms| format!(", last mask {ms:.0} ms behind the video"))
+            .unwrap_or_default()
+    );
     say!(
         "{} frames, {} masks, {} capture errors, AI {:?}",
         cap.frames,
