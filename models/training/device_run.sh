@@ -38,6 +38,10 @@ variants=(
   "w24-448-d24 24 448 24"
   "w32-448-d32 32 448 32"
 )
+# VARIANTS="NAME BASE SIZE DETAIL;..." replaces the list (e.g. one long run with all workers).
+if [ -n "${VARIANTS:-}" ]; then
+  IFS=';' read -r -a variants <<<"$VARIANTS"
+fi
 overrides() {
   local b=$2 s=$3 d=$4
   echo "--set model.width=$s --set model.height=$s --set model.base_channels=$b" \
@@ -59,8 +63,10 @@ for v in "${variants[@]}"; do
 done
 
 # GPU inference reference: the bundled models' configs and the variants (weights do not
-# change the time).
+# change the time). SKIP_LATENCY=1 leaves it out when the call is short.
 lat="$RUNS/torch_cuda_latency.jsonl"
+touch "$lat"
+if [ -z "${SKIP_LATENCY:-}" ]; then
 python3 -m foramen_train.torch_latency --config configs/vocalfolds.toml --num-classes 7 --name vocalfolds-w16-320 \
   --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" >/dev/null
 python3 -m foramen_train.torch_latency --config configs/lumbar-synth.toml --num-classes 4 --name lumbar-synth \
@@ -71,6 +77,7 @@ for v in "${variants[@]}"; do
   python3 -m foramen_train.torch_latency --config configs/vocalfolds.toml --num-classes 7 --name "$name" \
     --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" $(overrides $name $b $s $d) >/dev/null
 done
+fi
 cat "$lat"
 # At most 8 files of 16 MiB come back: one archive per run (ONNX, metrics, config, log;
 # no checkpoints) and one with the machine facts and the latency table.
