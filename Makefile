@@ -89,7 +89,7 @@ bench: build
 	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --codec h264 \
 	  --out out/bench/foramen-h264.annotated.mp4 --json out/bench/foramen-h264.json
 	./$(FORAMEN) bench $(BENCH_INPUT) --model $(BENCH_MODEL) --realtime --json out/bench/realtime.json
-	cargo bench --workspace -- --warm-up-time 1 --measurement-time 3
+	cargo bench -p foramen --bench stages -- --warm-up-time 1 --measurement-time 3
 	$(PY) benches/report.py --foramen out/bench/foramen.json --python out/bench/python.json \
 	  --foramen-h264 out/bench/foramen-h264.json --realtime out/bench/realtime.json
 

@@ -12,7 +12,8 @@ writes the video. Same model, same input, same output as `foramen bench`:
 * compositing: nearest-neighbour upsampling of the class map, each visible class (all
   but class 0) blended at the default opacity 0.45 where the pixel is brighter than the
   black level 8, its outline drawn 2 px wide;
-* encoding: MPEG-4 Part 2 (`mp4v`) into an .mp4, as Foramen's encoder writes.
+* encoding: MPEG-4 Part 2 (`mp4v`) into an .mp4, as `foramen bench --codec mpeg4` writes
+  (the OpenCV wheels for Python cannot write H.264, Foramen's default).
 
 ONNX Runtime gets the same thread settings as Foramen's pipeline (intra-op threads =
 cores, no spinning); OpenCV keeps its default threads.
