@@ -46,7 +46,12 @@ fn windowed(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// A folder of `n` copies of one synthetic scene: a still picture replayed as video,
 /// so that two runs show the same pixels and differ only in what Foramen draws.
 fn still_clip(dir: &Path, n: usize) -> PathBuf {
-    let data = dir.join("scene");
+    still_clip_of(dir, "clip", n, 11, "480x270")
+}
+
+/// As [`still_clip`], in folder `name`, of scene `seed` at `size` (WxH).
+fn still_clip_of(dir: &Path, name: &str, n: usize, seed: u64, size: &str) -> PathBuf {
+    let data = dir.join(format!("{name}-scene"));
     let out = Command::new(bin())
         .args([
             "synth",
@@ -55,7 +60,7 @@ fn still_clip(dir: &Path, n: usize) -> PathBuf {
             "--count",
             "1",
         ])
-        .args(["--seed", "11", "--size", "480x270"])
+        .args(["--seed", &seed.to_string(), "--size", size])
         .output()
         .expect("synth");
     assert!(out.status.success(), "{}", text(&out));
@@ -64,7 +69,7 @@ fn still_clip(dir: &Path, n: usize) -> PathBuf {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .next()
         .expect("one image");
-    let clip = dir.join("clip");
+    let clip = dir.join(name);
     std::fs::create_dir_all(&clip).expect("mkdir");
     for i in 0..n {
         std::fs::copy(&image, clip.join(format!("{i:04}.png"))).expect("copy");
@@ -560,29 +565,7 @@ fn a_resolution_change_mid_stream_is_followed_by_video_masks_and_recording() {
     // size (the source folder replaced by one of smaller pictures while Foramen runs).
     let dir = tempfile::tempdir().expect("tmp");
     let clip = still_clip(dir.path(), 10);
-    let small_src = dir.path().join("small-scene");
-    let out = Command::new(bin())
-        .args([
-            "synth",
-            "--out",
-            &small_src.display().to_string(),
-            "--count",
-            "1",
-        ])
-        .args(["--seed", "12", "--size", "320x176"])
-        .output()
-        .expect("synth");
-    assert!(out.status.success(), "{}", text(&out));
-    let image = std::fs::read_dir(small_src.join("images"))
-        .expect("images")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .next()
-        .expect("image");
-    let small = dir.path().join("small");
-    std::fs::create_dir_all(&small).expect("mkdir");
-    for i in 0..10 {
-        std::fs::copy(&image, small.join(format!("{i:04}.png"))).expect("copy");
-    }
+    let small = still_clip_of(dir.path(), "small", 10, 12, "320x176");
     let rec = dir.path().join("rec");
     let child = Command::new(bin())
         .args([
