@@ -43,6 +43,17 @@ fn windowed(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("xvfb-run not found: `make setup` installs xvfb and xauth")
 }
 
+/// The number written just before the first word `key` in a summary line
+/// (`"... 12 frames, 3 lost"`: `frames` -> 12).
+fn number_before(line: &str, key: &str) -> f64 {
+    let words: Vec<&str> = line
+        .split([' ', ',', ':'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    let at = words.iter().position(|w| *w == key).expect(key);
+    words[at - 1].parse().expect("number")
+}
+
 /// A folder of `n` copies of one synthetic scene: a still picture replayed as video,
 /// so that two runs show the same pixels and differ only in what Foramen draws.
 fn still_clip(dir: &Path, n: usize) -> PathBuf {
@@ -669,15 +680,10 @@ fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
         .lines()
         .find(|l| l.starts_with("recording ") && l.contains(" lost"))
         .expect("recording summary");
-    let num = |key: &str| -> u64 {
-        let words: Vec<&str> = summary
-            .split([' ', ',', ':'])
-            .filter(|w| !w.is_empty())
-            .collect();
-        let at = words.iter().position(|w| *w == key).expect(key);
-        words[at - 1].parse().expect("count")
-    };
-    let (written, lost) = (num("frames"), num("lost"));
+    let (written, lost) = (
+        number_before(summary, "frames") as u64,
+        number_before(summary, "lost") as u64,
+    );
     assert!(lost > 20, "frames were dropped, not queued: {summary}");
     assert!(written >= 10, "the backlog was written: {summary}");
     assert!(written + lost <= 100 + 5, "{summary}");
@@ -762,11 +768,7 @@ fn slow_inference_skips_frames_instead_of_queueing_them() {
         .lines()
         .find(|l| l.starts_with("AI: "))
         .expect("AI summary");
-    let words: Vec<&str> = ai.split([' ', ',']).filter(|w| !w.is_empty()).collect();
-    let before = |key: &str| -> f64 {
-        let at = words.iter().position(|w| *w == key).expect(key);
-        words[at - 1].parse().expect("number")
-    };
+    let before = |key: &str| number_before(ai, key);
     let (masks, skipped) = (before("masks"), before("stale"));
     assert!(
         (5.0..=25.0).contains(&masks),

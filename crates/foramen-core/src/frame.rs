@@ -28,14 +28,7 @@ pub struct Frame {
 impl Frame {
     /// Wraps RGB bytes; `None` when the buffer length does not match the size.
     pub fn new(id: FrameId, pts_us: i64, width: u32, height: u32, rgb: Vec<u8>) -> Option<Self> {
-        (rgb.len() == width as usize * height as usize * 3).then(|| Self {
-            id,
-            pts_us,
-            captured_at_us: crate::clock_us(),
-            width,
-            height,
-            rgb: Arc::new(rgb),
-        })
+        Self::from_shared(id, pts_us, width, height, Arc::new(rgb))
     }
 
     /// Wraps a shared RGB buffer (from a [`FramePool`]); `None` when its length does not

@@ -55,6 +55,11 @@ pub struct Segmenter {
     spare_masks: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// A graph input's or output's dimensions (negative where dynamic; empty if not a tensor).
+fn tensor_shape(t: &ort::value::ValueType) -> Vec<i64> {
+    t.tensor_shape().map(|s| s.to_vec()).unwrap_or_default()
+}
+
 /// Mask buffer sets kept for reuse: a pipeline has a few masks in flight at once.
 const SPARE_MASKS: usize = 8;
 
@@ -136,11 +141,7 @@ impl Segmenter {
                     contract.input.name
                 ))
             })?;
-        let shape: Vec<i64> = input
-            .dtype()
-            .tensor_shape()
-            .map(|s| s.to_vec())
-            .unwrap_or_default();
+        let shape = tensor_shape(input.dtype());
         let want = [
             1,
             3,
@@ -165,11 +166,7 @@ impl Segmenter {
             })?;
         // The class count must match the graph now, not at the first frame: a model
         // that loads must not fail on every frame after.
-        let out_shape: Vec<i64> = output
-            .dtype()
-            .tensor_shape()
-            .map(|s| s.to_vec())
-            .unwrap_or_default();
+        let out_shape = tensor_shape(output.dtype());
         if out_shape.len() != 4 {
             return Err(contract_err(format!(
                 "graph output shape {out_shape:?} is not [N, classes, H, W]"

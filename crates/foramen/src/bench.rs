@@ -265,13 +265,11 @@ pub fn run_realtime(args: &BenchArgs, cfg: &Config) -> Result<()> {
     let model = crate::model::resolve(args.model)?;
     // Fail on a broken model here: the live worker would only report it and retry.
     drop(crate::model::load(Some(&model), &cfg.model)?);
-    let mut config = cfg.clone();
-    config.model.allow_spinning.get_or_insert(false);
     let spec = SessionSpec {
         input: args.input.to_string(),
         mode: Mode::Review,
         model: model.clone(),
-        config,
+        config: cfg.clone(),
         fps: None,
     };
     // Woken by the router (new frame) and the worker (new mask); a full queue only

@@ -58,16 +58,13 @@ pub fn run(
         }
         None => None,
     };
-    let mut spec = SessionSpec {
+    let spec = SessionSpec {
         input,
         mode,
         model,
         config: config.clone(),
         fps,
     };
-    // Spinning inference threads would take cores from decoding and display (the
-    // settings file keeps what the user wrote).
-    spec.config.model.allow_spinning.get_or_insert(false);
     let opts = AppOptions {
         config_path,
         snapshot_after,

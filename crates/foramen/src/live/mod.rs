@@ -104,7 +104,8 @@ impl LiveSession {
         let worker = Arc::new(InferenceWorker::spawn(
             WorkerConfig {
                 model: spec.model.clone(),
-                model_cfg: spec.config.model.clone(),
+                // The live path is a pipeline too: no spinning unless the config asks.
+                model_cfg: crate::replay::pipeline_model_config(&spec.config),
                 latency_budget_ms: spec.config.inference.latency_budget_ms,
                 backoff_ms: 250,
                 max_backoff_ms: 8000,
