@@ -38,7 +38,8 @@ variants=(
   "w24-448-d24 24 448 24"
   "w32-448-d32 32 448 32"
 )
-# VARIANTS="NAME BASE SIZE DETAIL;..." replaces the list (e.g. one long run with all workers).
+# VARIANTS="NAME BASE SIZE DETAIL [OVERRIDES...];..." replaces the list (e.g. one long run
+# with all workers); words after DETAIL go to that run's command line (e.g. "--set train.seed=1").
 if [ -n "${VARIANTS:-}" ]; then
   IFS=';' read -r -a variants <<<"$VARIANTS"
 fi
@@ -49,12 +50,12 @@ overrides() {
     "--set model.head_channels=$((2 * b)) --set model.detail_channels=$d"
 }
 for v in "${variants[@]}"; do
-  read -r name b s d <<<"$v"
-  # shellcheck disable=SC2046
+  read -r name b s d rest <<<"$v"
+  # shellcheck disable=SC2046,SC2086
   python3 -m foramen_train.train --config configs/vocalfolds.toml --out "$RUNS/$name" \
     --data-root "$root/$DATA" --device "$DEVICE" --no-progress --epochs "$EPOCHS" \
     --set data.num_workers="$DATA_WORKERS" --set train.max_minutes="$MAX_MINUTES" \
-    $(overrides $name $b $s $d) $EXTRA >"$RUNS/$name.log" 2>&1 &
+    $(overrides $name $b $s $d) $EXTRA $rest >"$RUNS/$name.log" 2>&1 &
 done
 wait
 for v in "${variants[@]}"; do
@@ -72,7 +73,7 @@ python3 -m foramen_train.torch_latency --config configs/vocalfolds.toml --num-cl
 python3 -m foramen_train.torch_latency --config configs/lumbar-synth.toml --num-classes 4 --name lumbar-synth \
   --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" >/dev/null
 for v in "${variants[@]}"; do
-  read -r name b s d <<<"$v"
+  read -r name b s d _ <<<"$v"
   # shellcheck disable=SC2046
   python3 -m foramen_train.torch_latency --config configs/vocalfolds.toml --num-classes 7 --name "$name" \
     --device "$DEVICE" --repeats "$LAT_REPEATS" --batch 1 --batch 8 --json "$lat" $(overrides $name $b $s $d) >/dev/null

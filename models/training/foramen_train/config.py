@@ -40,6 +40,9 @@ class DataConfig:
         val_limit: use at most this many validation frames, evenly spaced (0 = all).
         cache_max_mb: keep decoded frames in memory when a list's decoded size is below this.
         num_workers: DataLoader worker processes (0 = load in the training process).
+        augment_on: ``"loader"`` (PIL in the loader workers) or ``"device"`` (the training
+            frames held on the training device and augmented there by tensor operations,
+            see :mod:`foramen_train.device_augment`; for GPUs that the workers cannot feed).
         augment: training augmentation (``[data.augment]``).
     """
 
@@ -52,6 +55,7 @@ class DataConfig:
     val_limit: int = 0
     cache_max_mb: float = 2048.0
     num_workers: int = 0
+    augment_on: str = "loader"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -93,6 +97,13 @@ class TrainConfig:
         warmup_start: learning rate at the first iteration, relative to ``lr``.
         seed: seed of torch, numpy and the augmentation streams.
         threads: ``torch.set_num_threads`` value.
+        ema_decay: keep an exponential moving average of the weights (per step, e.g.
+            0.998); validation, the best checkpoint and the export use the average.
+            0 = off.
+        fit_epochs_to_time: with ``max_minutes``, time the second epoch and lower
+            ``epochs`` so that the whole schedule (warmup and decay) ends inside
+            ``max_minutes``, instead of being cut before the learning rate has decayed.
+            The epochs run are recorded in ``summary.json``.
         max_minutes: stop after the first epoch that ends past this wall time and export
             the best checkpoint so far (0 = no limit). A safety net for runs on a lent
             machine; a stopped run says so in ``summary.json``.
@@ -114,6 +125,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     max_minutes: float = 0.0
+    ema_decay: float = 0.0
+    fit_epochs_to_time: bool = False
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -171,6 +184,12 @@ class Config:
             (self.train.threads >= 1, "train.threads", "must be >= 1"),
             (self.train.max_minutes >= 0, "train.max_minutes", "must be >= 0 (0 = no limit)"),
             (self.data.num_workers >= 0, "data.num_workers", "must be >= 0"),
+            (self.data.augment_on in ("loader", "device"), "data.augment_on", "must be 'loader' or 'device'"),
+            (not (self.data.augment_on == "device" and self.data.augment.circle), "data.augment_on",
+             "'device' cannot keep a circular field of view (data.augment.circle); use 'loader'"),
+            (0 <= self.train.ema_decay < 1, "train.ema_decay", "must be in [0, 1) (0 = off)"),
+            (not self.train.fit_epochs_to_time or self.train.max_minutes > 0, "train.fit_epochs_to_time",
+             "needs train.max_minutes > 0"),
             (self.export.opset >= 17, "export.opset", "must be >= 17"),
             (self.export.parity_frames >= 1, "export.parity_frames", "must be >= 1"),
             (self.export.parity_tol > 0, "export.parity_tol", "must be > 0"),

@@ -37,12 +37,14 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from . import distributed as D
 from .config import Config, ConfigError, load_config, to_toml
 from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
+from .device_augment import DeviceAugmenter
 from .export import ExportError, export_checkpoint
 from .losses import SegmentationLoss
 from .metrics import ConfusionMatrix
@@ -96,10 +98,13 @@ def lr_factor(iteration: int, total: int, warmup: int, cfg: Config) -> float:
 
 
 def validate(
-    model: PPLiteSeg, loader: DataLoader, loss_fn: SegmentationLoss, spec: DatasetSpec, progress: bool,
+    model: PPLiteSeg, loader: Any, loss_fn: SegmentationLoss, spec: DatasetSpec, progress: bool,
     device: torch.device | None = None,
 ) -> tuple[float, ConfusionMatrix]:
     """Mean validation loss and the confusion matrix at the model input size.
+
+    ``loader`` yields ``(images, masks)`` batches (a DataLoader, or tensors already on
+    the device).
 
     Under a process group each rank passes its own batches (see :func:`val_batches`);
     the loss sums and the confusion matrix are all-reduced, so every rank returns the
@@ -185,6 +190,24 @@ def _format(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.6f}"
 
 
+def device_val_batches(dataset: SegmentationDataset, batches: list[list[int]], device: torch.device
+                       ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The validation batches, resized and normalised once and held on ``device``."""
+    out = []
+    for batch in batches:
+        items = [dataset[i] for i in batch]
+        out.append((torch.stack([x for x, _ in items]).to(device), torch.stack([y for _, y in items]).to(device)))
+    return out
+
+
+def epochs_for_time(planned: int, done: int, elapsed_s: float, epoch_s: float, budget_s: float) -> int:
+    """The number of epochs that fits ``budget_s``: ``done`` epochs took ``elapsed_s``,
+    each further one ``epoch_s``; never more than ``planned`` nor fewer than ``done``.
+    A 3 % margin absorbs jitter, so the last epoch ends inside the budget."""
+    more = int(max(0.0, budget_s - elapsed_s) / max(epoch_s, 1e-6) * 0.97)
+    return max(done, min(planned, done + more))
+
+
 def prepare_run_dir(cfg: Config, out: Path | None) -> Path:
     """Create the run folder (refusing a non-empty one)."""
     if out is None:
@@ -265,16 +288,39 @@ def train(
     pin = device.type == "cuda"
     # Persistent workers: forking them again each epoch costs more than a short epoch's work.
     persistent = cfg.data.num_workers > 0
-    train_loader = DataLoader(
-        train_ds, batch_size=local_batch, sampler=tagged, drop_last=True, num_workers=cfg.data.num_workers,
-        pin_memory=pin, persistent_workers=persistent,
-    )
-    val_loader = DataLoader(
-        val_ds, batch_sampler=val_batches(len(val_ds), cfg.train.val_batch_size, info.rank, info.world_size),
-        num_workers=cfg.data.num_workers, pin_memory=pin, persistent_workers=persistent,
-    )
-    steps = len(train_loader)
-    total_iters = cfg.train.epochs * steps
+    my_val_batches = val_batches(len(val_ds), cfg.train.val_batch_size, info.rank, info.world_size)
+    augmenter: DeviceAugmenter | None = None
+    if cfg.data.augment_on == "device":
+        augmenter = DeviceAugmenter.from_dataset(train_ds, device, cfg.data.augment, cfg.train.seed, info.rank)
+        val_loader: Any = device_val_batches(val_ds, my_val_batches, device)
+        steps = len(sampler) // local_batch
+        log(f"augmentation on {device}: {len(augmenter)} training frames held there")
+    else:
+        train_loader = DataLoader(
+            train_ds, batch_size=local_batch, sampler=tagged, drop_last=True, num_workers=cfg.data.num_workers,
+            pin_memory=pin, persistent_workers=persistent,
+        )
+        val_loader = DataLoader(
+            val_ds, batch_sampler=my_val_batches, num_workers=cfg.data.num_workers, pin_memory=pin,
+            persistent_workers=persistent,
+        )
+        steps = len(train_loader)
+
+    def train_batches(epoch: int):
+        if augmenter is None:
+            yield from train_loader
+            return
+        order = [i % len(train_ds) for i in tagged]
+        for step in range(steps):
+            yield augmenter.batch(order[step * local_batch:(step + 1) * local_batch], epoch, step)
+
+    # The average follows the replica's weights and BatchNorm statistics (use_buffers).
+    ema = None
+    if cfg.train.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True)
+    eval_model = ema.module if ema is not None else model
+    epochs = cfg.train.epochs
+    total_iters = epochs * steps
     warmup = round(cfg.train.warmup_epochs * steps)
 
     csv_path = run_dir / "metrics.csv" if main_rank else None
@@ -294,7 +340,7 @@ def train(
         return {
             "format": 1,
             "model_config": dataclasses.asdict(model_cfg),
-            "state_dict": _cpu_state(model),
+            "state_dict": _cpu_state(eval_model),
             "dataset": spec.to_dict(),
             "config": cfg.to_dict(),
             "training": {
@@ -307,14 +353,16 @@ def train(
             },
         }
 
-    for epoch in range(1, cfg.train.epochs + 1):
+    epoch = 0
+    while epoch < epochs:
+        epoch += 1
         epoch_start = time.perf_counter()
         train_ds.set_epoch(epoch)
         tagged.set_epoch(epoch)
         step_net.train()
         loss_sum = 0.0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not progress,
-                   dynamic_ncols=True)
+        bar = tqdm(train_batches(epoch), total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
+                   disable=not progress, dynamic_ncols=True)
         for images, masks in bar:
             step_start = time.perf_counter()
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
@@ -329,13 +377,15 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             loss_value = loss.item()
             step_times.append(time.perf_counter() - step_start)
             loss_sum += loss_value
             iteration += 1
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
         train_loss = loss_sum / steps
-        val_loss, matrix = validate(model, val_loader, val_loss_fn, spec, progress, device)
+        val_loss, matrix = validate(eval_model, val_loader, val_loss_fn, spec, progress, device)
         miou, iou = matrix.mean_iou(), matrix.iou()
         seconds = time.perf_counter() - epoch_start
         score = miou if not math.isnan(miou) else -math.inf
@@ -346,7 +396,15 @@ def train(
         # Every rank takes the same decision (rank 0's clock), so none waits for another.
         out_of_time = bool(D.broadcast_object(
             cfg.train.max_minutes > 0 and time.perf_counter() - started > 60.0 * cfg.train.max_minutes))
-        last = epoch == cfg.train.epochs or out_of_time
+        if cfg.train.fit_epochs_to_time and epoch == min(2, epochs) and epoch < epochs:
+            # Epoch 2, not 1: the first pays for start-up (cuDNN autotuning, caches).
+            fitted = int(D.broadcast_object(epochs_for_time(
+                epochs, epoch, time.perf_counter() - started, seconds, 60.0 * cfg.train.max_minutes)))
+            if fitted != epochs:
+                log(f"train.fit_epochs_to_time: {fitted} of {epochs} epochs fit in {cfg.train.max_minutes} min "
+                    f"({seconds:.1f} s per epoch)")
+                epochs, total_iters = fitted, fitted * steps
+        last = epoch == epochs or out_of_time
         if main_rank:
             with csv_path.open("a", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerow(
@@ -359,13 +417,13 @@ def train(
                     if wanted:
                         torch.save(state, run_dir / name)
         log(
-            f"epoch {epoch}/{cfg.train.epochs}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
+            f"epoch {epoch}/{epochs}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
             f"val_miou {miou:.4f}{' (best)' if improved else ''} [{seconds:.1f}s]",
             flush=True,
         )
-        if out_of_time and epoch < cfg.train.epochs:
+        if out_of_time and epoch < epochs:
             stopped_at = epoch
-            log(f"stopped after epoch {epoch} of {cfg.train.epochs}: train.max_minutes = {cfg.train.max_minutes} reached")
+            log(f"stopped after epoch {epoch} of {epochs}: train.max_minutes = {cfg.train.max_minutes} reached")
             break
 
     assert best is not None  # epochs >= 1 is validated
@@ -384,7 +442,8 @@ def train(
                 "classes": names,
                 "train_frames": len(train_ds),
                 "val_frames": len(val_ds),
-                "epochs": cfg.train.epochs,
+                "epochs": epochs,
+                "epochs_configured": cfg.train.epochs,
                 "stopped_early_at_epoch": stopped_at,
                 "best_epoch": best["epoch"],
                 "val_miou": best["val_miou"],
