@@ -100,10 +100,11 @@ class TrainConfig:
         ema_decay: keep an exponential moving average of the weights (per step, e.g.
             0.998); validation, the best checkpoint and the export use the average.
             0 = off.
-        fit_epochs_to_time: with ``max_minutes``, time the second epoch and lower
-            ``epochs`` so that the whole schedule (warmup and decay) ends inside
-            ``max_minutes``, instead of being cut before the learning rate has decayed.
-            The epochs run are recorded in ``summary.json``.
+        fit_epochs_to_time: with ``max_minutes``, time the epochs from the second on
+            and set ``epochs`` (at most the configured number) so that the whole schedule
+            (warmup and decay) ends inside ``max_minutes``, instead of being cut before the
+            learning rate has decayed. Refitted after every epoch (median of the last
+            three); the epochs run are recorded in ``summary.json``.
         max_minutes: stop after the first epoch that ends past this wall time and export
             the best checkpoint so far (0 = no limit). A safety net for runs on a lent
             machine; a stopped run says so in ``summary.json``.

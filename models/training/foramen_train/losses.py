@@ -33,6 +33,10 @@ class LossConfig:
             is below this threshold (0 disables OHEM).
         ohem_min_kept: with OHEM, keep at least this many hardest pixels per batch.
         aux_weight: weight of each auxiliary head's cross-entropy (deep supervision; 0 disables).
+        ignore_classes: classes whose pixels the training loss treats as unlabelled (like
+            ``ignore_index``), for a class that marks "not annotated" rather than
+            something in the image; the model still has an output for it and the
+            evaluation still scores it.
     """
 
     ce_weight: float = 1.0
@@ -41,6 +45,7 @@ class LossConfig:
     ohem_thresh: float = 0.0
     ohem_min_kept: int = 10000
     aux_weight: float = 0.4
+    ignore_classes: list[int] | None = None
 
     def validate(self, num_classes: int) -> None:
         """Raise ``ValueError`` naming the offending ``train.loss.*`` field."""
@@ -53,6 +58,13 @@ class LossConfig:
             if len(self.class_weights) != num_classes or any(w < 0 for w in self.class_weights):
                 raise ValueError(
                     f"train.loss.class_weights: need {num_classes} non-negative weights, got {self.class_weights}"
+                )
+        if self.ignore_classes is not None:
+            bad = [c for c in self.ignore_classes if not 0 <= c < num_classes]
+            if bad or len(set(self.ignore_classes)) >= num_classes:
+                raise ValueError(
+                    f"train.loss.ignore_classes: need class indices in 0..{num_classes - 1}, leaving at least one "
+                    f"class, got {self.ignore_classes}"
                 )
         if not 0.0 <= self.ohem_thresh < 1.0:
             raise ValueError(f"train.loss.ohem_thresh: must be in [0, 1), got {self.ohem_thresh}")
@@ -76,9 +88,18 @@ class SegmentationLoss(nn.Module):
         self.sync = sync
         weights = torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights is not None else None
         self.register_buffer("class_weights", weights)
+        ignored = torch.tensor(sorted(set(cfg.ignore_classes or [])), dtype=torch.int64)
+        self.register_buffer("ignored_classes", ignored if ignored.numel() else None)
+
+    def _unlabel(self, target: torch.Tensor) -> torch.Tensor:
+        """``target`` with the pixels of ``ignore_classes`` set to ``ignore_index``."""
+        if self.ignored_classes is None:
+            return target
+        return target.masked_fill(torch.isin(target, self.ignored_classes), self.ignore_index)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss; ``target`` is ``int64 (N, H, W)``."""
+        target = self._unlabel(target)
         log_probs = F.log_softmax(logits, dim=1)
         loss = logits.new_zeros(())
         if self.cfg.ce_weight > 0:
@@ -95,7 +116,7 @@ class SegmentationLoss(nn.Module):
         Used for the auxiliary heads, where the Dice term would double the loss cost
         for little benefit.
         """
-        return self._nll(F.log_softmax(logits, dim=1), target)
+        return self._nll(F.log_softmax(logits, dim=1), self._unlabel(target))
 
     def _nll(self, log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         per_pixel = F.nll_loss(

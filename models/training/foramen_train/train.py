@@ -354,6 +354,7 @@ def train(
         }
 
     epoch = 0
+    epoch_seconds: list[float] = []
     while epoch < epochs:
         epoch += 1
         epoch_start = time.perf_counter()
@@ -396,13 +397,16 @@ def train(
         # Every rank takes the same decision (rank 0's clock), so none waits for another.
         out_of_time = bool(D.broadcast_object(
             cfg.train.max_minutes > 0 and time.perf_counter() - started > 60.0 * cfg.train.max_minutes))
-        if cfg.train.fit_epochs_to_time and epoch == min(2, epochs) and epoch < epochs:
-            # Epoch 2, not 1: the first pays for start-up (cuDNN autotuning, caches).
+        epoch_seconds.append(seconds)
+        if cfg.train.fit_epochs_to_time and epoch >= 2 and epoch < epochs:
+            # From epoch 2 on (the first pays for start-up: cuDNN autotuning, caches), and
+            # again after every epoch: runs sharing a GPU slow each other down as they start.
+            recent = float(np.median(epoch_seconds[1:][-3:]))
             fitted = int(D.broadcast_object(epochs_for_time(
-                epochs, epoch, time.perf_counter() - started, seconds, 60.0 * cfg.train.max_minutes)))
+                cfg.train.epochs, epoch, time.perf_counter() - started, recent, 60.0 * cfg.train.max_minutes)))
             if fitted != epochs:
-                log(f"train.fit_epochs_to_time: {fitted} of {epochs} epochs fit in {cfg.train.max_minutes} min "
-                    f"({seconds:.1f} s per epoch)")
+                log(f"train.fit_epochs_to_time: {fitted} of {cfg.train.epochs} epochs fit in "
+                    f"{cfg.train.max_minutes} min ({recent:.1f} s per epoch)")
                 epochs, total_iters = fitted, fitted * steps
         last = epoch == epochs or out_of_time
         if main_rank:

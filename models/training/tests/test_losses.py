@@ -1,5 +1,7 @@
 """Losses honour the ignore index."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -75,3 +77,20 @@ def test_aux_cross_entropy_has_no_dice_term():
     loss_fn = SegmentationLoss(4, 255, LossConfig(dice_weight=1.0, ce_weight=2.0))
     ce_only = SegmentationLoss(4, 255, LossConfig(dice_weight=0.0))
     assert torch.allclose(loss_fn.cross_entropy(logits, target), ce_only(logits, target))
+
+
+def test_ignore_classes_count_as_unlabelled():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 8, 8)
+    target = torch.randint(0, 4, (2, 8, 8))
+    for cfg in (LossConfig(), LossConfig(ohem_thresh=0.7, ohem_min_kept=10)):
+        plain = SegmentationLoss(4, 255, cfg)
+        ignoring = SegmentationLoss(4, 255, dataclasses.replace(cfg, ignore_classes=[0]))
+        unlabelled = target.masked_fill(target == 0, 255)
+        assert torch.allclose(ignoring(logits, target), plain(logits, unlabelled))
+        assert torch.allclose(ignoring.cross_entropy(logits, target), plain.cross_entropy(logits, unlabelled))
+        assert not torch.allclose(ignoring(logits, target), plain(logits, target))
+    with pytest.raises(ValueError, match="train.loss.ignore_classes"):
+        SegmentationLoss(4, 255, LossConfig(ignore_classes=[4]))
+    with pytest.raises(ValueError, match="train.loss.ignore_classes"):
+        SegmentationLoss(4, 255, LossConfig(ignore_classes=[0, 1, 2, 3]))
