@@ -81,6 +81,11 @@ def test_eval_matches_sklearn(tmp_path, foramen_bin, n_images, seed, quantize):
     assert doc["pixel_accuracy"] == pytest.approx(np.mean(t == p), abs=1e-12)
     assert doc["mean"]["iou"] == pytest.approx(np.nanmean(iou), abs=1e-12)
     assert doc["mean_foreground"]["iou"] == pytest.approx(np.nanmean(iou[1:]), abs=1e-12)
+    in_truth = np.array([(t == k).any() for k in labels])
+    assert doc["mean_present"]["iou"] == pytest.approx(np.mean(iou[in_truth]), abs=1e-12)
+    assert doc["mean_present"]["dice"] == pytest.approx(np.mean(dice[in_truth]), abs=1e-12)
+    if (p == CLASSES.index("never")).any():  # predicted but absent: counted in "mean" only
+        assert doc["mean_present"]["iou"] > doc["mean"]["iou"]
     for fig in ("roc", "confusion"):
         assert Image.open(out / f"{fig}.png").size == (640, 480)
         assert (out / f"{fig}.svg").read_text().startswith("<svg")

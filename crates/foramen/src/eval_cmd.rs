@@ -243,10 +243,16 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             _ => aucs[k],
         }
     };
-    let average = |from: usize| -> Value {
+    // `mean` averages every class with a defined value (a class absent from the truth
+    // but predicted scores IoU 0 there); `mean_present` only the classes in the truth,
+    // the usual "mIoU over the classes present" of training logs and model cards.
+    let average = |from: usize, present_only: bool| -> Value {
         let mut o = serde_json::Map::new();
         for f in fields {
-            let vals: Vec<f64> = (from..c).filter_map(|k| value(k, f)).collect();
+            let vals: Vec<f64> = (from..c)
+                .filter(|&k| !present_only || metrics[k].support > 0)
+                .filter_map(|k| value(k, f))
+                .collect();
             o.insert(
                 f.into(),
                 num((!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)),
@@ -272,8 +278,9 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         "images": samples.len(),
         "confusion_matrix": matrix,
         "per_class": per_class,
-        "mean": average(0),
-        "mean_foreground": average(1),
+        "mean": average(0, false),
+        "mean_foreground": average(1, false),
+        "mean_present": average(0, true),
         "pixel_accuracy": num(cm.pixel_accuracy()),
         "temporal": {"flip_rate": num((stable > 0).then(|| flips as f64 / stable as f64)), "pixels": stable},
     });
@@ -303,7 +310,11 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             m["support"]
         );
     }
-    for (label, key) in [("mean", "mean"), ("mean (foreground)", "mean_foreground")] {
+    for (label, key) in [
+        ("mean", "mean"),
+        ("mean (foreground)", "mean_foreground"),
+        ("mean (classes in the truth)", "mean_present"),
+    ] {
         let m = &doc[key];
         let _ = writeln!(
             md,
@@ -382,10 +393,11 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     );
     std::fs::write(opts.out.join("report.html"), html)?;
     say!(
-        "evaluated {} images: mIoU {} (foreground {}), written to {}",
+        "evaluated {} images: mIoU {} (foreground {}, classes in the truth {}), written to {}",
         samples.len(),
         cell(&doc["mean"]["iou"]),
         cell(&doc["mean_foreground"]["iou"]),
+        cell(&doc["mean_present"]["iou"]),
         path.display()
     );
     Ok(())
