@@ -126,26 +126,34 @@ class SegmentationLoss(nn.Module):
         if self.cfg.ohem_thresh > 0:
             if self.sync:
                 return _ohem_global(per_pixel[valid], self.cfg.ohem_thresh, self.cfg.ohem_min_kept)
-            return _ohem(per_pixel[valid], self.cfg.ohem_thresh, self.cfg.ohem_min_kept)
+            return _ohem(per_pixel, valid, self.cfg.ohem_thresh, self.cfg.ohem_min_kept)
         if self.class_weights is None:
             if self.sync:
                 sums = all_reduce_sum(torch.stack([per_pixel.sum(), valid.sum().to(per_pixel.dtype)]))
                 return sums[0] / sums[1].clamp(min=1)
             return per_pixel.sum() / valid.sum().clamp(min=1)
-        weight_sum = self.class_weights[target[valid]].sum()
+        weight_sum = (self.class_weights[torch.where(valid, target, 0)] * valid).sum()
         if self.sync:
             sums = all_reduce_sum(torch.stack([per_pixel.sum(), weight_sum.to(per_pixel.dtype)]))
             return sums[0] / sums[1].clamp(min=1e-12)
         return per_pixel.sum() / weight_sum.clamp(min=1e-12)
 
 
-def _ohem(losses: torch.Tensor, thresh: float, min_kept: int) -> torch.Tensor:
-    """Mean of the hard pixel losses: those above ``-log(thresh)``, at least ``min_kept``."""
-    if losses.numel() == 0:
+def _ohem(losses: torch.Tensor, valid: torch.Tensor, thresh: float, min_kept: int) -> torch.Tensor:
+    """Mean of the hard pixel losses: those above ``-log(thresh)``, at least the
+    ``min_kept`` largest (all of them when fewer pixels are ``valid``).
+
+    Written without a value read back to the host (no boolean indexing, no
+    data-dependent ``k``): on a GPU such reads stall the queue of kernels every step.
+    Pixels tied with the ``min_kept``-th largest loss are all kept.
+    """
+    flat = torch.where(valid, losses, torch.full_like(losses, -1.0)).flatten()  # losses are >= 0
+    k = min(min_kept, flat.numel())
+    if k == 0:
         return losses.sum()
-    hard = int((losses > -math.log(thresh)).sum())
-    keep = min(losses.numel(), max(hard, min_kept))
-    return torch.topk(losses, keep, sorted=False).values.mean()
+    kth = torch.topk(flat.detach(), k, sorted=False).values.min()
+    keep = valid.flatten() & ((flat > -math.log(thresh)) | (flat >= kth))
+    return (flat * keep).sum() / keep.sum().clamp(min=1)
 
 
 def _ohem_global(losses: torch.Tensor, thresh: float, min_kept: int) -> torch.Tensor:
@@ -199,7 +207,7 @@ def _dice_from_probs(probs: torch.Tensor, target: torch.Tensor, ignore_index: in
     safe = torch.where(valid, target, 0)
     p_true = probs.gather(1, safe.unsqueeze(1)).squeeze(1) * valid
     intersection = probs.new_zeros(num_classes).scatter_add(0, safe.flatten(), p_true.flatten())
-    target_sum = torch.bincount(safe[valid], minlength=num_classes).to(probs.dtype)
+    target_sum = probs.new_zeros(num_classes).scatter_add(0, safe.flatten(), valid.flatten().to(probs.dtype))
     prob_sum = (probs * valid.unsqueeze(1)).sum(dim=(0, 2, 3))
     if reduce is not None:
         intersection, target_sum, prob_sum = reduce(torch.cat([intersection, target_sum, prob_sum])).split(num_classes)

@@ -361,11 +361,12 @@ def train(
         train_ds.set_epoch(epoch)
         tagged.set_epoch(epoch)
         step_net.train()
-        loss_sum = 0.0
+        # Summed on the device and read once per epoch: a read-back every step would stall
+        # a GPU's kernel queue (see losses._ohem).
+        loss_sum = torch.zeros((), device=device)
         bar = tqdm(train_batches(epoch), total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
                    disable=not progress, dynamic_ncols=True)
-        for images, masks in bar:
-            step_start = time.perf_counter()
+        for step, (images, masks) in enumerate(bar):
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             lr = cfg.train.lr * lr_factor(iteration, total_iters, warmup, cfg)
             for group in optimizer.param_groups:
@@ -380,12 +381,12 @@ def train(
             optimizer.step()
             if ema is not None:
                 ema.update_parameters(model)
-            loss_value = loss.item()
-            step_times.append(time.perf_counter() - step_start)
-            loss_sum += loss_value
+            loss_sum += loss.detach()
             iteration += 1
-            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
-        train_loss = loss_sum / steps
+            if progress and step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        train_loss = loss_sum.item() / steps
+        step_times.append((time.perf_counter() - epoch_start) / steps)  # batch preparation included
         val_loss, matrix = validate(eval_model, val_loader, val_loss_fn, spec, progress, device)
         miou, iou = matrix.mean_iou(), matrix.iou()
         seconds = time.perf_counter() - epoch_start

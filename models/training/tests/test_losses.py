@@ -1,12 +1,13 @@
 """Losses honour the ignore index."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from foramen_train.losses import LossConfig, SegmentationLoss, dice_loss
+from foramen_train.losses import LossConfig, SegmentationLoss, _ohem, dice_loss
 
 
 def batch(seed=0):
@@ -94,3 +95,24 @@ def test_ignore_classes_count_as_unlabelled():
         SegmentationLoss(4, 255, LossConfig(ignore_classes=[4]))
     with pytest.raises(ValueError, match="train.loss.ignore_classes"):
         SegmentationLoss(4, 255, LossConfig(ignore_classes=[0, 1, 2, 3]))
+
+
+def _reference_ohem(losses, thresh, min_kept):
+    """The plain statement of OHEM on the labelled pixels' losses."""
+    if losses.numel() == 0:
+        return losses.sum()
+    hard = int((losses > -math.log(thresh)).sum())
+    keep = min(losses.numel(), max(hard, min_kept))
+    return torch.topk(losses, keep).values.mean()
+
+
+@pytest.mark.parametrize("thresh,min_kept", [(0.7, 10), (0.7, 100), (0.99, 5), (0.01, 5), (0.7, 10_000)])
+def test_ohem_without_host_reads_equals_the_plain_statement(thresh, min_kept):
+    for seed in range(3):
+        logits, target = batch(seed)
+        per_pixel = F.cross_entropy(logits, target, ignore_index=255, reduction="none")
+        valid = target != 255
+        got = _ohem(per_pixel, valid, thresh, min_kept)
+        assert torch.allclose(got, _reference_ohem(per_pixel[valid], thresh, min_kept), atol=1e-6)
+    none = torch.zeros(2, 8, 8, dtype=torch.bool)
+    assert _ohem(per_pixel, none, 0.7, 10).item() == 0.0
