@@ -13,9 +13,11 @@ in the image and class 0 in the mask). It is not bit-identical to the PIL path: 
 resampling kernels differ at the sub-pixel level. The circular field-of-view mode
 (``data.augment.circle``) is PIL-only, and a config asking for both is refused.
 
-Random parameters are drawn on the CPU by a NumPy generator seeded by
-``(seed, epoch, rank, step)``, so a run repeats on any device and the device does only
-the arithmetic.
+Random parameters are drawn on the CPU by one NumPy generator per sample, seeded by
+``(seed, epoch, frame index)`` as the loader path seeds its own: a frame is augmented the
+same way whichever batch, process or device it lands in, so a run repeats on any device
+and under torchrun N processes see what one process sees. The device does only the
+arithmetic.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class DeviceAugmenter:
 
     def __init__(
         self, images: torch.Tensor, masks: torch.Tensor, width: int, height: int, cfg: AugmentConfig,
-        seed: int = 0, rank: int = 0,
+        seed: int = 0,
     ):
         if cfg.circle:
             raise ValueError("data.augment.circle: the circular field-of-view mode needs data.augment_on = \"loader\"")
@@ -50,14 +52,14 @@ class DeviceAugmenter:
         cfg.validate()
         self.images, self.masks = images, masks
         self.width, self.height = width, height
-        self.cfg, self.seed, self.rank = cfg, seed, rank
+        self.cfg, self.seed = cfg, seed
         self.device = images.device
         self._mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
 
     @classmethod
     def from_dataset(
-        cls, dataset: SegmentationDataset, device: torch.device, cfg: AugmentConfig, seed: int = 0, rank: int = 0,
+        cls, dataset: SegmentationDataset, device: torch.device, cfg: AugmentConfig, seed: int = 0,
     ) -> DeviceAugmenter:
         """Decode every frame of ``dataset`` once and hold it on ``device``."""
         first_image, _ = dataset.raw(0)
@@ -73,25 +75,26 @@ class DeviceAugmenter:
                 )
             images[i] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
             masks[i] = torch.from_numpy(mask)
-        return cls(images.to(device), masks.to(device), dataset.width, dataset.height, cfg, seed, rank)
+        return cls(images.to(device), masks.to(device), dataset.width, dataset.height, cfg, seed)
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def batch(self, indices: list[int], epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised ``float32 (B, 3, h, w)`` images and ``int64 (B, h, w)`` masks."""
-        rng = np.random.default_rng([self.seed, epoch, self.rank, step])
+    def batch(self, indices: list[int], epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised ``float32 (B, 3, h, w)`` images and ``int64 (B, h, w)`` masks of the
+        frames ``indices``, as augmented in ``epoch``."""
+        rngs = [np.random.default_rng([self.seed, epoch, i]) for i in indices]
         idx = torch.as_tensor(indices, device=self.device)
         src = self.images.index_select(0, idx).float()
         msk = self.masks.index_select(0, idx).float().unsqueeze(1)
-        theta = torch.from_numpy(self.draw_geometry(rng, len(indices))).to(self.device)
+        theta = torch.from_numpy(self.draw_geometry(rngs)).to(self.device)
         grid = F.affine_grid(theta, [len(indices), 1, self.height, self.width], align_corners=False)
         image = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         mask = F.grid_sample(msk, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-        image = self.photometric(image / 255.0, rng)
+        image = self.photometric(image / 255.0, rngs)
         return (image - self._mean) / self._std, mask.squeeze(1).round().long()
 
-    def draw_geometry(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def draw_geometry(self, rngs: list[np.random.Generator]) -> np.ndarray:
         """Per-sample ``affine_grid`` matrices ``(n, 2, 3)``: output -> source, normalised.
 
         The chain of :func:`foramen_train.data.augment_pair`: the crop window (centre
@@ -104,8 +107,8 @@ class DeviceAugmenter:
         src_h, src_w = self.images.shape[2:]
         to_px = np.diag([src_w / 2.0, src_h / 2.0])
         from_px = np.diag([2.0 / src_w, 2.0 / src_h])
-        theta = np.zeros((n, 2, 3), dtype=np.float32)
-        for i in range(n):
+        theta = np.zeros((len(rngs), 2, 3), dtype=np.float32)
+        for i, rng in enumerate(rngs):
             flip = np.diag([-1.0 if rng.random() < cfg.hflip else 1.0, -1.0 if rng.random() < cfg.vflip else 1.0])
             angle = 0.0
             if cfg.rotate_deg > 0 and rng.random() < cfg.rotate_prob:
@@ -120,70 +123,87 @@ class DeviceAugmenter:
             theta[i, :, 2] = a @ centre
         return theta
 
-    def photometric(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Blur, colour jitter and glare on ``float (B, 3, h, w)`` in [0, 1]."""
+    def photometric(self, x: torch.Tensor, rngs: list[np.random.Generator]) -> torch.Tensor:
+        """Blur, colour jitter and glare on ``float (B, 3, h, w)`` in [0, 1]; sample ``i``
+        draws its parameters from ``rngs[i]`` (after its geometry)."""
         cfg = self.cfg
         n = x.shape[0]
-        if cfg.blur_prob > 0:
-            blur = rng.random(n) < cfg.blur_prob
-            sigma = rng.uniform(0.3, max(0.3, cfg.blur_radius), size=n)
-            if blur.any():
-                x = _gaussian_blur(x, np.where(blur, sigma, 0.0))
+        g = cfg.glare_max if cfg.glare_prob > 0 else 0
+        draws = [self._draw_photometric(rng, g) for rng in rngs]
 
-        def factors(amount: float, size: tuple[int, ...] = ()) -> torch.Tensor:
-            values = rng.uniform(1 - amount, 1 + amount, size=(n, *size)) if amount > 0 else np.ones((n, *size))
-            return torch.as_tensor(values, dtype=torch.float32, device=x.device)
+        def stacked(key: str) -> np.ndarray:
+            return np.stack([d[key] for d in draws])
 
-        brightness, contrast = factors(cfg.brightness), factors(cfg.contrast)
-        saturation, gain, gamma = factors(cfg.saturation), factors(cfg.hue, (3,)), factors(cfg.gamma)
-        x = x * brightness.view(n, 1, 1, 1)
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * contrast.view(n, 1, 1, 1) + mean
-        gray = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        x = (x - gray) * saturation.view(n, 1, 1, 1) + gray
-        x = (x * gain.view(n, 3, 1, 1)).clamp(0.0, 1.0)
-        x = x.pow(gamma.view(n, 1, 1, 1))
-        if cfg.glare_prob > 0:
-            x = self._glare(x, rng)
-        # The PIL path rounds to uint8 here; keeping the same quantisation keeps both paths alike.
-        return torch.floor(x * 255.0 + 0.5) / 255.0
-
-    def _glare(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Specular highlights as in :func:`foramen_train.data.add_glare`, all samples at once."""
-        cfg = self.cfg
-        n, _, h, w = x.shape
-        short = min(h, w)
-        count = np.where(rng.random(n) < cfg.glare_prob, rng.integers(1, cfg.glare_max + 1, size=n), 0)
-        if not count.any():
-            return x
-        g = int(count.max())
-        cx, cy = rng.uniform(0, w, size=(n, g)), rng.uniform(0, h, size=(n, g))
-        major = rng.uniform(0.015, max(0.015, cfg.glare_size), size=(n, g)) * short
-        minor = major / rng.uniform(1.0, 4.0, size=(n, g))
-        theta = rng.uniform(0.0, math.pi, size=(n, g))
-        strength = rng.uniform(0.85, 1.0, size=(n, g)) * (np.arange(g)[None, :] < count[:, None])
-        colour = np.stack([np.full((n, g), 255.0), 255.0 - rng.uniform(0, 10, (n, g)),
-                           255.0 - rng.uniform(8, 30, (n, g))], axis=-1) / 255.0
+        sigma = stacked("sigma")
+        if (sigma > 0).any():
+            # One kernel size for every batch, so a frame's blur does not depend on its companions.
+            x = _gaussian_blur(x, sigma, max(1, math.ceil(3.0 * max(0.3, cfg.blur_radius))))
 
         def dev(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=x.device)
 
-        ys = torch.arange(h, device=x.device, dtype=torch.float32).view(1, h, 1) + 0.5
-        xs = torch.arange(w, device=x.device, dtype=torch.float32).view(1, 1, w) + 0.5
-        for j in range(g):
-            dx, dy = xs - dev(cx[:, j]).view(n, 1, 1), ys - dev(cy[:, j]).view(n, 1, 1)
-            cos, sin = dev(np.cos(theta[:, j])).view(n, 1, 1), dev(np.sin(theta[:, j])).view(n, 1, 1)
-            u = (dx * cos + dy * sin) / dev(major[:, j]).view(n, 1, 1)
-            v = (-dx * sin + dy * cos) / dev(minor[:, j]).view(n, 1, 1)
-            alpha = dev(strength[:, j]).view(n, 1, 1) * (1.25 * torch.exp(-2.0 * (u * u + v * v))).clamp(0.0, 1.0)
-            x = x + (dev(colour[:, j]).view(n, 3, 1, 1) - x) * alpha.unsqueeze(1)
-        return x.clamp(0.0, 1.0)
+        x = x * dev(stacked("brightness")).view(n, 1, 1, 1)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * dev(stacked("contrast")).view(n, 1, 1, 1) + mean
+        gray = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = (x - gray) * dev(stacked("saturation")).view(n, 1, 1, 1) + gray
+        x = (x * dev(stacked("gain")).view(n, 3, 1, 1)).clamp(0.0, 1.0)
+        x = x.pow(dev(stacked("gamma")).view(n, 1, 1, 1))
+        if g > 0 and stacked("strength").any():
+            x = _glare(x, {k: dev(stacked(k)) for k in ("cx", "cy", "major", "minor", "theta", "strength", "colour")})
+        # The PIL path rounds to uint8 here; keeping the same quantisation keeps both paths alike.
+        return torch.floor(x * 255.0 + 0.5) / 255.0
+
+    def _draw_photometric(self, rng: np.random.Generator, g: int) -> dict[str, np.ndarray]:
+        """One sample's blur, jitter and up to ``g`` glare parameters (the PIL path's
+        ranges; glare centres in unit coordinates, sizes as a fraction of the shorter
+        side, strength 0 for a highlight not drawn)."""
+        cfg = self.cfg
+
+        def factor(amount: float, size: int = 1) -> np.ndarray:
+            return rng.uniform(1 - amount, 1 + amount, size=size) if amount > 0 else np.ones(size)
+
+        sigma = 0.0
+        if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
+            sigma = float(rng.uniform(0.3, max(0.3, cfg.blur_radius)))
+        out = {"sigma": np.float64(sigma), "brightness": factor(cfg.brightness)[0],
+               "contrast": factor(cfg.contrast)[0], "saturation": factor(cfg.saturation)[0],
+               "gain": factor(cfg.hue, 3), "gamma": factor(cfg.gamma)[0]}
+        if g == 0:
+            return out
+        count = int(rng.integers(1, g + 1)) if rng.random() < cfg.glare_prob else 0
+        major = rng.uniform(0.015, max(0.015, cfg.glare_size), size=g)
+        out.update(
+            cx=rng.uniform(0, 1, size=g), cy=rng.uniform(0, 1, size=g), major=major,
+            minor=major / rng.uniform(1.0, 4.0, size=g), theta=rng.uniform(0.0, math.pi, size=g),
+            strength=rng.uniform(0.85, 1.0, size=g) * (np.arange(g) < count),
+            colour=np.stack([np.full(g, 255.0), 255.0 - rng.uniform(0, 10, g), 255.0 - rng.uniform(8, 30, g)],
+                            axis=-1) / 255.0,
+        )
+        return out
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: np.ndarray) -> torch.Tensor:
-    """Separable Gaussian blur with one ``sigma`` per sample (0 leaves a sample as is)."""
+def _glare(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Specular highlights as in :func:`foramen_train.data.add_glare`, all samples at once:
+    ``p`` holds ``(n, g)`` parameters (``colour`` ``(n, g, 3)``)."""
+    n, _, h, w = x.shape
+    short = min(h, w)
+    ys = torch.arange(h, device=x.device, dtype=torch.float32).view(1, h, 1) + 0.5
+    xs = torch.arange(w, device=x.device, dtype=torch.float32).view(1, 1, w) + 0.5
+    for j in range(p["cx"].shape[1]):
+        dx, dy = xs - (p["cx"][:, j] * w).view(n, 1, 1), ys - (p["cy"][:, j] * h).view(n, 1, 1)
+        cos, sin = torch.cos(p["theta"][:, j]).view(n, 1, 1), torch.sin(p["theta"][:, j]).view(n, 1, 1)
+        u = (dx * cos + dy * sin) / (p["major"][:, j] * short).view(n, 1, 1)
+        v = (-dx * sin + dy * cos) / (p["minor"][:, j] * short).view(n, 1, 1)
+        alpha = p["strength"][:, j].view(n, 1, 1) * (1.25 * torch.exp(-2.0 * (u * u + v * v))).clamp(0.0, 1.0)
+        x = x + (p["colour"][:, j].view(n, 3, 1, 1) - x) * alpha.unsqueeze(1)
+    return x.clamp(0.0, 1.0)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: np.ndarray, radius: int) -> torch.Tensor:
+    """Separable Gaussian blur with one ``sigma`` per sample (0 leaves a sample as is),
+    kernels ``2 * radius + 1`` wide."""
     n, c, h, w = x.shape
-    radius = max(1, int(math.ceil(3.0 * float(sigma.max()))))
     offsets = np.arange(-radius, radius + 1, dtype=np.float64)
     kernels = np.zeros((n, offsets.size))
     for i, s in enumerate(sigma):

@@ -291,7 +291,7 @@ def train(
     my_val_batches = val_batches(len(val_ds), cfg.train.val_batch_size, info.rank, info.world_size)
     augmenter: DeviceAugmenter | None = None
     if cfg.data.augment_on == "device":
-        augmenter = DeviceAugmenter.from_dataset(train_ds, device, cfg.data.augment, cfg.train.seed, info.rank)
+        augmenter = DeviceAugmenter.from_dataset(train_ds, device, cfg.data.augment, cfg.train.seed)
         val_loader: Any = device_val_batches(val_ds, my_val_batches, device)
         steps = len(sampler) // local_batch
         log(f"augmentation on {device}: {len(augmenter)} training frames held there")
@@ -312,7 +312,7 @@ def train(
             return
         order = [i % len(train_ds) for i in tagged]
         for step in range(steps):
-            yield augmenter.batch(order[step * local_batch:(step + 1) * local_batch], epoch, step)
+            yield augmenter.batch(order[step * local_batch:(step + 1) * local_batch], epoch)
 
     # The average follows the replica's weights and BatchNorm statistics (use_buffers).
     ema = None

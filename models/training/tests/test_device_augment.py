@@ -45,7 +45,7 @@ def augmenter(images, masks, width, height, **aug) -> DeviceAugmenter:
 def test_identity_settings_return_the_frames():
     images, masks = blocks(4, 48, 64)
     aug = augmenter(images, masks, 64, 48, hflip=0.0, vflip=0.0, rotate_prob=0.0, scale_min=1.0, scale_max=1.0)
-    x, y = aug.batch([2, 0], epoch=1, step=0)
+    x, y = aug.batch([2, 0], epoch=1)
     assert x.shape == (2, 3, 48, 64) and y.shape == (2, 48, 64) and y.dtype == torch.int64
     assert np.array_equal(unnormalize(x), images[[2, 0]].permute(0, 2, 3, 1).numpy())
     assert torch.equal(y, masks[[2, 0]].long())
@@ -54,7 +54,7 @@ def test_identity_settings_return_the_frames():
 def test_flips_mirror_image_and_mask_exactly():
     images, masks = blocks(3, 40, 56)
     aug = augmenter(images, masks, 56, 40, hflip=1.0, vflip=1.0, rotate_prob=0.0, scale_min=1.0, scale_max=1.0)
-    x, y = aug.batch([0, 1, 2], epoch=1, step=0)
+    x, y = aug.batch([0, 1, 2], epoch=1)
     assert torch.equal(y, masks.long().flip(1).flip(2))
     assert np.array_equal(unnormalize(x), images.permute(0, 2, 3, 1).numpy()[:, ::-1, ::-1])
 
@@ -66,7 +66,7 @@ def test_image_and_mask_share_the_warp(out_size):
     images, masks = blocks(8, 48, 64, seed=1)
     aug = augmenter(images, masks, *out_size, hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=40.0,
                     scale_min=0.6, scale_max=1.8)
-    x, y = aug.batch(list(range(8)), epoch=2, step=5)
+    x, y = aug.batch(list(range(8)), epoch=2)
     rgb, classes = unnormalize(x).astype(int), y.numpy()
     padded = np.pad(classes, ((0, 0), (1, 1), (1, 1)), mode="edge")
     interior = np.ones_like(classes, dtype=bool)
@@ -83,17 +83,28 @@ def test_image_and_mask_share_the_warp(out_size):
 def test_same_epoch_and_step_repeat_and_others_differ():
     images, masks = blocks(4, 32, 32)
     aug = DeviceAugmenter(images, masks, 32, 32, AugmentConfig(glare_prob=0.5), seed=7)
-    a, b, c = aug.batch([0, 1, 2, 3], 1, 0), aug.batch([0, 1, 2, 3], 1, 0), aug.batch([0, 1, 2, 3], 1, 1)
+    a, b, c = aug.batch([0, 1, 2, 3], 1), aug.batch([0, 1, 2, 3], 1), aug.batch([0, 1, 2, 3], 2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
+
+
+def test_a_frame_is_augmented_the_same_in_any_batch():
+    # Seeded per frame, as the loader path: what torchrun's ranks rely on to see the
+    # single-process run's frames.
+    images, masks = blocks(4, 48, 48)
+    aug = DeviceAugmenter(images, masks, 48, 48, AugmentConfig(glare_prob=0.5, blur_prob=0.5), seed=2)
+    x4, y4 = aug.batch([0, 1, 2, 3], 5)
+    x2, y2 = aug.batch([3, 1], 5)
+    assert torch.allclose(x4[1], x2[1], atol=1e-6) and torch.equal(y4[1], y2[1])
+    assert torch.allclose(x4[3], x2[0], atol=1e-6) and torch.equal(y4[3], y2[0])
 
 
 def test_photometric_changes_the_image_only():
     images, masks = blocks(6, 96, 96)
     geometry = dict(hflip=0.0, vflip=0.0, rotate_prob=0.0, scale_min=1.0, scale_max=1.0)
-    plain = augmenter(images, masks, 96, 96, **geometry).batch(list(range(6)), 1, 0)
+    plain = augmenter(images, masks, 96, 96, **geometry).batch(list(range(6)), 1)
     cfg = AugmentConfig(**geometry, glare_prob=1.0, glare_max=2, glare_size=0.2, blur_prob=1.0)
-    jittered = DeviceAugmenter(images, masks, 96, 96, cfg, seed=3).batch(list(range(6)), 1, 0)
+    jittered = DeviceAugmenter(images, masks, 96, 96, cfg, seed=3).batch(list(range(6)), 1)
     assert torch.equal(plain[1], jittered[1])
     diff = np.abs(unnormalize(plain[0]).astype(int) - unnormalize(jittered[0]).astype(int))
     assert (diff.reshape(6, -1).max(axis=1) > 20).all()
