@@ -45,6 +45,19 @@ fn windowed(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// The number written just before the first word `key` in a summary line
 /// (`"... 12 frames, 3 lost"`: `frames` -> 12).
+/// The log of a run that exited successfully after showing `frames` frames (its
+/// summary line), for the checks that follow.
+fn log_of_run_showing(out: &Output, frames: usize, what: &str) -> String {
+    let log = text(out);
+    assert!(out.status.success(), "{log}");
+    let summary = format!("{frames} frames");
+    assert!(
+        log.lines().any(|l| l.starts_with(&summary)),
+        "{what}:\n{log}"
+    );
+    log
+}
+
 fn number_before(line: &str, key: &str) -> f64 {
     let words: Vec<&str> = line
         .split([' ', ',', ':'])
@@ -601,9 +614,7 @@ fn a_resolution_change_mid_stream_is_followed_by_video_masks_and_recording() {
     std::fs::rename(&clip, dir.path().join("old")).expect("unplug");
     std::fs::rename(&small, &clip).expect("replug at the new size");
     let out = child.wait_with_output().expect("wait");
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
-    assert!(log.lines().any(|l| l.starts_with("90 frames")), "{log}");
+    log_of_run_showing(&out, 90, "every frame of the two sizes");
     let session = std::fs::read_dir(&rec)
         .expect("rec")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -670,12 +681,7 @@ fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
         .env("FORAMEN_FAULT_INJECT", "record_slow:150")
         .output()
         .expect("run");
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.lines().any(|l| l.starts_with("100 frames")),
-        "the video kept its pace:\n{log}"
-    );
+    let log = log_of_run_showing(&out, 100, "the video kept its pace");
     let summary = log
         .lines()
         .find(|l| l.starts_with("recording ") && l.contains(" lost"))
@@ -741,12 +747,7 @@ fn a_recording_that_ends_in_review_stops_cleanly_with_every_frame_shown() {
         .args(["--model", &bundled_model()])
         .output()
         .expect("run");
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.lines().any(|l| l.starts_with("12 frames")),
-        "every frame, then a clean stop at the end:\n{log}"
-    );
+    log_of_run_showing(&out, 12, "every frame, then a clean stop at the end");
 }
 
 #[test]
@@ -758,12 +759,7 @@ fn slow_inference_skips_frames_instead_of_queueing_them() {
         .env("FORAMEN_FAULT_INJECT", "slow:300")
         .output()
         .expect("run");
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.lines().any(|l| l.starts_with("125 frames")),
-        "the video kept its pace:\n{log}"
-    );
+    let log = log_of_run_showing(&out, 125, "the video kept its pace");
     let ai = log
         .lines()
         .find(|l| l.starts_with("AI: "))

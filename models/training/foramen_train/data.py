@@ -228,15 +228,20 @@ def load_image(path: Path) -> np.ndarray:
         raise DataError(f"{path}: cannot decode image: {err}") from err
 
 
-def load_mask(path: Path, spec: DatasetSpec) -> np.ndarray:
-    """Decode a mask to ``uint8 (H, W)`` and check that it holds only known labels."""
+def read_mask_values(path: Path) -> np.ndarray:
+    """Decode a mask to ``uint8 (H, W)`` as stored (no palette conversion, no label check)."""
     try:
         with Image.open(path) as img:
             if img.mode not in ("L", "P"):
                 raise DataError(f"{path}: mask must be an 8-bit single-channel PNG (mode L or P), got mode {img.mode}")
-            mask = np.asarray(img, dtype=np.uint8).copy()
+            return np.asarray(img, dtype=np.uint8).copy()
     except OSError as err:
         raise DataError(f"{path}: cannot decode mask: {err}") from err
+
+
+def load_mask(path: Path, spec: DatasetSpec) -> np.ndarray:
+    """Decode a mask to ``uint8 (H, W)`` and check that it holds only known labels."""
+    mask = read_mask_values(path)
     present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
     bad = [int(v) for v in present if v >= spec.num_classes and v != spec.ignore_index]
     if bad:

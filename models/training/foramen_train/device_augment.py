@@ -30,9 +30,6 @@ import torch.nn.functional as F
 
 from .data import MEAN, STD, AugmentConfig, DataError, SegmentationDataset
 
-AUGMENT_ON = ("loader", "device")
-"""Values of ``data.augment_on``: PIL in the loader workers, or tensors on the device."""
-
 
 class DeviceAugmenter:
     """Augmented training batches from frames held on ``device``.

@@ -22,10 +22,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
-from .data import DataError, load_image, read_list
+from .data import DataError, load_image, read_list, read_mask_values
 
 
 def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: int = 12) -> dict:
@@ -33,7 +32,7 @@ def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: in
     pixels = frames = holding = in_class = dark_in = band_in = 0
     rule_inter = rule_union = 0
     for image_path, mask_path in read_list(root, list_name):
-        mask = load_image_gray(mask_path)
+        mask = read_mask_values(mask_path)
         image = load_image(image_path)
         if image.shape[:2] != mask.shape:
             raise DataError(f"{mask_path}: mask size differs from its image {image_path}")
@@ -63,14 +62,6 @@ def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: in
         "dark_threshold": dark,
         "band_px": band,
     }
-
-
-def load_image_gray(path: Path) -> np.ndarray:
-    """A mask file as 8-bit values (no palette conversion)."""
-    with Image.open(path) as img:
-        if img.mode not in ("L", "P"):
-            raise DataError(f"{path}: a mask must be 8-bit single-channel, got mode {img.mode}")
-        return np.array(img)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
+TINY_MODEL = """[model]
+width = 64
+height = 64
+base_channels = 8
+stage_blocks = [1, 1, 1]
+decoder_channels = [8, 16, 32]
+sppm_channels = 16
+head_channels = 16
+"""
+"""A ``[model]`` section small enough for whole training runs in tests (64x64 input)."""
+
 CLASSES = [("background", (0, 0, 0)), ("bone", (230, 60, 60)), ("ligament", (60, 180, 75)), ("disc", (70, 130, 230))]
 
 

@@ -14,7 +14,7 @@ from foramen_train.data import MEAN, STD, AugmentConfig
 from foramen_train.device_augment import DeviceAugmenter
 from foramen_train.train import epochs_for_time
 
-from conftest import CLASSES
+from conftest import CLASSES, TINY_MODEL
 
 PALETTE = np.array([c for _, c in CLASSES], dtype=np.uint8)
 
@@ -137,15 +137,7 @@ root = "{root}"
 augment_on = "device"
 [data.augment]
 glare_prob = 0.3
-[model]
-width = 64
-height = 64
-base_channels = 8
-stage_blocks = [1, 1, 1]
-decoder_channels = [8, 16, 32]
-sppm_channels = 16
-head_channels = 16
-[train]
+""" + TINY_MODEL + """[train]
 epochs = 100000
 batch_size = 4
 lr = 5e-3

@@ -28,7 +28,7 @@ from foramen_train import train
 from foramen_train.config import ConfigError, config_from_dict
 from foramen_train.losses import LossConfig, SegmentationLoss
 
-from conftest import write_dataset
+from conftest import TINY_MODEL, write_dataset
 
 TRAINING = Path(__file__).resolve().parents[1]
 
@@ -163,15 +163,7 @@ saturation = 0.0
 gamma = 0.0
 hue = 0.0
 blur_prob = 0.0
-[model]
-width = 64
-height = 64
-base_channels = 8
-stage_blocks = [1, 1, 1]
-decoder_channels = [8, 16, 32]
-sppm_channels = 16
-head_channels = 16
-[train]
+""" + TINY_MODEL + """[train]
 epochs = 3
 batch_size = 8
 val_batch_size = 4
