@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import AugmentConfig
+from .gan import GanAugmentConfig, GanConfig, GanDataSection, GanTrainConfig, LabelSynthConfig
 from .losses import LossConfig
 from .model import ModelConfig
 
@@ -44,6 +45,8 @@ class DataConfig:
             frames held on the training device and augmented there by tensor operations,
             see :mod:`foramen_train.device_augment`; for GPUs that the workers cannot feed).
         augment: training augmentation (``[data.augment]``).
+        gan: synthetic pairs from a label-to-image GAN in every epoch (``[data.gan]``,
+            see :mod:`foramen_train.gan`); off by default.
     """
 
     root: str
@@ -57,6 +60,7 @@ class DataConfig:
     num_workers: int = 0
     augment_on: str = "loader"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    gan: GanAugmentConfig = field(default_factory=GanAugmentConfig)
 
 
 @dataclass
@@ -188,6 +192,9 @@ class Config:
             (self.data.augment_on in ("loader", "device"), "data.augment_on", "must be 'loader' or 'device'"),
             (not (self.data.augment_on == "device" and self.data.augment.circle), "data.augment_on",
              "'device' cannot keep a circular field of view (data.augment.circle); use 'loader'"),
+            (self.data.gan.ratio >= 0, "data.gan.ratio", "must be >= 0 (0 = off)"),
+            (not (self.data.gan.enabled and self.data.augment_on == "device"), "data.augment_on",
+             "'device' holds a fixed set of frames; synthetic pairs (data.gan) need 'loader'"),
             (0 <= self.train.ema_decay < 1, "train.ema_decay", "must be in [0, 1) (0 = off)"),
             (not self.train.fit_epochs_to_time or self.train.max_minutes > 0, "train.fit_epochs_to_time",
              "needs train.max_minutes > 0"),
@@ -202,6 +209,8 @@ class Config:
         try:
             self.model.build(num_classes=1).validate()
             self.data.augment.validate()
+            if self.data.gan.labels is not None:
+                self.data.gan.labels.validate()
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from err
 
@@ -244,6 +253,11 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     if not root.is_absolute():
         root = repo_root_for(path) / root
     cfg.data.root = str(root.resolve())
+    if cfg.data.gan.generator:
+        generator = Path(cfg.data.gan.generator).expanduser()
+        if not generator.is_absolute():
+            generator = repo_root_for(path) / generator
+        cfg.data.gan.generator = str(generator.resolve())
     return cfg
 
 
@@ -289,7 +303,9 @@ def _build(cls: type, table: Any, source: str, prefix: str) -> Any:
 
 
 _NESTED = {"AugmentConfig": AugmentConfig, "LossConfig": LossConfig, "DataConfig": DataConfig,
-           "ModelSection": ModelSection, "TrainConfig": TrainConfig, "ExportConfig": ExportConfig}
+           "ModelSection": ModelSection, "TrainConfig": TrainConfig, "ExportConfig": ExportConfig,
+           "GanAugmentConfig": GanAugmentConfig, "GanConfig": GanConfig, "GanDataSection": GanDataSection,
+           "GanTrainConfig": GanTrainConfig, "LabelSynthConfig": LabelSynthConfig}
 
 
 def _coerce(value: Any, annotation: str, source: str, name: str) -> Any:

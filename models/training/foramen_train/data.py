@@ -600,6 +600,10 @@ class SegmentationDataset(Dataset):
     each epoch. With ``augment.circle`` each frame's circular field of view is detected
     once (:func:`detect_circle`) and remembered. Decoded frames are cached in memory when the list's decoded size is under
     ``cache_max_mb``.
+
+    With ``synthetic`` (a :class:`foramen_train.gan.GanSource`) the dataset also holds
+    ``synthetic_count`` generated pairs after the real frames, drawn anew for every epoch
+    and augmented like the real ones.
     """
 
     pairs: list[tuple[Path, Path]]
@@ -610,6 +614,8 @@ class SegmentationDataset(Dataset):
     seed: int = 0
     cache_max_mb: float = 2048.0
     epoch: int = 0
+    synthetic: object | None = None
+    synthetic_count: int = 0
     _cache: list[tuple[np.ndarray, np.ndarray]] | None = field(default=None, init=False, repr=False)
     _circles: dict[int, Circle | None] = field(default_factory=dict, init=False, repr=False)
 
@@ -646,7 +652,7 @@ class SegmentationDataset(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.pairs) + (self.synthetic_count if self.synthetic is not None else 0)
 
     def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Decoded ``(uint8 RGB (H, W, 3), uint8 mask (H, W))`` at the file's resolution."""
@@ -657,13 +663,17 @@ class SegmentationDataset(Dataset):
         # train.EpochTaggedSampler): persistent loader workers hold their own copy of this
         # object, so an epoch set in the training process would never reach them.
         epoch = self.epoch
-        if index >= len(self.pairs):
-            epoch, index = divmod(index, len(self.pairs))
-        image, mask = self.raw(index)
+        if index >= len(self):
+            epoch, index = divmod(index, len(self))
+        real = index < len(self.pairs)
+        if real:
+            image, mask = self.raw(index)
+        else:
+            image, mask = self.synthetic.pair(self.seed, epoch, index - len(self.pairs))  # type: ignore[union-attr]
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, epoch, index])
             circle = None
-            if self.augment.circle:
+            if self.augment.circle and real:
                 if index not in self._circles:
                     self._circles[index] = detect_circle(image)
                 circle = self._circles[index]

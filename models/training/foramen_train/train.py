@@ -46,6 +46,7 @@ from .config import Config, ConfigError, load_config, to_toml
 from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
 from .device_augment import DeviceAugmenter
 from .export import ExportError, export_checkpoint
+from .gan import GanError, GanSource, Generator
 from .losses import SegmentationLoss
 from .metrics import ConfusionMatrix
 from .model import PPLiteSeg, count_parameters, estimate_flops
@@ -69,7 +70,23 @@ def build_datasets(cfg: Config) -> tuple[DatasetSpec, SegmentationDataset, Segme
     size = dict(width=cfg.model.width, height=cfg.model.height, cache_max_mb=cfg.data.cache_max_mb)
     train_ds = SegmentationDataset(train_pairs, spec, augment=cfg.data.augment, seed=cfg.train.seed, **size)
     val_ds = SegmentationDataset(val_pairs, spec, augment=None, **size)
+    if cfg.data.gan.enabled:
+        train_ds.synthetic = gan_source(cfg, spec, train_ds)
+        train_ds.synthetic_count = cfg.data.gan.count(len(train_pairs))
     return spec, train_ds, val_ds
+
+
+def gan_source(cfg: Config, spec: DatasetSpec, train_ds: SegmentationDataset) -> GanSource:
+    """The ``[data.gan]`` generator over the training masks, checked against the data set."""
+    generator = Generator(Path(cfg.data.gan.generator))
+    if generator.dataset.class_names != spec.class_names:
+        raise GanError(
+            f"{generator.path}: trained on classes {generator.dataset.class_names}, the data set has {spec.class_names}"
+        )
+    masks = [train_ds.raw(i)[1] for i in range(len(train_ds.pairs))]
+    # Label maps at the larger model side: the generator's output is resized to it anyway.
+    side = max(cfg.model.width, cfg.model.height)
+    return GanSource(generator, masks, side, cfg.data.gan.labels, spec.ignore_index)
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
@@ -259,8 +276,9 @@ def train(
             forward_sync_buffers=False,  # BatchNorm statistics are synchronised already
         )
     optimizer = build_optimizer(model, cfg)
+    synthetic = f" + {train_ds.synthetic_count} GAN pairs per epoch" if train_ds.synthetic is not None else ""
     log(
-        f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds)} train / {len(val_ds)} val frames "
+        f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds.pairs)} train{synthetic} / {len(val_ds)} val frames "
         f"({'cached' if train_ds.cached else 'not cached'}), classes {names}"
     )
     log(
@@ -445,7 +463,9 @@ def train(
                 "dataset": spec.name,
                 "data_root": str(cfg.data_root()),
                 "classes": names,
-                "train_frames": len(train_ds),
+                "train_frames": len(train_ds.pairs),
+                "synthetic_frames_per_epoch": train_ds.synthetic_count if train_ds.synthetic is not None else 0,
+                "steps": iteration,
                 "val_frames": len(val_ds),
                 "epochs": epochs,
                 "epochs_configured": cfg.train.epochs,
@@ -511,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         if error is not None:
             raise ConfigError(error)
         train(cfg, run_dir, progress=not args.no_progress, overrides=overrides, dist_info=info)
-    except (ConfigError, DataError, ExportError) as err:
+    except (ConfigError, DataError, ExportError, GanError) as err:
         prefix = f"[rank {info.rank}] " if info.distributed else ""
         print(f"{prefix}error: {err}", file=sys.stderr)
         return 1
