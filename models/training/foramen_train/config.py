@@ -237,8 +237,8 @@ def repo_root_for(path: Path) -> Path:
     return start
 
 
-def load_config(path: Path, overrides: list[str] | None = None) -> Config:
-    """Read a config file and apply ``section.key=value`` overrides (TOML values)."""
+def read_toml(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Parse a config file and apply ``section.key=value`` overrides (TOML values)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -248,16 +248,23 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
     for item in overrides or []:
         _apply_override(doc, item)
-    cfg = config_from_dict(doc, str(path))
-    root = Path(cfg.data.root).expanduser()
-    if not root.is_absolute():
-        root = repo_root_for(path) / root
-    cfg.data.root = str(root.resolve())
+    return doc
+
+
+def resolve_path(config_path: Path, value: str) -> str:
+    """``value`` as an absolute path; a relative one is taken from the config's repository root."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = repo_root_for(Path(config_path)) / path
+    return str(path.resolve())
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> Config:
+    """Read a config file and apply ``section.key=value`` overrides (TOML values)."""
+    cfg = config_from_dict(read_toml(path, overrides), str(path))
+    cfg.data.root = resolve_path(path, cfg.data.root)
     if cfg.data.gan.generator:
-        generator = Path(cfg.data.gan.generator).expanduser()
-        if not generator.is_absolute():
-            generator = repo_root_for(path) / generator
-        cfg.data.gan.generator = str(generator.resolve())
+        cfg.data.gan.generator = resolve_path(path, cfg.data.gan.generator)
     return cfg
 
 

@@ -472,22 +472,13 @@ class GanConfig:
 
 def load_gan_config(path: Path, overrides: list[str] | None = None) -> GanConfig:
     """Read a GAN config (same rules as the segmentation config: unknown keys are errors)."""
-    import tomllib
+    from .config import ConfigError, _build, read_toml, resolve_path
 
-    from .config import ConfigError, _apply_override, _build, repo_root_for
-
-    path = Path(path)
-    if not path.is_file():
-        raise GanError(f"{path}: config file not found")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        for item in overrides or []:
-            _apply_override(doc, item)
-        cfg = _build(GanConfig, {**doc, "source": str(path)}, str(path), "")
-    except (tomllib.TOMLDecodeError, ConfigError) as err:
-        raise GanError(f"{path}: {err}") from err
-    root = Path(cfg.data.root).expanduser()
-    cfg.data.root = str((root if root.is_absolute() else repo_root_for(path) / root).resolve())
+        cfg = _build(GanConfig, {**read_toml(path, overrides), "source": str(path)}, str(path), "")
+    except ConfigError as err:
+        raise GanError(str(err)) from err
+    cfg.data.root = resolve_path(path, cfg.data.root)
     try:
         cfg.data.augment.validate()
     except ValueError as err:
