@@ -541,7 +541,6 @@ def train_gan(cfg: GanConfig, out: Path, log=print) -> dict[str, Any]:
         f"discriminator {sum(p.numel() for p in disc.parameters()):,}")
     val_x, val_y = _gan_batch(val_pairs, list(range(len(val_pairs))), g.size, None, 0, 0)
     epochs, started, epoch_s = g.epochs, time.perf_counter(), []
-    history: list[dict[str, float]] = []
     with (out / "log.csv").open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerow(["epoch", "d_loss", "g_gan", "g_l1", "val_l1", "lr", "seconds"])
     epoch = 0
@@ -583,7 +582,6 @@ def train_gan(cfg: GanConfig, out: Path, log=print) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
         epoch_s.append(seconds)
         d_mean, gan_mean, l1_mean = sums / steps
-        history.append({"epoch": epoch, "val_l1": val_l1})
         with (out / "log.csv").open("a", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerow([epoch, f"{d_mean:.4f}", f"{gan_mean:.4f}", f"{l1_mean:.4f}", f"{val_l1:.4f}",
                                      f"{lr:.2e}", f"{seconds:.1f}"])
@@ -600,11 +598,11 @@ def train_gan(cfg: GanConfig, out: Path, log=print) -> dict[str, Any]:
         "labels": dataclasses.asdict(cfg.labels),
         "dataset": spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
-        "training": {"epochs": epoch, "val_l1": history[-1]["val_l1"], "config": cfg.to_dict()},
+        "training": {"epochs": epoch, "val_l1": val_l1, "config": cfg.to_dict()},
     }
     torch.save(state, out / "generator.pt")
     summary = {"epochs": epoch, "epochs_configured": g.epochs, "steps": epoch * steps,
-               "seconds": round(time.perf_counter() - started, 1), "val_l1": history[-1]["val_l1"],
+               "seconds": round(time.perf_counter() - started, 1), "val_l1": val_l1,
                "train_pairs": len(train_pairs), "val_pairs": len(val_pairs), "size": g.size}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     generator = Generator(out / "generator.pt")
@@ -757,7 +755,8 @@ def quality(generator: Generator, features: Path, data_root: Path, val_list: str
     real_val = [small(i) for i, _ in val]
     real_train = [small(i) for i, _ in train]
     generated = list(generator.generate(np.stack(val_masks)))
-    painted = class_mean_painting(val_masks, [(small(i), small(m, True)) for i, m in train], spec.num_classes)
+    painted = class_mean_painting(val_masks, [(im, small(m, True)) for im, (_, m) in zip(real_train, train)],
+                                  spec.num_classes)
     feat = SegFeatures(features)
     f_val = feat(np.stack(real_val))
     result: dict[str, Any] = {"generator": str(generator.path), "features": str(features), "size": s,
