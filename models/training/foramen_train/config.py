@@ -47,6 +47,9 @@ class DataConfig:
         augment: training augmentation (``[data.augment]``).
         gan: synthetic pairs from a label-to-image GAN in every epoch (``[data.gan]``,
             see :mod:`foramen_train.gan`); off by default.
+        ignore_classes: class names whose truth pixels are left out of training and
+            validation (added to ``dataset.toml``'s own ``ignore_classes``); written into
+            the model's contract, so ``foramen eval`` with the model leaves them out too.
     """
 
     root: str
@@ -61,6 +64,7 @@ class DataConfig:
     augment_on: str = "loader"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     gan: GanAugmentConfig = field(default_factory=GanAugmentConfig)
+    ignore_classes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +80,7 @@ class ModelSection:
     sppm_channels: int = 128
     head_channels: int = 64
     detail_channels: int = 0
+    encoder: str = "stdc-scratch"
 
     def build(self, num_classes: int, aux_heads: bool = False) -> ModelConfig:
         """The full model configuration for ``num_classes`` classes."""
@@ -112,6 +117,17 @@ class TrainConfig:
         max_minutes: stop after the first epoch that ends past this wall time and export
             the best checkpoint so far (0 = no limit). A safety net for runs on a lent
             machine; a stopped run says so in ``summary.json``.
+        encoder_lr_mult: learning-rate multiplier of the encoder's parameters (a
+            pretrained encoder is usually fine-tuned at 0.1 of the decoder's rate).
+        freeze_bn: keep the encoder's BatchNorm layers in eval mode with fixed affine
+            parameters (pretrained statistics; small batches cannot estimate better ones).
+        freeze_encoder_epochs: train only the decoder for this many first epochs, so the
+            random decoder does not push large gradients into pretrained weights.
+        freeze_stem: keep the encoder's layers up to the stride-4 feature fixed (weights
+            and BatchNorm statistics) for the whole run: generic pretrained edge filters,
+            and no backward pass through the full-resolution layers (the bulk of a CPU step).
+        init_from: start from this checkpoint's weights (a ``best.pt`` of the same
+            architecture and classes), as a fine-tune does; empty = no checkpoint.
         loss: loss settings (``[train.loss]``).
     """
 
@@ -132,6 +148,11 @@ class TrainConfig:
     max_minutes: float = 0.0
     ema_decay: float = 0.0
     fit_epochs_to_time: bool = False
+    encoder_lr_mult: float = 1.0
+    freeze_bn: bool = False
+    freeze_encoder_epochs: int = 0
+    freeze_stem: bool = False
+    init_from: str = ""
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -188,6 +209,8 @@ class Config:
             (0 <= self.train.min_lr_ratio <= 1, "train.min_lr_ratio", "must be in [0, 1]"),
             (self.train.threads >= 1, "train.threads", "must be >= 1"),
             (self.train.max_minutes >= 0, "train.max_minutes", "must be >= 0 (0 = no limit)"),
+            (self.train.encoder_lr_mult >= 0, "train.encoder_lr_mult", "must be >= 0"),
+            (self.train.freeze_encoder_epochs >= 0, "train.freeze_encoder_epochs", "must be >= 0"),
             (self.data.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (self.data.augment_on in ("loader", "device"), "data.augment_on", "must be 'loader' or 'device'"),
             (not (self.data.augment_on == "device" and self.data.augment.circle), "data.augment_on",
@@ -247,7 +270,7 @@ def read_toml(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
     for item in overrides or []:
-        _apply_override(doc, item)
+        apply_override(doc, item)
     return doc
 
 
@@ -265,10 +288,13 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     cfg.data.root = resolve_path(path, cfg.data.root)
     if cfg.data.gan.generator:
         cfg.data.gan.generator = resolve_path(path, cfg.data.gan.generator)
+    if cfg.train.init_from:
+        cfg.train.init_from = resolve_path(path, cfg.train.init_from)
     return cfg
 
 
-def _apply_override(doc: dict[str, Any], item: str) -> None:
+def apply_override(doc: dict[str, Any], item: str) -> None:
+    """Set ``section.key=value`` (a TOML value, else a bare string) in parsed TOML ``doc``."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r}: expected section.key=value")

@@ -24,6 +24,7 @@ under a size limit, so each file is decoded once per run.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -75,12 +76,18 @@ class ClassInfo:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Name, classes, ignore index and (optional) description of a dataset."""
+    """Name, classes, ignore index, ignored classes and (optional) description of a dataset.
+
+    ``ignore_classes`` names classes whose truth pixels are left out of training and
+    scoring, as Cityscapes and CamVid treat ``void``: the model keeps their output
+    channel, but no pixel of theirs is a target or counts in the confusion matrix.
+    """
 
     name: str
     classes: tuple[ClassInfo, ...]
     ignore_index: int = 255
     description: str = ""
+    ignore_classes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain-data form (stored in checkpoints)."""
@@ -89,6 +96,7 @@ class DatasetSpec:
             "classes": [{"index": c.index, "name": c.name, "color": list(c.color)} for c in self.classes],
             "ignore_index": self.ignore_index,
             "description": self.description,
+            "ignore_classes": list(self.ignore_classes),
         }
 
     @classmethod
@@ -96,7 +104,24 @@ class DatasetSpec:
         """Inverse of :meth:`to_dict`."""
         classes = tuple(ClassInfo(c["index"], c["name"], tuple(c["color"])) for c in doc["classes"])
         description = doc.get("description", "")
-        return cls(name=doc["name"], classes=classes, ignore_index=doc["ignore_index"], description=description)
+        return cls(name=doc["name"], classes=classes, ignore_index=doc["ignore_index"], description=description,
+                   ignore_classes=tuple(doc.get("ignore_classes", ())))
+
+    def with_ignored(self, names: list[str] | tuple[str, ...], where: str) -> DatasetSpec:
+        """This spec with ``names`` added to ``ignore_classes``; unknown names are an
+        error naming ``where`` (a file and key), and at least one class must stay scored."""
+        unknown = [n for n in names if n not in self.class_names]
+        if unknown:
+            raise DataError(f"{where}: unknown class(es) {unknown}; the classes are {self.class_names}")
+        merged = tuple(n for n in self.class_names if n in set(self.ignore_classes) | set(names))
+        if len(merged) >= self.num_classes:
+            raise DataError(f"{where}: ignoring {list(merged)} leaves no class to train or score")
+        return dataclasses.replace(self, ignore_classes=merged)
+
+    @property
+    def ignored_indices(self) -> list[int]:
+        """Indices of ``ignore_classes``."""
+        return [c.index for c in self.classes if c.name in self.ignore_classes]
 
     @property
     def num_classes(self) -> int:
@@ -175,7 +200,11 @@ def _parse_dataset_toml(path: Path) -> DatasetSpec:
         raise DataError(f"{path}: classes: duplicate class names in {names}")
     ignore_index = doc.get("ignore_index", 255)
     _check_ignore_index(ignore_index, len(classes), f"{path}: ignore_index")
-    return DatasetSpec(name=name, classes=tuple(classes), ignore_index=ignore_index, description=description)
+    ignored = doc.get("ignore_classes", [])
+    if not isinstance(ignored, list) or not all(isinstance(n, str) for n in ignored):
+        raise DataError(f"{path}: ignore_classes: expected an array of class names, got {ignored!r}")
+    spec = DatasetSpec(name=name, classes=tuple(classes), ignore_index=ignore_index, description=description)
+    return spec.with_ignored(ignored, f"{path}: ignore_classes")
 
 
 def _check_ignore_index(value: object, num_classes: int, where: str) -> None:
@@ -321,10 +350,15 @@ class AugmentConfig:
             )
 
 
-def normalize(rgb: np.ndarray) -> np.ndarray:
+Normalization = tuple[tuple[float, float, float], tuple[float, float, float]]
+"""Per-channel ``(mean, std)`` after scaling to [0, 1] (an encoder's, see ``encoders.normalization``)."""
+
+
+def normalize(rgb: np.ndarray, normalization: Normalization = (MEAN, STD)) -> np.ndarray:
     """``uint8 (H, W, 3)`` RGB -> normalised ``float32 (3, H, W)``."""
+    mean, std = normalization
     x = rgb.astype(np.float32) / 255.0
-    x = (x - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+    x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
@@ -603,7 +637,7 @@ class SegmentationDataset(Dataset):
 
     With ``synthetic`` (a :class:`foramen_train.gan.GanSource`) the dataset also holds
     ``synthetic_count`` generated pairs after the real frames, drawn anew for every epoch
-    and augmented like the real ones.
+    and augmented like the real ones. ``normalization`` is the model encoder's.
     """
 
     pairs: list[tuple[Path, Path]]
@@ -616,6 +650,7 @@ class SegmentationDataset(Dataset):
     epoch: int = 0
     synthetic: object | None = None
     synthetic_count: int = 0
+    normalization: Normalization = (MEAN, STD)
     _cache: list[tuple[np.ndarray, np.ndarray]] | None = field(default=None, init=False, repr=False)
     _circles: dict[int, Circle | None] = field(default_factory=dict, init=False, repr=False)
 
@@ -680,4 +715,4 @@ class SegmentationDataset(Dataset):
             image, mask = augment_pair(image, mask, self.width, self.height, self.augment, rng, circle=circle)
         else:
             image, mask = resize_pair(image, mask, self.width, self.height)
-        return torch.from_numpy(normalize(image)), torch.from_numpy(mask.astype(np.int64))
+        return torch.from_numpy(normalize(image, self.normalization)), torch.from_numpy(mask.astype(np.int64))

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import MEAN, STD, AugmentConfig, DataError, SegmentationDataset
+from .data import MEAN, STD, AugmentConfig, DataError, Normalization, SegmentationDataset
 
 
 class DeviceAugmenter:
@@ -40,7 +40,7 @@ class DeviceAugmenter:
 
     def __init__(
         self, images: torch.Tensor, masks: torch.Tensor, width: int, height: int, cfg: AugmentConfig,
-        seed: int = 0,
+        seed: int = 0, normalization: Normalization = (MEAN, STD),
     ):
         if cfg.circle:
             raise ValueError("data.augment.circle: the circular field-of-view mode needs data.augment_on = \"loader\"")
@@ -51,8 +51,9 @@ class DeviceAugmenter:
         self.width, self.height = width, height
         self.cfg, self.seed = cfg, seed
         self.device = images.device
-        self._mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
+        mean, std = normalization
+        self._mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
 
     @classmethod
     def from_dataset(
@@ -72,7 +73,8 @@ class DeviceAugmenter:
                 )
             images[i] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
             masks[i] = torch.from_numpy(mask)
-        return cls(images.to(device), masks.to(device), dataset.width, dataset.height, cfg, seed)
+        return cls(images.to(device), masks.to(device), dataset.width, dataset.height, cfg, seed,
+                   dataset.normalization)
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -84,9 +84,12 @@ def preprocess(rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 def evaluate(
     predict: Predictor, meta: dict[str, Any], pairs: list[tuple[Path, Path]], progress: bool = True
 ) -> ConfusionMatrix:
-    """Confusion matrix of ``predict`` over ``pairs`` at each mask's native resolution."""
+    """Confusion matrix of ``predict`` over ``pairs`` at each mask's native resolution;
+    truth pixels of the model's ``ignore_classes`` are left out."""
     spec = DatasetSpec.from_dict(meta)
     matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
+    unlabel = np.arange(256, dtype=np.uint8)
+    unlabel[spec.ignored_indices] = spec.ignore_index
     for image_path, mask_path in tqdm(pairs, desc="evaluate", disable=not progress, dynamic_ncols=True):
         image, mask = load_image(image_path), load_mask(mask_path, spec)
         if image.shape[:2] != mask.shape:
@@ -95,7 +98,7 @@ def evaluate(
         if logits.shape[1] != spec.num_classes:
             raise ExportError(f"model gives {logits.shape[1]} classes, metadata lists {spec.num_classes}")
         logits = F.interpolate(logits, size=mask.shape, mode="bilinear", align_corners=False)
-        matrix.update(logits.argmax(1)[0], mask)
+        matrix.update(logits.argmax(1)[0], unlabel[mask])
     return matrix
 
 

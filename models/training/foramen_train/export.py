@@ -25,7 +25,8 @@ from typing import Any
 import onnx
 import torch
 
-from .data import MEAN, STD, DataError, DatasetSpec, SegmentationDataset, evenly_spaced, read_list
+from . import encoders
+from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, read_list
 from .model import ModelConfig, PPLiteSeg
 
 METADATA_KEY = "foramen"
@@ -61,12 +62,16 @@ def metadata_document(ckpt: dict[str, Any], name: str = "", description: str = "
     ``name`` defaults to the dataset's name, ``description`` to the dataset's description.
     """
     mcfg, ds, tr = ckpt["model_config"], ckpt["dataset"], ckpt["training"]
+    mean, std = encoders.normalization(mcfg.get("encoder", encoders.STDC))
     return {
         "format": METADATA_FORMAT,
         "name": name or ds["name"],
         "description": description or ds.get("description", ""),
         "classes": [{"index": c["index"], "name": c["name"], "color": list(c["color"])} for c in ds["classes"]],
         "ignore_index": ds["ignore_index"],
+        # Truth classes that evaluation leaves out (unannotated gaps, as Cityscapes' void);
+        # `foramen eval` with this model picks them up.
+        "ignore_classes": list(ds.get("ignore_classes", [])),
         "input": {
             "name": INPUT_NAME,
             "width": mcfg["width"],
@@ -74,13 +79,14 @@ def metadata_document(ckpt: dict[str, Any], name: str = "", description: str = "
             "layout": "NCHW",
             "color": "RGB",
             "scale": 255.0,
-            "mean": list(MEAN),
-            "std": list(STD),
+            "mean": list(mean),
+            "std": list(std),
             "resize": "stretch",
         },
         "output": {"name": OUTPUT_NAME, "kind": "logits"},
         "training": {
             "dataset": ds["name"],
+            "encoder": mcfg.get("encoder", encoders.STDC),
             "epochs": tr["epoch"],
             "val_miou": tr["val_miou"],
             "val_iou": dict(tr["val_iou"]),
@@ -185,7 +191,8 @@ def parity_frames(
         frames = torch.randn(count, 3, mcfg["height"], mcfg["width"], generator=generator)
         return frames, f"{count} random frames (validation data unavailable: {err})"
     spec = DatasetSpec.from_dict(ckpt["dataset"])
-    dataset = SegmentationDataset(pairs, spec, mcfg["width"], mcfg["height"], augment=None, cache_max_mb=0)
+    dataset = SegmentationDataset(pairs, spec, mcfg["width"], mcfg["height"], augment=None, cache_max_mb=0,
+                                  normalization=encoders.normalization(mcfg.get("encoder", encoders.STDC)))
     return torch.stack([dataset[i][0] for i in range(len(dataset))]), f"{len(dataset)} frames of {root / list_name}"
 
 

@@ -700,11 +700,14 @@ class SegFeatures:
     @torch.no_grad()
     def __call__(self, images: np.ndarray, batch: int = 16) -> np.ndarray:
         from .data import normalize
+        from .encoders import normalization
 
+        norm = normalization(self.model.cfg.encoder)
         feats = []
         for start in range(0, len(images), batch):
             x = torch.from_numpy(np.stack([
-                normalize(np.asarray(Image.fromarray(im).resize((self.width, self.height), Image.Resampling.BILINEAR)))
+                normalize(np.asarray(Image.fromarray(im).resize((self.width, self.height), Image.Resampling.BILINEAR)),
+                          norm)
                 for im in images[start:start + batch]]))
             stages = self.model.encoder(x)[-2:]
             feats.append(torch.cat([torch.cat([s.mean((2, 3)), s.amax((2, 3))], 1) for s in stages], 1).numpy())

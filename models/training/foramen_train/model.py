@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import encoders
+
 
 @dataclass
 class ModelConfig:
@@ -51,6 +53,9 @@ class ModelConfig:
             regions) vanish at stride 8; this costs little at stride 4 with few channels.
         aux_heads: build auxiliary heads on the stride-16/32 decoder features for deep
             supervision during training.
+        encoder: ``"stdc-scratch"`` (the STDC-like encoder above, ``base_channels`` and
+            ``stage_blocks`` apply) or an ImageNet-pretrained ``"efficientnet-lite0/1/2"``
+            (see :mod:`foramen_train.encoders`; those two keys are then unused).
     """
 
     num_classes: int
@@ -63,9 +68,14 @@ class ModelConfig:
     head_channels: int = 64
     detail_channels: int = 0
     aux_heads: bool = True
+    encoder: str = encoders.STDC
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the offending ``model.*`` field."""
+        try:
+            encoders.check_name(self.encoder)
+        except encoders.EncoderError as err:
+            raise ValueError(str(err)) from err
         if self.num_classes < 1:
             raise ValueError(f"model: need at least one class, got {self.num_classes}")
         for name in ("width", "height"):
@@ -137,6 +147,7 @@ class STDCEncoder(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(ConvBNReLU(3, base // 2, stride=2), ConvBNReLU(base // 2, base, stride=2))
         widths = [4 * base, 8 * base, 16 * base]
+        self.stem_channels = base
         self.out_channels = widths
         stages = []
         cin = base
@@ -146,6 +157,10 @@ class STDCEncoder(nn.Module):
             stages.append(nn.Sequential(*modules))
             cin = cout
         self.stages = nn.ModuleList(stages)
+
+    def stem_modules(self) -> list[nn.Module]:
+        """The layers that compute the stride-4 feature (``train.freeze_stem``)."""
+        return [self.stem]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``[f8, f16, f32]``."""
@@ -252,20 +267,29 @@ class SegHead(nn.Sequential):
 
 
 class PPLiteSeg(nn.Module):
-    """PP-LiteSeg-like network; ``forward`` returns logits at the input size."""
+    """PP-LiteSeg-like network; ``forward`` returns logits at the input size.
 
-    def __init__(self, cfg: ModelConfig):
+    ``pretrained`` loads a pretrained encoder's ImageNet weights (training from scratch
+    of the decoder); a checkpoint's weights replace them anyway, so loading one needs
+    no pretrained weights.
+    """
+
+    def __init__(self, cfg: ModelConfig, pretrained: bool = False):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.encoder = STDCEncoder(cfg.base_channels, cfg.stage_blocks)
+        self.encoder: STDCEncoder | encoders.LiteEncoder
+        if cfg.encoder == encoders.STDC:
+            self.encoder = STDCEncoder(cfg.base_channels, cfg.stage_blocks)
+        else:
+            self.encoder = encoders.LiteEncoder(cfg.encoder, cfg.width, cfg.height, pretrained)
         c8, c16, c32 = self.encoder.out_channels
         d8, d16, d32 = cfg.decoder_channels
         self.sppm = SPPM(c32, cfg.sppm_channels, d32)
         self.fuse16 = UAFM(c16, d32, d16)
         self.fuse8 = UAFM(c8, d16, d8)
         if cfg.detail_channels > 0:
-            self.fuse4: UAFM | None = UAFM(cfg.base_channels, d8, cfg.detail_channels)
+            self.fuse4: UAFM | None = UAFM(self.encoder.stem_channels, d8, cfg.detail_channels)
             self.head = SegHead(cfg.detail_channels, cfg.head_channels, cfg.num_classes)
         else:
             self.fuse4 = None

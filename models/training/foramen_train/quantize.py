@@ -49,7 +49,7 @@ def calibration_tensors(model: Path, root: Path, list_name: str, frames: int) ->
     for image_path, _ in pairs:
         rgb = load_image(image_path)
         resized = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR))
-        tensors.append(normalize(resized)[None].astype(np.float32))
+        tensors.append(normalize(resized, (tuple(spec["mean"]), tuple(spec["std"])))[None].astype(np.float32))
     return spec.get("name", proto.graph.input[0].name), tensors
 
 

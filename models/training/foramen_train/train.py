@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from . import distributed as D
 from .config import Config, ConfigError, load_config, to_toml
+from . import encoders
 from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
 from .device_augment import DeviceAugmenter
 from .export import ExportError, export_checkpoint
@@ -61,13 +62,15 @@ def build_datasets(cfg: Config) -> tuple[DatasetSpec, SegmentationDataset, Segme
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found (data.root in {cfg.source})")
     spec = load_dataset_spec(root, cfg.data.classes, cfg.data.ignore_index)
+    spec = spec.with_ignored(cfg.data.ignore_classes, f"{cfg.source}: data.ignore_classes")
     train_pairs = evenly_spaced(read_list(root, cfg.data.train_list), cfg.data.train_limit)
     val_pairs = evenly_spaced(read_list(root, cfg.data.val_list), cfg.data.val_limit)
     if len(train_pairs) < cfg.train.batch_size:
         raise DataError(
             f"{root / cfg.data.train_list}: {len(train_pairs)} frames, fewer than train.batch_size={cfg.train.batch_size}"
         )
-    size = dict(width=cfg.model.width, height=cfg.model.height, cache_max_mb=cfg.data.cache_max_mb)
+    size = dict(width=cfg.model.width, height=cfg.model.height, cache_max_mb=cfg.data.cache_max_mb,
+                normalization=encoders.normalization(cfg.model.encoder))
     train_ds = SegmentationDataset(train_pairs, spec, augment=cfg.data.augment, seed=cfg.train.seed, **size)
     val_ds = SegmentationDataset(val_pairs, spec, augment=None, **size)
     if cfg.data.gan.enabled:
@@ -89,15 +92,71 @@ def gan_source(cfg: Config, spec: DatasetSpec, train_ds: SegmentationDataset) ->
     return GanSource(generator, masks, side, cfg.data.gan.labels, spec.ignore_index)
 
 
-def build_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
-    """AdamW or SGD; norms and biases get no weight decay."""
-    decay, no_decay = [], []
-    for param in model.parameters():
-        (no_decay if param.ndim <= 1 else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": cfg.train.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def build_model(cfg: Config, spec: DatasetSpec, aux: bool) -> PPLiteSeg:
+    """The network: from ``train.init_from``'s weights when set, else with the encoder's
+    pretrained weights (none for the scratch encoder)."""
+    model_cfg = cfg.model.build(spec.num_classes, aux_heads=aux)
+    if not cfg.train.init_from:
+        return PPLiteSeg(model_cfg, pretrained=True)
+    model = PPLiteSeg(model_cfg)
+    load_initial_weights(model, Path(cfg.train.init_from), spec)
+    return model
+
+
+def load_initial_weights(model: PPLiteSeg, path: Path, spec: DatasetSpec) -> None:
+    """Copy a checkpoint's weights into ``model``: same architecture and class names
+    required (auxiliary heads may differ); the error names the file and what differs."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint not found (train.init_from)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" not in ckpt or "model_config" not in ckpt:
+        raise ConfigError(f"{path}: not a foramen_train checkpoint (train.init_from)")
+    names = [c["name"] for c in ckpt["dataset"]["classes"]]
+    if names != spec.class_names:
+        raise ConfigError(f"{path}: trained on classes {names}, the data set has {spec.class_names}")
+    theirs = {k: v for k, v in ckpt["model_config"].items() if k != "aux_heads"}
+    ours = {k: v for k, v in dataclasses.asdict(model.cfg).items() if k != "aux_heads"}
+    theirs.setdefault("encoder", "stdc-scratch")
+    if theirs != ours:
+        diff = sorted(k for k in ours if theirs.get(k) != ours[k])
+        raise ConfigError(f"{path}: model differs from [model] in {diff} (train.init_from needs the same network)")
+    result = model.load_state_dict(ckpt["state_dict"], strict=False)
+    stray = [k for k in (*result.missing_keys, *result.unexpected_keys) if not k.startswith("aux.")]
+    if stray:
+        raise ConfigError(f"{path}: weights do not fit the model: {stray[:5]}")
+
+
+def set_encoder_training(model: PPLiteSeg, epoch: int, cfg: Config) -> None:
+    """Apply ``train.freeze_encoder_epochs``, ``freeze_stem`` and ``freeze_bn`` for ``epoch`` (after
+    ``model.train()``, which would put frozen BatchNorm layers back in training mode)."""
+    frozen = epoch <= cfg.train.freeze_encoder_epochs
+    for param in model.encoder.parameters():
+        param.requires_grad_(not frozen)
+    if cfg.train.freeze_stem:
+        # Fixed weights and statistics: nothing before the stride-4 feature needs a
+        # gradient, so backpropagation stops there (the costly high-resolution layers).
+        for module in model.encoder.stem_modules():
+            module.eval()
+            module.requires_grad_(False)
+    if cfg.train.freeze_bn:
+        for module in model.encoder.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+                module.requires_grad_(False)
+
+
+def build_optimizer(model: PPLiteSeg, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW or SGD; norms and biases get no weight decay; the encoder's groups carry
+    ``lr_mult = train.encoder_lr_mult`` (the schedule multiplies every group's rate by it)."""
+    encoder_ids = {id(p) for p in model.encoder.parameters()}
+    groups = []
+    for in_encoder, mult in ((True, cfg.train.encoder_lr_mult), (False, 1.0)):
+        params = [p for p in model.parameters() if (id(p) in encoder_ids) == in_encoder]
+        for decayed in (True, False):
+            chosen = [p for p in params if (p.ndim > 1) == decayed]
+            if chosen:
+                groups.append({"params": chosen, "weight_decay": cfg.train.weight_decay if decayed else 0.0,
+                               "lr_mult": mult})
     if cfg.train.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.train.lr)
     return torch.optim.SGD(groups, lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=True)
@@ -121,7 +180,7 @@ def validate(
     """Mean validation loss and the confusion matrix at the model input size.
 
     ``loader`` yields ``(images, masks)`` batches (a DataLoader, or tensors already on
-    the device).
+    the device). Truth pixels of ``spec.ignore_classes`` are left out of the matrix.
 
     Under a process group each rank passes its own batches (see :func:`val_batches`);
     the loss sums and the confusion matrix are all-reduced, so every rank returns the
@@ -130,6 +189,7 @@ def validate(
     device = device or torch.device("cpu")
     model.eval()
     matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
+    ignored = torch.tensor(spec.ignored_indices, dtype=torch.int64, device=device)
     total, frames = 0.0, 0
     with torch.no_grad():
         for images, masks in tqdm(loader, desc="  val", leave=False, disable=not progress, dynamic_ncols=True):
@@ -137,6 +197,8 @@ def validate(
             logits = model(images)
             total += loss_fn(logits, masks).item() * images.shape[0]
             frames += images.shape[0]
+            if ignored.numel():
+                masks = masks.masked_fill(torch.isin(masks, ignored), spec.ignore_index)
             matrix.update(logits.argmax(1), masks)
     if D.active():
         sums = D.all_reduce_detached(torch.tensor([total, frames], dtype=torch.float64, device=device))
@@ -238,9 +300,11 @@ def prepare_run_dir(cfg: Config, out: Path | None) -> Path:
 
 def train(
     cfg: Config, run_dir: Path | None, progress: bool = True, overrides: list[str] | None = None,
-    dist_info: D.DistInfo | None = None,
+    dist_info: D.DistInfo | None = None, export: bool = True,
 ) -> dict[str, Any]:
     """Run a whole training; return the summary also written to ``summary.json``.
+
+    ``export=False`` skips the ONNX export (experiments that only score checkpoints).
 
     ``dist_info`` (from :func:`foramen_train.distributed.setup`) selects the device and,
     under torchrun, this process's rank; without it the run is single-process on the CPU.
@@ -260,15 +324,22 @@ def train(
     spec, train_ds, val_ds = build_datasets(cfg)
     names = spec.class_names
     aux = cfg.train.loss.aux_weight > 0
-    model_cfg = cfg.model.build(spec.num_classes, aux_heads=aux)
-    model = PPLiteSeg(model_cfg)
+    if info.distributed and cfg.train.freeze_encoder_epochs > 0:
+        raise ConfigError(f"{cfg.source}: train.freeze_encoder_epochs: not supported under torchrun (DDP needs "
+                          "the same trainable parameters in every step); use train.encoder_lr_mult")
+    model = build_model(cfg, spec, aux)
+    model_cfg = model.cfg
+    set_encoder_training(model, 1, cfg)  # frozen BatchNorm before DDP records the trainable parameters
     params = count_parameters(model)
     flops = estimate_flops(model, model_cfg.width, model_cfg.height)
     if info.distributed:
         model = D.convert_sync_batchnorm(model, device)
     model.to(device)
-    loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss, sync=info.distributed).to(device)
-    val_loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss).to(device)
+    # The data set's ignored classes are no target of the loss either.
+    loss_cfg = dataclasses.replace(
+        cfg.train.loss, ignore_classes=sorted(set(cfg.train.loss.ignore_classes or []) | set(spec.ignored_indices)) or None)
+    loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, loss_cfg, sync=info.distributed).to(device)
+    val_loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, loss_cfg).to(device)
     step_net: nn.Module = _TrainForward(model, aux)
     if info.distributed:
         step_net = DistributedDataParallel(
@@ -282,7 +353,9 @@ def train(
         f"({'cached' if train_ds.cached else 'not cached'}), classes {names}"
     )
     log(
-        f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, base {model_cfg.base_channels}: "
+        f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, encoder {model_cfg.encoder}"
+        f"{'' if model_cfg.encoder != 'stdc-scratch' else f' base {model_cfg.base_channels}'}"
+        f"{f' from {cfg.train.init_from}' if cfg.train.init_from else ''}: "
         f"{params:,} params, {flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"
     )
     where = f"{info.world_size} processes ({info.backend}), {local_batch} frames each" if info.distributed else "1 process"
@@ -371,6 +444,12 @@ def train(
             },
         }
 
+    # A run that starts from a checkpoint records where it started: the checkpoint's own
+    # validation loss and mIoU on this run's validation list.
+    initial = validate(eval_model, val_loader, val_loss_fn, spec, progress, device) if cfg.train.init_from else None
+    if initial is not None:
+        log(f"start (train.init_from): val_loss {initial[0]:.4f} val_miou {initial[1].mean_iou():.4f}")
+    val_loss = math.nan
     epoch = 0
     epoch_seconds: list[float] = []
     while epoch < epochs:
@@ -379,6 +458,7 @@ def train(
         train_ds.set_epoch(epoch)
         tagged.set_epoch(epoch)
         step_net.train()
+        set_encoder_training(model, epoch, cfg)
         # Summed on the device and read once per epoch: a read-back every step would stall
         # a GPU's kernel queue (see losses._ohem).
         loss_sum = torch.zeros((), device=device)
@@ -388,7 +468,7 @@ def train(
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             lr = cfg.train.lr * lr_factor(iteration, total_iters, warmup, cfg)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_mult"]
             logits, aux_logits = step_net(images)
             # With several processes every term is that of the global batch (see losses.py).
             loss = loss_fn(logits, masks)
@@ -455,12 +535,16 @@ def train(
     if main_rank:
         onnx_path = run_dir / cfg.export.filename
         try:
-            export_checkpoint(run_dir / "best.pt", onnx_path)
+            if export:
+                export_checkpoint(run_dir / "best.pt", onnx_path)
         except ExportError as err:
             error = str(err)
         else:
             summary = {
                 "dataset": spec.name,
+                "encoder": model_cfg.encoder,
+                "ignore_classes": list(spec.ignore_classes),
+                "init_from": cfg.train.init_from,
                 "data_root": str(cfg.data_root()),
                 "classes": names,
                 "train_frames": len(train_ds.pairs),
@@ -473,13 +557,16 @@ def train(
                 "best_epoch": best["epoch"],
                 "val_miou": best["val_miou"],
                 "val_iou": best["val_iou"],
+                "initial_val_loss": initial[0] if initial is not None else None,
+                "initial_val_miou": initial[1].mean_iou() if initial is not None else None,
+                "final_val_loss": val_loss,
                 "params": params,
                 "flops": flops,
                 "device": str(device),
                 "world_size": info.world_size,
                 "seconds": round(time.perf_counter() - started, 1),
                 "seconds_per_step": round(float(np.median(step_times)), 4),
-                "onnx": str(onnx_path),
+                "onnx": str(onnx_path) if export else None,
             }
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             log(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")

@@ -1,0 +1,131 @@
+"""Measure adaptation to an unseen patient: fine-tune on the first N frames of each
+validation sequence (by frame order), score on the rest of that sequence.
+
+CLI::
+
+    python -m foramen_train.adapt --from CKPT [--data D] [--list val.txt] [--frames 5 10 20]
+        [--seeds 0 1 2] [--steps 60] --out RUN
+
+For each sequence (the folder of a list entry's image) and each N, ``--seeds`` fine-tunes
+(:mod:`foramen_train.finetune`, last epoch's weights) are scored on that sequence's frames
+after the first N, at the masks' native resolution with the checkpoint's ignored classes
+left out, next to the checkpoint itself (N = 0) on the same frames. Results go to
+``adapt.json`` and ``adapt.md``; finished runs are reused when the command is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError
+from .data import DataError, read_list
+from .evaluate import checkpoint_predictor, evaluate
+from .export import ExportError
+from .finetune import DEFAULT_STEPS, finetune
+
+
+def sequences(root: Path, list_name: str) -> dict[str, list[tuple[Path, Path]]]:
+    """The list's frames grouped by their image folder, each group in frame-name order."""
+    groups: dict[str, list[tuple[Path, Path]]] = {}
+    for image, mask in read_list(root, list_name):
+        groups.setdefault(str(image.parent.relative_to(root)), []).append((image, mask))
+    return {name: sorted(pairs, key=lambda p: p[0].name) for name, pairs in sorted(groups.items())}
+
+
+def write_list(path: Path, root: Path, pairs: list[tuple[Path, Path]]) -> Path:
+    """A list file of ``pairs`` (paths relative to ``root``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{i.relative_to(root)} {m.relative_to(root)}\n" for i, m in pairs), encoding="utf-8")
+    return path
+
+
+def score(checkpoint: Path, pairs: list[tuple[Path, Path]]) -> float:
+    """mIoU over the classes in the truth (ignored classes left out) of a checkpoint."""
+    predict, meta, _ = checkpoint_predictor(checkpoint)
+    summary = evaluate(predict, meta, pairs, progress=False).summary([c["name"] for c in meta["classes"]])
+    return float(summary["miou"])
+
+
+def run(checkpoint: Path, root: Path, list_name: str, frames: list[int], seeds: list[int], steps: int,
+        out: Path) -> dict[str, Any]:
+    """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds."""
+    rows = []
+    for name, pairs in sequences(root, list_name).items():
+        tag = name.replace("/", "-")
+        for n in frames:
+            if n + 1 >= len(pairs):
+                raise DataError(f"{root / list_name}: {name} has {len(pairs)} frames, too few for N={n}")
+            few, rest = pairs[:n], pairs[n:]
+            base = score(checkpoint, rest)
+            scores = []
+            for seed in seeds:
+                run_dir = out / f"{tag}-n{n}-s{seed}"
+                result = run_dir / "score.json"
+                if not result.is_file():
+                    if run_dir.exists():
+                        for stale in run_dir.iterdir():
+                            stale.unlink()
+                    few_list = write_list(out / "lists" / f"{tag}-first{n}.txt", root, few)
+                    finetune(checkpoint, root, str(few_list), run_dir, steps=steps, seed=seed, export=False)
+                    result.write_text(json.dumps({"miou": score(run_dir / "last.pt", rest)}) + "\n")
+                scores.append(json.loads(result.read_text())["miou"])
+            rows.append({"sequence": name, "n": n, "test_frames": len(rest), "checkpoint_miou": base,
+                         "finetuned_miou": scores, "mean": statistics.fmean(scores),
+                         "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0})
+            print(f"{name} N={n}: {base:.4f} -> {rows[-1]['mean']:.4f} ± {rows[-1]['sd']:.4f} "
+                  f"on {len(rest)} frames", flush=True)
+    return {"checkpoint": str(checkpoint), "data": str(root), "list": list_name, "steps": steps, "seeds": seeds,
+            "rows": rows}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The table for the training README."""
+    lines = [
+        f"Fine-tune of `{result['checkpoint']}` for {result['steps']} steps on the first N frames of each "
+        f"sequence of `{result['list']}`, scored on the sequence's later frames (mIoU over the classes in the "
+        f"truth, ignored classes left out); seeds {result['seeds']}.",
+        "",
+        "| sequence | N | test frames | N = 0 (checkpoint) | fine-tuned, mean ± sd | gain |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['sequence']} | {r['n']} | {r['test_frames']} | {r['checkpoint_miou']:.3f} | "
+                     f"{r['mean']:.3f} ± {r['sd']:.3f} | {r['mean'] - r['checkpoint_miou']:+.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m foramen_train.adapt", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="checkpoint", type=Path, required=True, help="best.pt to adapt")
+    parser.add_argument("--data", type=Path, help="data set folder (default: the checkpoint's)")
+    parser.add_argument("--list", dest="list_name", help="list of the unseen sequences (default: its val list)")
+    parser.add_argument("--frames", type=int, nargs="+", default=[5, 10, 20], help="values of N (default 5 10 20)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tune seeds (default 0 1 2)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps per fine-tune (default {DEFAULT_STEPS})")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the runs, adapt.json and adapt.md")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        root = args.data or Path(ckpt["config"]["data"]["root"])
+        list_name = args.list_name or ckpt["config"]["data"]["val_list"]
+        result = run(args.checkpoint, root, list_name, args.frames, args.seeds, args.steps, args.out)
+    except (ConfigError, DataError, ExportError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "adapt.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (args.out / "adapt.md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
