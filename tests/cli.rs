@@ -224,6 +224,62 @@ fn replay_reads_a_real_image_folder() {
     assert_eq!(count_frames(&out), (n_images, 512, 512));
 }
 
+/// `foramen eval` with the bundled vocalfolds model leaves out the classes its contract
+/// ignores (`void`, unannotated gaps), and `--no-ignore` scores them.
+#[test]
+fn eval_takes_the_ignored_classes_from_the_models_contract() {
+    let data = repo().join("../shared/data/vocalfolds");
+    if !data.exists() {
+        eprintln!("skipping: {} not present", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let list = dir.path().join("few.txt");
+    let lines: Vec<String> = std::fs::read_to_string(data.join("val.txt"))
+        .expect("val.txt")
+        .lines()
+        .step_by(12)
+        .map(String::from)
+        .collect();
+    std::fs::write(&list, lines.join("\n")).expect("list");
+    let model = repo().join("models/vocalfolds.onnx").display().to_string();
+    let metrics = |flag: Option<&str>, name: &str| -> serde_json::Value {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "eval",
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--list",
+            list.to_str().expect("utf-8"),
+            "--model",
+            &model,
+            "--out",
+        ];
+        let out_arg = out.display().to_string();
+        args.push(&out_arg);
+        args.extend(flag);
+        ok(&args);
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).expect("json"))
+            .expect("metrics.json")
+    };
+    let ignored = metrics(None, "ignored");
+    assert_eq!(ignored["ignored_classes"], serde_json::json!(["void"]));
+    assert_eq!(ignored["per_class"]["void"]["support"], 0);
+    let every = metrics(Some("--no-ignore"), "every");
+    assert_eq!(every["ignored_classes"], serde_json::json!([]));
+    assert!(
+        every["per_class"]["void"]["support"]
+            .as_u64()
+            .expect("support")
+            > 0
+    );
+    // The other classes' truth is the same; only void pixels left the matrix.
+    assert_eq!(
+        ignored["per_class"]["vocal folds"]["support"],
+        every["per_class"]["vocal folds"]["support"]
+    );
+}
+
 #[test]
 fn missing_model_fails_before_writing_output() {
     let dir = tempfile::tempdir().expect("tmp");

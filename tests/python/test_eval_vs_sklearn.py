@@ -103,3 +103,59 @@ def test_wrong_probability_shape_names_the_file(tmp_path, foramen_bin):
     )
     assert r.returncode != 0 and "f000.npy" in r.stderr and "shape" in r.stderr
     assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def write_dataset_toml(root, ignore: list[str]):
+    classes = "".join(f'\n[[classes]]\nindex = {i}\nname = "{n}"\ncolor = [{i}, {i}, {i}]\n' for i, n in enumerate(CLASSES))
+    listed = ", ".join(f'"{n}"' for n in ignore)
+    (root / "dataset.toml").write_text(f'name = "t"\nignore_index = 255\nignore_classes = [{listed}]\n{classes}')
+
+
+def run_eval(foramen_bin, root, out, *extra):
+    return subprocess.run(
+        [str(foramen_bin), "eval", "--data", str(root), "--list", "val.txt", "--pred", str(root / "pred"),
+         "--prob", str(root / "prob"), "--out", str(out), *extra], capture_output=True, text=True,
+    )
+
+
+def test_ignored_classes_are_left_out_like_void_in_cityscapes(tmp_path, foramen_bin):
+    root, truth, pred, prob = write_case(tmp_path, 6, 7, None)
+    write_dataset_toml(root, ["ligament"])
+    r = run_eval(foramen_bin, root, tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    # Truth pixels of the ignored class are dropped, as scikit-learn scores the rest.
+    keep = (truth != 255) & (truth != CLASSES.index("ligament"))
+    t, p, pr = truth[keep], pred[keep], prob[:, keep]
+    labels = list(range(len(CLASSES)))
+    assert doc["ignored_classes"] == ["ligament"]
+    assert doc["confusion_matrix"] == confusion_matrix(t, p, labels=labels).tolist()
+    assert doc["per_class"]["ligament"]["ignored"] and doc["per_class"]["ligament"]["support"] == 0
+    iou = jaccard_score(t, p, labels=labels, average=None, zero_division=0)
+    scored = [k for k in labels if CLASSES[k] != "ligament" and (t == k).any()]
+    assert doc["mean_present"]["iou"] == pytest.approx(np.mean(iou[scored]), abs=1e-12)
+    # `mean` averages every class with a value, but never an ignored one.
+    defined = [k for k in labels if CLASSES[k] != "ligament" and ((t == k).any() or (p == k).any())]
+    assert doc["mean"]["iou"] == pytest.approx(np.mean(iou[defined]), abs=1e-12)
+    bone = CLASSES.index("bone")
+    assert doc["per_class"]["bone"]["auc"] == pytest.approx(roc_auc_score(t == bone, pr[bone]), abs=1e-4)
+    assert "Ignored classes: ligament" in (tmp_path / "o" / "report.md").read_text()
+    # --no-ignore scores every class; --ignore-classes replaces the data set's choice.
+    r = run_eval(foramen_bin, root, tmp_path / "all", "--no-ignore")
+    assert r.returncode == 0, r.stderr
+    every = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert every["ignored_classes"] == [] and every["per_class"]["ligament"]["support"] > 0
+    r = run_eval(foramen_bin, root, tmp_path / "disc", "--ignore-classes", "disc")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "disc" / "metrics.json").read_text())["ignored_classes"] == ["disc"]
+
+
+def test_an_unknown_ignored_class_is_named(tmp_path, foramen_bin):
+    root, *_ = write_case(tmp_path, 2, 8, None)
+    write_dataset_toml(root, [])
+    r = run_eval(foramen_bin, root, tmp_path / "o", "--ignore-classes", "void")
+    assert r.returncode != 0 and "`void`" in r.stderr and "--ignore-classes" in r.stderr
+    write_dataset_toml(root, ["nerve"])
+    r = run_eval(foramen_bin, root, tmp_path / "o")
+    assert r.returncode != 0 and "dataset.toml" in r.stderr and "nerve" in r.stderr
+    assert not (tmp_path / "o" / "metrics.json").exists()

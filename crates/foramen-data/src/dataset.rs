@@ -70,6 +70,10 @@ pub struct DatasetInfo {
     pub ignore_index: u8,
     /// Classes in index order.
     pub classes: Vec<ClassInfo>,
+    /// Classes whose truth pixels training and evaluation leave out (e.g. a `void` that
+    /// marks unannotated gaps, as Cityscapes and CamVid treat it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_classes: Vec<String>,
 }
 
 fn default_ignore() -> u8 {
@@ -92,9 +96,19 @@ impl DatasetInfo {
             message: e.to_string(),
         })?;
         info.class_set().map_err(|e| DataError::Manifest {
-            path,
+            path: path.clone(),
             message: e.to_string(),
         })?;
+        if let Some(bad) = info
+            .ignore_classes
+            .iter()
+            .find(|n| !info.classes.iter().any(|c| &c.name == *n))
+        {
+            return Err(DataError::Manifest {
+                path,
+                message: format!("ignore_classes: `{bad}` is not one of the classes"),
+            });
+        }
         Ok(Some(info))
     }
 
@@ -272,6 +286,7 @@ pub fn write_synth_dataset(
         ),
         ignore_index: 255,
         classes: ClassSet::lumbar().classes,
+        ignore_classes: Vec::new(),
     };
     info.write(out)?;
     Ok(counts)

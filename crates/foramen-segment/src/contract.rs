@@ -56,6 +56,10 @@ pub struct ModelContract {
     /// Mask value for "not labelled".
     #[serde(default = "ignore")]
     pub ignore_index: u8,
+    /// Classes whose truth pixels evaluation leaves out (a `void` that marks unannotated
+    /// gaps, as Cityscapes treats it); `foramen eval` with this model uses them.
+    #[serde(default)]
+    pub ignore_classes: Vec<String>,
     /// Input.
     pub input: InputSpec,
     /// Output.
@@ -84,6 +88,13 @@ impl ModelContract {
             ));
         }
         c.class_set().map_err(|e| format!("classes: {e}"))?;
+        if let Some(bad) = c
+            .ignore_classes
+            .iter()
+            .find(|n| !c.classes.iter().any(|k| &k.name == *n))
+        {
+            return Err(format!("ignore_classes: `{bad}` is not one of the classes"));
+        }
         let i = &c.input;
         if i.layout != "NCHW" || i.color != "RGB" || i.resize != "stretch" {
             return Err(format!(
@@ -137,6 +148,30 @@ mod tests {
             ["background", "bone"]
         );
         assert_eq!((c.input.width, c.input.height), (64, 32));
+    }
+
+    #[test]
+    fn ignore_classes_default_empty_and_must_name_classes() {
+        assert!(
+            ModelContract::parse(&sample_json())
+                .unwrap()
+                .ignore_classes
+                .is_empty()
+        );
+        let with = sample_json().replace(
+            r#""ignore_index": 255,"#,
+            r#""ignore_index": 255, "ignore_classes": ["background"],"#,
+        );
+        assert_eq!(
+            ModelContract::parse(&with).unwrap().ignore_classes,
+            ["background"]
+        );
+        let bad = with.replace(r#"["background"]"#, r#"["void"]"#);
+        let err = ModelContract::parse(&bad).unwrap_err();
+        assert!(
+            err.contains("ignore_classes") && err.contains("void"),
+            "{err}"
+        );
     }
 
     #[test]

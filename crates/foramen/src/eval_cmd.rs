@@ -37,6 +37,9 @@ pub struct EvalOptions {
     pub out: PathBuf,
     /// Class names (else dataset.toml, else the model's).
     pub classes: Option<Vec<String>>,
+    /// Classes whose truth pixels are left out of every metric (as Cityscapes' void);
+    /// `None`: those of dataset.toml and the model's contract; `Some(empty)`: none.
+    pub ignore_classes: Option<Vec<String>>,
 }
 
 /// How many worst images the report shows.
@@ -78,7 +81,8 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         Predictions::Model(m) => Some(crate::model::load(m.as_deref(), model_cfg)?),
         Predictions::Saved { .. } => None,
     };
-    let names: Vec<String> = match (&opts.classes, DatasetInfo::read(&opts.data)?, &segmenter) {
+    let info = DatasetInfo::read(&opts.data)?;
+    let names: Vec<String> = match (&opts.classes, &info, &segmenter) {
         (Some(c), _, _) => c.clone(),
         (None, Some(info), _) => info.classes.iter().map(|c| c.name.clone()).collect(),
         (None, None, Some(seg)) => seg
@@ -100,6 +104,10 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             seg.classes().len()
         );
     }
+    let ignored = ignored_classes(opts, info.as_ref(), segmenter.as_ref(), &names)?;
+    // Truth value -> value scored: an ignored class becomes the ignore index.
+    let truth_lut: [u8; 256] =
+        std::array::from_fn(|v| if v < c && ignored[v] { 255 } else { v as u8 });
     let with_probs = matches!(
         opts.predictions,
         Predictions::Model(_) | Predictions::Saved { prob: Some(_), .. }
@@ -180,7 +188,10 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             }
             (Predictions::Model(_), None) => bail!("model not loaded"),
         };
-        let truth = truth.into_raw();
+        let mut truth = truth.into_raw();
+        if ignored.iter().any(|&i| i) {
+            truth.iter_mut().for_each(|t| *t = truth_lut[*t as usize]);
+        }
         cm.add(&truth, &pred)
             .with_context(|| format!("{} against {}", stem, s.mask.display()))?;
         let mut img_cm = ConfusionMatrix::new(c, 255);
@@ -250,7 +261,7 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         let mut o = serde_json::Map::new();
         for f in fields {
             let vals: Vec<f64> = (from..c)
-                .filter(|&k| !present_only || metrics[k].support > 0)
+                .filter(|&k| !ignored[k] && (!present_only || metrics[k].support > 0))
                 .filter_map(|k| value(k, f))
                 .collect();
             o.insert(
@@ -267,14 +278,17 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
                 o.insert(f.into(), num(value(k, f)));
             }
             o.insert("support".into(), json!(metrics[k].support));
+            o.insert("ignored".into(), json!(ignored[k]));
             (names[k].clone(), Value::Object(o))
         })
         .collect();
     let matrix: Vec<Vec<u64>> = (0..c)
         .map(|t| (0..c).map(|p| cm.get(t, p)).collect())
         .collect();
+    let ignored_names: Vec<&String> = (0..c).filter(|&k| ignored[k]).map(|k| &names[k]).collect();
     let doc = json!({
         "classes": names,
+        "ignored_classes": ignored_names,
         "images": samples.len(),
         "confusion_matrix": matrix,
         "per_class": per_class,
@@ -295,6 +309,16 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         samples.len(),
         list.display()
     );
+    if !ignored_names.is_empty() {
+        let listed: Vec<&str> = ignored_names.iter().map(|s| s.as_str()).collect();
+        md.insert_str(
+            md.find("| class |").unwrap_or(md.len()),
+            &format!(
+                "Ignored classes: {}. Their truth pixels are left out of every figure, as Cityscapes and CamVid treat void; their rows show what was predicted elsewhere. `--no-ignore` scores them.\n\n",
+                listed.join(", ")
+            ),
+        );
+    }
     let cell = |v: &Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.4}"));
     for name in &names {
         let m = &doc["per_class"][name];
@@ -334,7 +358,7 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         cell(&doc["temporal"]["flip_rate"])
     );
     // Figures: ROC curves (with probabilities) and the normalised confusion matrix.
-    let colors: Vec<[u8; 3]> = match DatasetInfo::read(&opts.data)? {
+    let colors: Vec<[u8; 3]> = match &info {
         Some(info) if info.classes.len() == c => info.classes.iter().map(|k| k.color).collect(),
         _ => ClassSet::from_names(&names)
             .classes
@@ -401,6 +425,44 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Which classes are ignored (one flag per class): the options' list, else the union of
+/// dataset.toml's and the model's. A name that is not a class is an error naming its source.
+fn ignored_classes(
+    opts: &EvalOptions,
+    info: Option<&DatasetInfo>,
+    segmenter: Option<&foramen_segment::Segmenter>,
+    names: &[String],
+) -> Result<Vec<bool>> {
+    let mut wanted: Vec<(String, &str)> = Vec::new();
+    match &opts.ignore_classes {
+        Some(list) => wanted.extend(list.iter().map(|n| (n.clone(), "--ignore-classes"))),
+        None => {
+            if let Some(info) = info {
+                wanted.extend(
+                    info.ignore_classes
+                        .iter()
+                        .map(|n| (n.clone(), "dataset.toml")),
+                );
+            }
+            if let Some(seg) = segmenter {
+                let from = seg.contract().ignore_classes.iter();
+                wanted.extend(from.map(|n| (n.clone(), "the model's contract")));
+            }
+        }
+    }
+    let mut flags = vec![false; names.len()];
+    for (name, source) in wanted {
+        let Some(k) = names.iter().position(|n| *n == name) else {
+            bail!("ignored class `{name}` (from {source}) is not one of the classes {names:?}");
+        };
+        flags[k] = true;
+    }
+    if flags.iter().all(|&f| f) {
+        bail!("every class is ignored: nothing left to score");
+    }
+    Ok(flags)
 }
 
 /// Picture, coloured truth and coloured prediction side by side (ignored pixels grey).

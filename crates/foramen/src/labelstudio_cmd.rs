@@ -356,6 +356,7 @@ pub fn import(
         ),
         ignore_index: 255,
         classes: class_set.classes.clone(),
+        ignore_classes: Vec::new(),
     };
     info.write(out)?;
     for (list, name) in lists.iter().zip(["train.txt", "val.txt", "test.txt"]) {

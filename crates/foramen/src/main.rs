@@ -107,6 +107,13 @@ enum Command {
         /// Class names in index order (else dataset.toml, else the model's).
         #[arg(long, value_delimiter = ',')]
         classes: Option<Vec<String>>,
+        /// Leave these classes' truth pixels out of every metric, e.g. `void` (default:
+        /// those named by dataset.toml's and the model's `ignore_classes`).
+        #[arg(long, value_delimiter = ',', conflicts_with = "no_ignore")]
+        ignore_classes: Option<Vec<String>>,
+        /// Score every class, even those dataset.toml or the model ignore.
+        #[arg(long)]
+        no_ignore: bool,
     },
     /// The reader study: readers' masks (surgeons or a model) against a reference.
     Compare {
@@ -374,6 +381,8 @@ fn run(cli: Cli) -> Result<()> {
             prob,
             out,
             classes,
+            ignore_classes,
+            no_ignore,
         } => {
             let predictions = match pred {
                 Some(pred) => eval_cmd::Predictions::Saved { pred, prob },
@@ -385,6 +394,11 @@ fn run(cli: Cli) -> Result<()> {
                 predictions,
                 out,
                 classes,
+                ignore_classes: if no_ignore {
+                    Some(Vec::new())
+                } else {
+                    ignore_classes
+                },
             };
             eval_cmd::run(&opts, &config.model)
         }

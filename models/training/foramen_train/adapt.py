@@ -52,8 +52,9 @@ def score(checkpoint: Path, pairs: list[tuple[Path, Path]]) -> float:
 
 
 def run(checkpoint: Path, root: Path, list_name: str, frames: list[int], seeds: list[int], steps: int,
-        out: Path) -> dict[str, Any]:
+        out: Path, threads: int = 2) -> dict[str, Any]:
     """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds."""
+    out = out.resolve()  # list files are read relative to the data set unless absolute
     rows = []
     for name, pairs in sequences(root, list_name).items():
         tag = name.replace("/", "-")
@@ -71,7 +72,11 @@ def run(checkpoint: Path, root: Path, list_name: str, frames: list[int], seeds: 
                         for stale in run_dir.iterdir():
                             stale.unlink()
                     few_list = write_list(out / "lists" / f"{tag}-first{n}.txt", root, few)
-                    finetune(checkpoint, root, str(few_list), run_dir, steps=steps, seed=seed, export=False)
+                    # The per-epoch validation only picks best.pt, which is not scored here
+                    # (last.pt is): two frames keep its cost out of the measurement.
+                    val_list = write_list(out / "lists" / f"{tag}-first{n}-val.txt", root, few[:2])
+                    finetune(checkpoint, root, str(few_list), run_dir, val_list=str(val_list), steps=steps, seed=seed,
+                             threads=threads, export=False)
                     result.write_text(json.dumps({"miou": score(run_dir / "last.pt", rest)}) + "\n")
                 scores.append(json.loads(result.read_text())["miou"])
             rows.append({"sequence": name, "n": n, "test_frames": len(rest), "checkpoint_miou": base,
@@ -109,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tune seeds (default 0 1 2)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps per fine-tune (default {DEFAULT_STEPS})")
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs, adapt.json and adapt.md")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of each fine-tune")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
         root = args.data or Path(ckpt["config"]["data"]["root"])
         list_name = args.list_name or ckpt["config"]["data"]["val_list"]
-        result = run(args.checkpoint, root, list_name, args.frames, args.seeds, args.steps, args.out)
+        torch.set_num_threads(args.threads)
+        result = run(args.checkpoint, root, list_name, args.frames, args.seeds, args.steps, args.out, args.threads)
     except (ConfigError, DataError, ExportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

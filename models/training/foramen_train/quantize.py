@@ -53,7 +53,8 @@ def calibration_tensors(model: Path, root: Path, list_name: str, frames: int) ->
     return spec.get("name", proto.graph.input[0].name), tensors
 
 
-def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, method: str) -> dict:
+def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, method: str,
+             reduce_range: bool = False) -> dict:
     """Write the INT8 QDQ model to ``out``; return a summary."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -80,7 +81,7 @@ def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, me
             str(prepared), str(out), Reader(),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=methods[method],
+            calibrate_method=methods[method], reduce_range=reduce_range,
         )
     source = onnx.load(str(model), load_external_data=False)
     result = onnx.load(str(out))
@@ -103,11 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=64, help="training frames to calibrate on")
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
     parser.add_argument("--data-root", type=Path, help="override the config's data.root")
+    parser.add_argument("--reduce-range", action="store_true",
+                        help="7-bit weights: no u8*s8 overflow on x86 CPUs without VNNI (AVX2 only)")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
         root = args.data_root or cfg.data_root()
-        summary = quantize(args.model, args.out, Path(root), cfg.data.train_list, args.frames, args.method)
+        summary = quantize(args.model, args.out, Path(root), cfg.data.train_list, args.frames, args.method,
+                           args.reduce_range)
     except (ConfigError, DataError, QuantizeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -170,3 +170,26 @@ def test_finetune_refuses_a_checkpoint_of_other_classes(tiny_dataset, tmp_path):
     torch.save(ckpt, tmp_path / "other.pt")
     with pytest.raises(ConfigError, match="other.pt: trained on classes"):
         finetune.finetune(tmp_path / "other.pt", tiny_dataset, "train.txt", tmp_path / "ft", steps=1)
+
+
+def test_adapt_scores_the_rest_of_each_sequence_and_resumes(tiny_dataset, tmp_path):
+    from foramen_train import adapt
+
+    path = tmp_path / "c.toml"
+    path.write_text(config_text(tiny_dataset))
+    base = tmp_path / "base"
+    assert train.main(["--config", str(path), "--out", str(base), "--no-progress", "--epochs", "1"]) == 0
+    groups = adapt.sequences(tiny_dataset, "val.txt")
+    assert list(groups) == ["images"] and [i.name for i, _ in groups["images"]] == [f"val{i:03d}.png" for i in range(4)]
+    out = tmp_path / "adapt"
+    result = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out)
+    (row,) = result["rows"]
+    assert row["n"] == 2 and row["test_frames"] == 2 and len(row["finetuned_miou"]) == 1
+    # N = 0 is the checkpoint itself on the same later frames.
+    assert row["checkpoint_miou"] == pytest.approx(adapt.score(base / "best.pt", groups["images"][2:]))
+    assert (out / "lists" / "images-first2.txt").read_text().splitlines() == [
+        "images/val000.png masks/val000.png", "images/val001.png masks/val001.png"]
+    stamp = (out / "images-n2-s0" / "score.json").stat().st_mtime_ns
+    again = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out)
+    assert again["rows"] == result["rows"] and (out / "images-n2-s0" / "score.json").stat().st_mtime_ns == stamp
+    assert "| images | 2 | 2 |" in adapt.markdown(result)
