@@ -151,6 +151,26 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
     assert min(agree) > 0.9, agree
 
 
+def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_path):
+    """`--reduce-range`: weights within +-64 (7 bits), so u8 x s8 sums cannot saturate on CPUs without VNNI."""
+    from foramen_train import quantize
+
+    def weight_extremes(path):
+        proto = onnx.load(str(path))
+        weights = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+        assert weights, "no INT8 weights"
+        return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
+
+    outs = {}
+    for flag in ([], ["--reduce-range"]):
+        out = tmp_path / f"m{len(flag)}.onnx"
+        assert quantize.main(["--model", str(run_dir / "model.onnx"), "--config", str(run_dir / "config.toml"),
+                              "--data-root", str(tiny_dataset), "--out", str(out), "--frames", "4", *flag]) == 0
+        outs[bool(flag)] = weight_extremes(out)
+    assert outs[False][0] < -64 or outs[False][1] > 64, outs  # the full 8-bit range without the flag
+    assert -64 <= outs[True][0] and outs[True][1] <= 64, outs
+
+
 def test_quantize_names_a_model_without_metadata(run_dir, tiny_dataset, tmp_path, capsys):
     from foramen_train import quantize
 
