@@ -304,21 +304,20 @@ pub fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
         .with_context(|| format!("writing {}", path.display()))?;
 
+    let ignored_line = if ignored_names.is_empty() {
+        String::new()
+    } else {
+        let listed: Vec<&str> = ignored_names.iter().map(|s| s.as_str()).collect();
+        format!(
+            "Ignored classes: {}. Their truth pixels are left out of every figure, as Cityscapes and CamVid treat void; their rows show what was predicted elsewhere. `--no-ignore` scores them.\n\n",
+            listed.join(", ")
+        )
+    };
     let mut md = format!(
-        "# Evaluation\n\n{} images of `{}`.\n\n| class | precision | recall | accuracy | IoU | Dice | AUC | support |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "# Evaluation\n\n{} images of `{}`.\n\n{ignored_line}| class | precision | recall | accuracy | IoU | Dice | AUC | support |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
         samples.len(),
         list.display()
     );
-    if !ignored_names.is_empty() {
-        let listed: Vec<&str> = ignored_names.iter().map(|s| s.as_str()).collect();
-        md.insert_str(
-            md.find("| class |").unwrap_or(md.len()),
-            &format!(
-                "Ignored classes: {}. Their truth pixels are left out of every figure, as Cityscapes and CamVid treat void; their rows show what was predicted elsewhere. `--no-ignore` scores them.\n\n",
-                listed.join(", ")
-            ),
-        );
-    }
     let cell = |v: &Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.4}"));
     for name in &names {
         let m = &doc["per_class"][name];
