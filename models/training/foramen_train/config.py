@@ -10,35 +10,49 @@ when there is none).
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import AugmentConfig
-from .gan import GanAugmentConfig, GanConfig, GanDataSection, GanTrainConfig, LabelSynthConfig
+from .data import AugmentConfig, DataSource
+from .gan.config import GanAugmentConfig
 from .losses import LossConfig
 from .model import ModelConfig
+from .sections import (
+    ConfigError,
+    apply_override,
+    build_section,
+    fields_from,
+    read_toml,
+    repo_root_for,
+    resolve_path,
+    to_toml,
+)
 
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the file and the field."""
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "ExportConfig",
+    "ModelSection",
+    "TrainConfig",
+    "apply_override",
+    "config_from_dict",
+    "load_config",
+    "read_toml",
+    "repo_root_for",
+    "resolve_path",
+    "to_toml",
+]
 
 
 @dataclass
-class DataConfig:
-    """The ``[data]`` section.
+class DataConfig(DataSource):
+    """The ``[data]`` section: the fields of :class:`foramen_train.data.DataSource`
+    (``root``, ``train_list``, ``val_list``, ``classes``, ``ignore_index``, ``train_limit``,
+    ``val_limit``), then:
 
     Attributes:
-        root: dataset folder (PaddleSeg lists, optional ``dataset.toml``).
-        train_list: training list file, relative to ``root``.
-        val_list: validation list file, relative to ``root``.
-        classes: class names in index order; required without ``dataset.toml``, and must
-            match it when both are given.
-        ignore_index: mask value without a label (used only without ``dataset.toml``).
-        train_limit: use at most this many training frames, evenly spaced (0 = all).
-        val_limit: use at most this many validation frames, evenly spaced (0 = all).
         cache_max_mb: keep decoded frames in memory when a list's decoded size is below this.
         num_workers: DataLoader worker processes (0 = load in the training process).
         augment_on: ``"loader"`` (PIL in the loader workers) or ``"device"`` (the training
@@ -52,13 +66,6 @@ class DataConfig:
             the model's contract, so ``foramen eval`` with the model leaves them out too.
     """
 
-    root: str
-    train_list: str = "train.txt"
-    val_list: str = "val.txt"
-    classes: list[str] | None = None
-    ignore_index: int = 255
-    train_limit: int = 0
-    val_limit: int = 0
     cache_max_mb: float = 2048.0
     num_workers: int = 0
     augment_on: str = "loader"
@@ -67,20 +74,11 @@ class DataConfig:
     ignore_classes: list[str] = field(default_factory=list)
 
 
-@dataclass
+@fields_from(ModelConfig, exclude=("num_classes", "aux_heads"))
 class ModelSection:
-    """The ``[model]`` section: :class:`ModelConfig` without the class count (from the
-    dataset) and ``aux_heads`` (built when ``train.loss.aux_weight`` > 0)."""
-
-    width: int
-    height: int
-    base_channels: int = 64
-    stage_blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
-    decoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
-    sppm_channels: int = 128
-    head_channels: int = 64
-    detail_channels: int = 0
-    encoder: str = "stdc-scratch"
+    """The ``[model]`` section: the fields of :class:`ModelConfig` with its defaults, without
+    the class count (from the dataset) and ``aux_heads`` (built when
+    ``train.loss.aux_weight`` > 0)."""
 
     def build(self, num_classes: int, aux_heads: bool = False) -> ModelConfig:
         """The full model configuration for ``num_classes`` classes."""
@@ -251,37 +249,6 @@ def _lookup(cfg: Config, dotted: str) -> Any:
     return value
 
 
-def repo_root_for(path: Path) -> Path:
-    """Nearest ancestor of ``path`` holding ``Cargo.toml`` or ``.git`` (else its folder)."""
-    start = path.resolve().parent
-    for folder in (start, *start.parents):
-        if (folder / "Cargo.toml").is_file() or (folder / ".git").exists():
-            return folder
-    return start
-
-
-def read_toml(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Parse a config file and apply ``section.key=value`` overrides (TOML values)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
-    for item in overrides or []:
-        apply_override(doc, item)
-    return doc
-
-
-def resolve_path(config_path: Path, value: str) -> str:
-    """``value`` as an absolute path; a relative one is taken from the config's repository root."""
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = repo_root_for(Path(config_path)) / path
-    return str(path.resolve())
-
-
 def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     """Read a config file and apply ``section.key=value`` overrides (TOML values)."""
     cfg = config_from_dict(read_toml(path, overrides), str(path))
@@ -293,83 +260,8 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     return cfg
 
 
-def apply_override(doc: dict[str, Any], item: str) -> None:
-    """Set ``section.key=value`` (a TOML value, else a bare string) in parsed TOML ``doc``."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {item!r}: expected section.key=value")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()  # a bare string such as a path
-    parts = key.strip().split(".")
-    table = doc
-    for part in parts[:-1]:
-        table = table.setdefault(part, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"override {item!r}: {part} is not a table")
-    table[parts[-1]] = value
-
-
 def config_from_dict(doc: dict[str, Any], source: str = "config") -> Config:
     """Build and validate a :class:`Config` from parsed TOML."""
-    cfg = _build(Config, {**doc, "source": source}, source, "")
+    cfg = build_section(Config, {**doc, "source": source}, source, "")
     cfg.validate()
     return cfg
-
-
-def _build(cls: type, table: Any, source: str, prefix: str) -> Any:
-    where = f"{source}: {prefix.rstrip('.') or 'top level'}"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(prefix + k for k in unknown)}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in table:
-            kwargs[name] = _coerce(table[name], f.type, source, prefix + name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{source}: missing required key {prefix + name}")
-    return cls(**kwargs)
-
-
-_NESTED = {"AugmentConfig": AugmentConfig, "LossConfig": LossConfig, "DataConfig": DataConfig,
-           "ModelSection": ModelSection, "TrainConfig": TrainConfig, "ExportConfig": ExportConfig,
-           "GanAugmentConfig": GanAugmentConfig, "GanConfig": GanConfig, "GanDataSection": GanDataSection,
-           "GanTrainConfig": GanTrainConfig, "LabelSynthConfig": LabelSynthConfig}
-
-
-def _coerce(value: Any, annotation: str, source: str, name: str) -> Any:
-    kind = annotation.replace(" | None", "")
-    if kind in _NESTED:
-        return _build(_NESTED[kind], value, source, name + ".")
-    if kind.startswith("list["):
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: {name}: expected an array, got {value!r}")
-        inner = kind[5:-1]
-        return [_coerce(v, inner, source, f"{name}[{i}]") for i, v in enumerate(value)]
-    expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[kind]
-    if isinstance(value, bool) and kind != "bool" or not isinstance(value, expected):
-        raise ConfigError(f"{source}: {name}: expected {kind}, got {value!r}")
-    return float(value) if kind == "float" else value
-
-
-def to_toml(data: dict[str, Any], header: str = "") -> str:
-    """Serialise a plain nested dict (str/int/float/bool/lists, ``None`` skipped) to TOML."""
-    lines = [f"# {line}" for line in header.splitlines()]
-
-    def emit(table: dict[str, Any], path: str) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict) and v is not None}
-        if path:
-            lines.append("")
-            lines.append(f"[{path}]")
-        for key, value in scalars.items():
-            lines.append(f"{key} = {json.dumps(value)}")
-        for key, value in table.items():
-            if isinstance(value, dict):
-                emit(value, f"{path}.{key}" if path else key)
-
-    emit(data, "")
-    return "\n".join(lines) + "\n"

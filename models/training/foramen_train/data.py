@@ -282,6 +282,32 @@ def load_mask(path: Path, spec: DatasetSpec) -> np.ndarray:
 
 
 @dataclass
+class DataSource:
+    """Where the frames of a config's ``[data]`` section come from; the segmentation
+    recipe's :class:`foramen_train.config.DataConfig` and the GAN's ``[data]`` section
+    (:class:`foramen_train.gan.config.GanDataSection`) add their own fields to these.
+
+    Attributes:
+        root: dataset folder (PaddleSeg lists, optional ``dataset.toml``).
+        train_list: training list file, relative to ``root``.
+        val_list: validation list file, relative to ``root``.
+        classes: class names in index order; required without ``dataset.toml``, and must
+            match it when both are given.
+        ignore_index: mask value without a label (used only without ``dataset.toml``).
+        train_limit: use at most this many training frames, evenly spaced (0 = all).
+        val_limit: use at most this many validation frames, evenly spaced (0 = all).
+    """
+
+    root: str
+    train_list: str = "train.txt"
+    val_list: str = "val.txt"
+    classes: list[str] | None = None
+    ignore_index: int = 255
+    train_limit: int = 0
+    val_limit: int = 0
+
+
+@dataclass
 class AugmentConfig:
     """Training augmentation (the ``[data.augment]`` section). Probabilities are in [0, 1].
 
