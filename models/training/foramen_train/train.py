@@ -29,6 +29,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ from .export import ExportError, export_checkpoint
 from .gan import GanError, GanSource, Generator
 from .losses import SegmentationLoss
 from .metrics import ConfusionMatrix
-from .model import PPLiteSeg, count_parameters, estimate_flops
+from .model import ModelConfig, PPLiteSeg, count_parameters, estimate_flops
 
 RUNS_DIR = Path(__file__).resolve().parents[1] / "runs"
 """Default parent of run folders (``models/training/runs``, ignored by git)."""
@@ -298,31 +300,24 @@ def prepare_run_dir(cfg: Config, out: Path | None) -> Path:
     return out
 
 
-def train(
-    cfg: Config, run_dir: Path | None, progress: bool = True, overrides: list[str] | None = None,
-    dist_info: D.DistInfo | None = None, export: bool = True,
-) -> dict[str, Any]:
-    """Run a whole training; return the summary also written to ``summary.json``.
+@dataclass
+class Network:
+    """The model and what trains it (:func:`build_network`)."""
 
-    ``export=False`` skips the ONNX export (experiments that only score checkpoints).
+    model: PPLiteSeg
+    model_cfg: ModelConfig
+    params: int
+    flops: int
+    step_net: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: SegmentationLoss
+    val_loss_fn: SegmentationLoss
 
-    ``dist_info`` (from :func:`foramen_train.distributed.setup`) selects the device and,
-    under torchrun, this process's rank; without it the run is single-process on the CPU.
-    Only rank 0 needs ``run_dir``, writes files and returns the summary (other ranks
-    return an empty dict).
-    """
-    info = dist_info or D.DistInfo()
-    device, main_rank = info.device, info.is_main
-    log = print if main_rank else (lambda *args, **kwargs: None)
-    progress = progress and main_rank
-    local_batch = local_batch_size(cfg, info.world_size)
-    torch.set_num_threads(cfg.train.threads)
-    torch.manual_seed(cfg.train.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
 
-    spec, train_ds, val_ds = build_datasets(cfg)
-    names = spec.class_names
+def build_network(cfg: Config, spec: DatasetSpec, info: D.DistInfo) -> Network:
+    """The model on the training device (synchronised BatchNorm and DDP under torchrun),
+    its optimizer and the training and validation losses."""
+    device = info.device
     aux = cfg.train.loss.aux_weight > 0
     if info.distributed and cfg.train.freeze_encoder_epochs > 0:
         raise ConfigError(f"{cfg.source}: train.freeze_encoder_epochs: not supported under torchrun (DDP needs "
@@ -347,29 +342,35 @@ def train(
             forward_sync_buffers=False,  # BatchNorm statistics are synchronised already
         )
     optimizer = build_optimizer(model, cfg)
-    synthetic = f" + {train_ds.synthetic_count} GAN pairs per epoch" if train_ds.synthetic is not None else ""
-    log(
-        f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds.pairs)} train{synthetic} / {len(val_ds)} val frames "
-        f"({'cached' if train_ds.cached else 'not cached'}), classes {names}"
-    )
-    log(
-        f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, encoder {model_cfg.encoder}"
-        f"{'' if model_cfg.encoder != 'stdc-scratch' else f' base {model_cfg.base_channels}'}"
-        f"{f' from {cfg.train.init_from}' if cfg.train.init_from else ''}: "
-        f"{params:,} params, {flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"
-    )
-    where = f"{info.world_size} processes ({info.backend}), {local_batch} frames each" if info.distributed else "1 process"
-    log(f"device {device}, {where}; global batch {cfg.train.batch_size}")
+    return Network(model, model_cfg, params, flops, step_net, optimizer, loss_fn, val_loss_fn)
 
-    if main_rank:
-        assert run_dir is not None, "rank 0 needs a run folder"
-        (run_dir / "config.toml").write_text(
-            to_toml(
-                cfg.to_dict(),
-                header=f"Effective configuration of this run.\nSource: {cfg.source}\nOverrides: {overrides or 'none'}",
-            ),
-            encoding="utf-8",
-        )
+
+@dataclass
+class Loaders:
+    """This process's training batches (per epoch) and validation batches (:func:`build_loaders`)."""
+
+    tagged: EpochTaggedSampler
+    steps: int
+    local_batch: int
+    val_loader: Any
+    train_loader: DataLoader | None = None
+    augmenter: DeviceAugmenter | None = None
+
+    def train_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The ``steps`` training batches of ``epoch`` (after ``tagged.set_epoch(epoch)``)."""
+        if self.augmenter is None:
+            yield from self.train_loader
+            return
+        order = [i % self.tagged.num_frames for i in self.tagged]
+        for step in range(self.steps):
+            yield self.augmenter.batch(order[step * self.local_batch:(step + 1) * self.local_batch], epoch)
+
+
+def build_loaders(cfg: Config, info: D.DistInfo, train_ds: SegmentationDataset, val_ds: SegmentationDataset,
+                  local_batch: int, log: Callable[..., None] = print) -> Loaders:
+    """Loader workers (``data.augment_on = "loader"``) or frames held and augmented on the
+    device (``"device"``), over this process's share of each global batch."""
+    device = info.device
     # The same shuffled order for any number of processes: step k's global batch is
     # positions [k*B, (k+1)*B) of the epoch's permutation, rank r taking every W-th of them.
     sampler = DistributedSampler(
@@ -380,200 +381,321 @@ def train(
     # Persistent workers: forking them again each epoch costs more than a short epoch's work.
     persistent = cfg.data.num_workers > 0
     my_val_batches = val_batches(len(val_ds), cfg.train.val_batch_size, info.rank, info.world_size)
-    augmenter: DeviceAugmenter | None = None
     if cfg.data.augment_on == "device":
         augmenter = DeviceAugmenter.from_dataset(train_ds, device, cfg.data.augment, cfg.train.seed)
         val_loader: Any = device_val_batches(val_ds, my_val_batches, device)
         steps = len(sampler) // local_batch
         log(f"augmentation on {device}: {len(augmenter)} training frames held there")
-    else:
-        train_loader = DataLoader(
-            train_ds, batch_size=local_batch, sampler=tagged, drop_last=True, num_workers=cfg.data.num_workers,
-            pin_memory=pin, persistent_workers=persistent,
-        )
-        val_loader = DataLoader(
-            val_ds, batch_sampler=my_val_batches, num_workers=cfg.data.num_workers, pin_memory=pin,
-            persistent_workers=persistent,
-        )
-        steps = len(train_loader)
+        return Loaders(tagged, steps, local_batch, val_loader, augmenter=augmenter)
+    train_loader = DataLoader(
+        train_ds, batch_size=local_batch, sampler=tagged, drop_last=True, num_workers=cfg.data.num_workers,
+        pin_memory=pin, persistent_workers=persistent,
+    )
+    val_loader = DataLoader(
+        val_ds, batch_sampler=my_val_batches, num_workers=cfg.data.num_workers, pin_memory=pin,
+        persistent_workers=persistent,
+    )
+    return Loaders(tagged, len(train_loader), local_batch, val_loader, train_loader=train_loader)
 
-    def train_batches(epoch: int):
-        if augmenter is None:
-            yield from train_loader
-            return
-        order = [i % len(train_ds) for i in tagged]
-        for step in range(steps):
-            yield augmenter.batch(order[step * local_batch:(step + 1) * local_batch], epoch)
 
-    # The average follows the replica's weights and BatchNorm statistics (use_buffers).
-    ema = None
-    if cfg.train.ema_decay > 0:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True)
-    eval_model = ema.module if ema is not None else model
-    epochs = cfg.train.epochs
-    total_iters = epochs * steps
-    warmup = round(cfg.train.warmup_epochs * steps)
+def _log_setup(cfg: Config, info: D.DistInfo, spec: DatasetSpec, train_ds: SegmentationDataset,
+               val_ds: SegmentationDataset, net: Network, local_batch: int, run_dir: Path | None,
+               log: Callable[..., None]) -> None:
+    model_cfg = net.model_cfg
+    synthetic = f" + {train_ds.synthetic_count} GAN pairs per epoch" if train_ds.synthetic is not None else ""
+    log(
+        f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds.pairs)} train{synthetic} / {len(val_ds)} val frames "
+        f"({'cached' if train_ds.cached else 'not cached'}), classes {spec.class_names}"
+    )
+    log(
+        f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, encoder {model_cfg.encoder}"
+        f"{'' if model_cfg.encoder != 'stdc-scratch' else f' base {model_cfg.base_channels}'}"
+        f"{f' from {cfg.train.init_from}' if cfg.train.init_from else ''}: "
+        f"{net.params:,} params, {net.flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"
+    )
+    where = f"{info.world_size} processes ({info.backend}), {local_batch} frames each" if info.distributed else "1 process"
+    log(f"device {info.device}, {where}; global batch {cfg.train.batch_size}")
 
-    csv_path = run_dir / "metrics.csv" if main_rank else None
-    if csv_path is not None:
-        with csv_path.open("w", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerow(
-                ["epoch", "train_loss", "val_loss", "val_miou", *[f"iou_{n}" for n in names], "seconds"]
-            )
 
+@dataclass
+class _Progress:
+    """The state of the epoch loop: the schedule (refitted to ``train.max_minutes``), the
+    best epoch so far and the timings."""
+
+    epochs: int
+    steps: int
+    warmup: int
+    started: float
+    iteration: int = 0
     best: dict[str, Any] | None = None
     stopped_at: int | None = None
-    step_times: list[float] = []
-    iteration = 0
-    started = time.perf_counter()
+    val_loss: float = math.nan
+    step_times: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
 
-    def checkpoint(epoch: int, miou: float, val_iou: dict[str, float], val_loss: float) -> dict[str, Any]:
+    @property
+    def total_iters(self) -> int:
+        return self.epochs * self.steps
+
+
+@dataclass
+class _Run:
+    """One training run's parts, and its steps: an epoch, its validation and logging, the
+    checkpoints and, at the end, the export and the summary."""
+
+    cfg: Config
+    info: D.DistInfo
+    log: Callable[..., None]
+    progress: bool
+    spec: DatasetSpec
+    train_ds: SegmentationDataset
+    val_ds: SegmentationDataset
+    net: Network
+    loaders: Loaders
+    ema: AveragedModel | None
+    run_dir: Path | None
+    state: _Progress | None = None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.net.model
+
+    @property
+    def csv_path(self) -> Path | None:
+        return self.run_dir / "metrics.csv" if self.info.is_main else None
+
+    def start(self) -> tuple[float, ConfusionMatrix] | None:
+        """Write the metrics header and start the clock. A run that starts from a checkpoint
+        records where it started: the checkpoint's validation loss and mIoU on this run's list."""
+        cfg, steps = self.cfg, self.loaders.steps
+        if self.csv_path is not None:
+            with self.csv_path.open("w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow(
+                    ["epoch", "train_loss", "val_loss", "val_miou", *[f"iou_{n}" for n in self.spec.class_names],
+                     "seconds"]
+                )
+        self.state = _Progress(cfg.train.epochs, steps, round(cfg.train.warmup_epochs * steps), time.perf_counter())
+        if not cfg.train.init_from:
+            return None
+        initial = self.validate()
+        self.log(f"start (train.init_from): val_loss {initial[0]:.4f} val_miou {initial[1].mean_iou():.4f}")
+        return initial
+
+    def validate(self) -> tuple[float, ConfusionMatrix]:
+        return validate(self.eval_model, self.loaders.val_loader, self.net.val_loss_fn, self.spec, self.progress,
+                        self.info.device)
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training batches; the mean training loss."""
+        cfg, net, state, device = self.cfg, self.net, self.state, self.info.device
+        self.train_ds.set_epoch(epoch)
+        self.loaders.tagged.set_epoch(epoch)
+        net.step_net.train()
+        set_encoder_training(net.model, epoch, cfg)
+        # Summed on the device and read once per epoch: a read-back every step would stall
+        # a GPU's kernel queue (see losses._ohem).
+        loss_sum = torch.zeros((), device=device)
+        bar = tqdm(self.loaders.train_batches(epoch), total=state.steps, desc=f"epoch {epoch}/{state.epochs}",
+                   leave=False, disable=not self.progress, dynamic_ncols=True)
+        for step, (images, masks) in enumerate(bar):
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+            lr = cfg.train.lr * lr_factor(state.iteration, state.total_iters, state.warmup, cfg)
+            for group in net.optimizer.param_groups:
+                group["lr"] = lr * group["lr_mult"]
+            logits, aux_logits = net.step_net(images)
+            # With several processes every term is that of the global batch (see losses.py).
+            loss = net.loss_fn(logits, masks)
+            if aux_logits:
+                loss = loss + cfg.train.loss.aux_weight * sum(net.loss_fn.cross_entropy(a, masks) for a in aux_logits)
+            net.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            net.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(net.model)
+            loss_sum += loss.detach()
+            state.iteration += 1
+            if self.progress and step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        return loss_sum.item() / state.steps
+
+    def end_epoch(self, epoch: int, epoch_start: float, train_loss: float) -> bool:
+        """Validate, keep the best epoch, refit the schedule, write the metrics row and the
+        checkpoints, log; whether the run stops here (``train.max_minutes`` reached)."""
+        cfg, state = self.cfg, self.state
+        state.val_loss, matrix = self.validate()
+        miou, iou = matrix.mean_iou(), matrix.iou()
+        seconds = time.perf_counter() - epoch_start
+        score = miou if not math.isnan(miou) else -math.inf
+        improved = state.best is None or score > state.best["score"]
+        val_iou = {n: float(v) for n, v in zip(self.spec.class_names, iou) if not math.isnan(v)}
+        if improved:
+            state.best = {"score": score, "epoch": epoch, "val_miou": 0.0 if math.isnan(miou) else miou,
+                          "val_iou": val_iou}
+        # Every rank takes the same decision (rank 0's clock), so none waits for another.
+        out_of_time = bool(D.broadcast_object(
+            cfg.train.max_minutes > 0 and time.perf_counter() - state.started > 60.0 * cfg.train.max_minutes))
+        state.epoch_seconds.append(seconds)
+        self.fit_schedule(epoch)
+        last = epoch == state.epochs or out_of_time
+        if self.info.is_main:
+            with self.csv_path.open("a", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow(
+                    [epoch, _format(train_loss), _format(state.val_loss), _format(miou), *[_format(v) for v in iou],
+                     f"{seconds:.1f}"]
+                )
+            if improved or last:
+                ckpt = self.checkpoint(epoch, miou, val_iou, state.val_loss)
+                for name, wanted in (("best.pt", improved), ("last.pt", last)):
+                    if wanted:
+                        torch.save(ckpt, self.run_dir / name)
+        self.log(
+            f"epoch {epoch}/{state.epochs}: train_loss {train_loss:.4f} val_loss {state.val_loss:.4f} "
+            f"val_miou {miou:.4f}{' (best)' if improved else ''} [{seconds:.1f}s]",
+            flush=True,
+        )
+        if out_of_time and epoch < state.epochs:
+            state.stopped_at = epoch
+            self.log(f"stopped after epoch {epoch} of {state.epochs}: train.max_minutes = {cfg.train.max_minutes} reached")
+            return True
+        return False
+
+    def fit_schedule(self, epoch: int) -> None:
+        """``train.fit_epochs_to_time``: set the epochs so the schedule ends inside the budget."""
+        cfg, state = self.cfg, self.state
+        if cfg.train.fit_epochs_to_time and epoch >= 2 and epoch < state.epochs:
+            # From epoch 2 on (the first pays for start-up: cuDNN autotuning, caches), and
+            # again after every epoch: runs sharing a GPU slow each other down as they start.
+            recent = float(np.median(state.epoch_seconds[1:][-3:]))
+            fitted = int(D.broadcast_object(epochs_for_time(
+                cfg.train.epochs, epoch, time.perf_counter() - state.started, recent, 60.0 * cfg.train.max_minutes)))
+            if fitted != state.epochs:
+                self.log(f"train.fit_epochs_to_time: {fitted} of {cfg.train.epochs} epochs fit in "
+                         f"{cfg.train.max_minutes} min ({recent:.1f} s per epoch)")
+                state.epochs = fitted
+
+    def checkpoint(self, epoch: int, miou: float, val_iou: dict[str, float], val_loss: float) -> dict[str, Any]:
+        """The ``best.pt``/``last.pt`` content (the averaged weights under ``train.ema_decay``)."""
         return {
             "format": 1,
-            "model_config": dataclasses.asdict(model_cfg),
-            "state_dict": _cpu_state(eval_model),
-            "dataset": spec.to_dict(),
-            "config": cfg.to_dict(),
+            "model_config": dataclasses.asdict(self.net.model_cfg),
+            "state_dict": _cpu_state(self.eval_model),
+            "dataset": self.spec.to_dict(),
+            "config": self.cfg.to_dict(),
             "training": {
                 "epoch": epoch,
                 "val_miou": 0.0 if math.isnan(miou) else miou,
                 "val_iou": val_iou,
                 "val_loss": val_loss,
-                "params": params,
-                "flops": flops,
+                "params": self.net.params,
+                "flops": self.net.flops,
             },
         }
 
-    # A run that starts from a checkpoint records where it started: the checkpoint's own
-    # validation loss and mIoU on this run's validation list.
-    initial = validate(eval_model, val_loader, val_loss_fn, spec, progress, device) if cfg.train.init_from else None
-    if initial is not None:
-        log(f"start (train.init_from): val_loss {initial[0]:.4f} val_miou {initial[1].mean_iou():.4f}")
-    val_loss = math.nan
+    def finish(self, initial: tuple[float, ConfusionMatrix] | None, export: bool) -> dict[str, Any]:
+        """Rank 0 exports the best epoch to ONNX and writes ``summary.json``; every rank
+        returns (the summary on rank 0) or raises the export's error."""
+        cfg, state, spec, best = self.cfg, self.state, self.spec, self.state.best
+        assert best is not None  # epochs >= 1 is validated
+        summary: dict[str, Any] = {}
+        error = None
+        if self.info.is_main:
+            onnx_path = self.run_dir / cfg.export.filename
+            try:
+                if export:
+                    export_checkpoint(self.run_dir / "best.pt", onnx_path)
+            except ExportError as err:
+                error = str(err)
+            else:
+                summary = {
+                    "dataset": spec.name,
+                    "encoder": self.net.model_cfg.encoder,
+                    "ignore_classes": list(spec.ignore_classes),
+                    "init_from": cfg.train.init_from,
+                    "data_root": str(cfg.data_root()),
+                    "classes": spec.class_names,
+                    "train_frames": len(self.train_ds.pairs),
+                    "synthetic_frames_per_epoch":
+                        self.train_ds.synthetic_count if self.train_ds.synthetic is not None else 0,
+                    "steps": state.iteration,
+                    "val_frames": len(self.val_ds),
+                    "epochs": state.epochs,
+                    "epochs_configured": cfg.train.epochs,
+                    "stopped_early_at_epoch": state.stopped_at,
+                    "best_epoch": best["epoch"],
+                    "val_miou": best["val_miou"],
+                    "val_iou": best["val_iou"],
+                    "initial_val_loss": initial[0] if initial is not None else None,
+                    "initial_val_miou": initial[1].mean_iou() if initial is not None else None,
+                    "final_val_loss": state.val_loss,
+                    "params": self.net.params,
+                    "flops": self.net.flops,
+                    "device": str(self.info.device),
+                    "world_size": self.info.world_size,
+                    "seconds": round(time.perf_counter() - state.started, 1),
+                    "seconds_per_step": round(float(np.median(state.step_times)), 4),
+                    "onnx": str(onnx_path) if export else None,
+                }
+                (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+                self.log(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")
+        error = D.broadcast_object(error)  # the other ranks wait for the export and share its outcome
+        if error is not None:
+            raise ExportError(error)
+        return summary
+
+
+def train(
+    cfg: Config, run_dir: Path | None, progress: bool = True, overrides: list[str] | None = None,
+    dist_info: D.DistInfo | None = None, export: bool = True,
+) -> dict[str, Any]:
+    """Run a whole training; return the summary also written to ``summary.json``.
+
+    ``export=False`` skips the ONNX export (experiments that only score checkpoints).
+
+    ``dist_info`` (from :func:`foramen_train.distributed.setup`) selects the device and,
+    under torchrun, this process's rank; without it the run is single-process on the CPU.
+    Only rank 0 needs ``run_dir``, writes files and returns the summary (other ranks
+    return an empty dict).
+
+    The steps: :func:`build_datasets`, :func:`build_network`, :func:`build_loaders`, then
+    per epoch ``_Run.train_epoch`` and ``_Run.end_epoch`` (validation, logging,
+    checkpoints), and ``_Run.finish`` (ONNX export, ``summary.json``).
+    """
+    info = dist_info or D.DistInfo()
+    log = print if info.is_main else (lambda *args, **kwargs: None)
+    local_batch = local_batch_size(cfg, info.world_size)
+    torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    if info.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    spec, train_ds, val_ds = build_datasets(cfg)
+    net = build_network(cfg, spec, info)
+    _log_setup(cfg, info, spec, train_ds, val_ds, net, local_batch, run_dir, log)
+    if info.is_main:
+        assert run_dir is not None, "rank 0 needs a run folder"
+        (run_dir / "config.toml").write_text(
+            to_toml(
+                cfg.to_dict(),
+                header=f"Effective configuration of this run.\nSource: {cfg.source}\nOverrides: {overrides or 'none'}",
+            ),
+            encoding="utf-8",
+        )
+    loaders = build_loaders(cfg, info, train_ds, val_ds, local_batch, log)
+    # The average follows the replica's weights and BatchNorm statistics (use_buffers).
+    ema = None
+    if cfg.train.ema_decay > 0:
+        ema = AveragedModel(net.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True)
+    run = _Run(cfg, info, log, progress and info.is_main, spec, train_ds, val_ds, net, loaders, ema, run_dir)
+    initial = run.start()
     epoch = 0
-    epoch_seconds: list[float] = []
-    while epoch < epochs:
+    while epoch < run.state.epochs:
         epoch += 1
         epoch_start = time.perf_counter()
-        train_ds.set_epoch(epoch)
-        tagged.set_epoch(epoch)
-        step_net.train()
-        set_encoder_training(model, epoch, cfg)
-        # Summed on the device and read once per epoch: a read-back every step would stall
-        # a GPU's kernel queue (see losses._ohem).
-        loss_sum = torch.zeros((), device=device)
-        bar = tqdm(train_batches(epoch), total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
-                   disable=not progress, dynamic_ncols=True)
-        for step, (images, masks) in enumerate(bar):
-            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-            lr = cfg.train.lr * lr_factor(iteration, total_iters, warmup, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_mult"]
-            logits, aux_logits = step_net(images)
-            # With several processes every term is that of the global batch (see losses.py).
-            loss = loss_fn(logits, masks)
-            if aux_logits:
-                loss = loss + cfg.train.loss.aux_weight * sum(loss_fn.cross_entropy(a, masks) for a in aux_logits)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            loss_sum += loss.detach()
-            iteration += 1
-            if progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
-        train_loss = loss_sum.item() / steps
-        step_times.append((time.perf_counter() - epoch_start) / steps)  # batch preparation included
-        val_loss, matrix = validate(eval_model, val_loader, val_loss_fn, spec, progress, device)
-        miou, iou = matrix.mean_iou(), matrix.iou()
-        seconds = time.perf_counter() - epoch_start
-        score = miou if not math.isnan(miou) else -math.inf
-        improved = best is None or score > best["score"]
-        val_iou = {n: float(v) for n, v in zip(names, iou) if not math.isnan(v)}
-        if improved:
-            best = {"score": score, "epoch": epoch, "val_miou": 0.0 if math.isnan(miou) else miou, "val_iou": val_iou}
-        # Every rank takes the same decision (rank 0's clock), so none waits for another.
-        out_of_time = bool(D.broadcast_object(
-            cfg.train.max_minutes > 0 and time.perf_counter() - started > 60.0 * cfg.train.max_minutes))
-        epoch_seconds.append(seconds)
-        if cfg.train.fit_epochs_to_time and epoch >= 2 and epoch < epochs:
-            # From epoch 2 on (the first pays for start-up: cuDNN autotuning, caches), and
-            # again after every epoch: runs sharing a GPU slow each other down as they start.
-            recent = float(np.median(epoch_seconds[1:][-3:]))
-            fitted = int(D.broadcast_object(epochs_for_time(
-                cfg.train.epochs, epoch, time.perf_counter() - started, recent, 60.0 * cfg.train.max_minutes)))
-            if fitted != epochs:
-                log(f"train.fit_epochs_to_time: {fitted} of {cfg.train.epochs} epochs fit in "
-                    f"{cfg.train.max_minutes} min ({recent:.1f} s per epoch)")
-                epochs, total_iters = fitted, fitted * steps
-        last = epoch == epochs or out_of_time
-        if main_rank:
-            with csv_path.open("a", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerow(
-                    [epoch, _format(train_loss), _format(val_loss), _format(miou), *[_format(v) for v in iou],
-                     f"{seconds:.1f}"]
-                )
-            if improved or last:
-                state = checkpoint(epoch, miou, val_iou, val_loss)
-                for name, wanted in (("best.pt", improved), ("last.pt", last)):
-                    if wanted:
-                        torch.save(state, run_dir / name)
-        log(
-            f"epoch {epoch}/{epochs}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} "
-            f"val_miou {miou:.4f}{' (best)' if improved else ''} [{seconds:.1f}s]",
-            flush=True,
-        )
-        if out_of_time and epoch < epochs:
-            stopped_at = epoch
-            log(f"stopped after epoch {epoch} of {epochs}: train.max_minutes = {cfg.train.max_minutes} reached")
+        train_loss = run.train_epoch(epoch)
+        run.state.step_times.append((time.perf_counter() - epoch_start) / loaders.steps)  # batch preparation included
+        if run.end_epoch(epoch, epoch_start, train_loss):
             break
-
-    assert best is not None  # epochs >= 1 is validated
-    summary: dict[str, Any] = {}
-    error = None
-    if main_rank:
-        onnx_path = run_dir / cfg.export.filename
-        try:
-            if export:
-                export_checkpoint(run_dir / "best.pt", onnx_path)
-        except ExportError as err:
-            error = str(err)
-        else:
-            summary = {
-                "dataset": spec.name,
-                "encoder": model_cfg.encoder,
-                "ignore_classes": list(spec.ignore_classes),
-                "init_from": cfg.train.init_from,
-                "data_root": str(cfg.data_root()),
-                "classes": names,
-                "train_frames": len(train_ds.pairs),
-                "synthetic_frames_per_epoch": train_ds.synthetic_count if train_ds.synthetic is not None else 0,
-                "steps": iteration,
-                "val_frames": len(val_ds),
-                "epochs": epochs,
-                "epochs_configured": cfg.train.epochs,
-                "stopped_early_at_epoch": stopped_at,
-                "best_epoch": best["epoch"],
-                "val_miou": best["val_miou"],
-                "val_iou": best["val_iou"],
-                "initial_val_loss": initial[0] if initial is not None else None,
-                "initial_val_miou": initial[1].mean_iou() if initial is not None else None,
-                "final_val_loss": val_loss,
-                "params": params,
-                "flops": flops,
-                "device": str(device),
-                "world_size": info.world_size,
-                "seconds": round(time.perf_counter() - started, 1),
-                "seconds_per_step": round(float(np.median(step_times)), 4),
-                "onnx": str(onnx_path) if export else None,
-            }
-            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-            log(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")
-    error = D.broadcast_object(error)  # the other ranks wait for the export and share its outcome
-    if error is not None:
-        raise ExportError(error)
-    return summary
+    return run.finish(initial, export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny synthetic segmentation dataset written to a temporary folder."""
+"""Shared constants and fixtures of the recipe's tests: the tiny synthetic data set, a tiny
+``[model]`` section and augmentation settings that switch parts of the augmentation off.
+Test modules import the constants and helpers (``from conftest import ...``)."""
 
 from __future__ import annotations
 
@@ -9,18 +11,41 @@ import pytest
 import torch
 from PIL import Image
 
-TINY_MODEL = """[model]
-width = 64
-height = 64
+def tiny_model(width: int = 64, height: int = 64) -> str:
+    """A ``[model]`` section small enough for whole training runs in tests."""
+    return f"""[model]
+width = {width}
+height = {height}
 base_channels = 8
 stage_blocks = [1, 1, 1]
 decoder_channels = [8, 16, 32]
 sppm_channels = 16
 head_channels = 16
 """
-"""A ``[model]`` section small enough for whole training runs in tests (64x64 input)."""
+
+
+TINY_MODEL = tiny_model()
+"""The tiny ``[model]`` section at a 64x64 input."""
 
 CLASSES = [("background", (0, 0, 0)), ("bone", (230, 60, 60)), ("ligament", (60, 180, 75)), ("disc", (70, 130, 230))]
+"""The tiny data set's classes: (name, colour) in index order."""
+
+PALETTE = np.array([c for _, c in CLASSES], dtype=np.uint8)
+"""The class colours as a ``uint8 (classes, 3)`` lookup table."""
+
+GEOMETRY_OFF = dict(hflip=0.0, vflip=0.0, rotate_prob=0.0, scale_min=1.0, scale_max=1.0)
+"""``AugmentConfig`` fields that turn the geometric augmentation off."""
+
+COLOUR_OFF = dict(brightness=0.0, contrast=0.0, saturation=0.0, gamma=0.0, hue=0.0, blur_prob=0.0)
+"""``AugmentConfig`` fields that turn colour jitter and blur off (glare is off by default)."""
+
+PHOTOMETRIC_OFF = {**COLOUR_OFF, "glare_prob": 0.0}
+"""``AugmentConfig`` fields that turn every photometric change off, glare included."""
+
+
+def augment_table(**values: float) -> str:
+    """A ``[data.augment]`` TOML table with ``values``."""
+    return "[data.augment]\n" + "".join(f"{key} = {value!r}\n" for key, value in values.items())
 
 
 def synthetic_frame(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,8 +58,7 @@ def synthetic_frame(rng: np.random.Generator, width: int, height: int) -> tuple[
     mask[band] = 2
     cx, cy = rng.integers(width // 4, 3 * width // 4), rng.integers(height // 4, 3 * height // 4)
     mask[((xx - cx) / (width / 6)) ** 2 + ((yy - cy) / (height / 8)) ** 2 < 1] = 3
-    palette = np.array([c for _, c in CLASSES], dtype=np.float32)
-    image = palette[mask] + rng.normal(0, 12, size=(height, width, 3))
+    image = PALETTE.astype(np.float32)[mask] + rng.normal(0, 12, size=(height, width, 3))
     mask[:2, :] = 255  # an unlabelled strip
     return np.clip(image, 0, 255).astype(np.uint8), mask
 

@@ -10,7 +10,7 @@ from PIL import Image
 from foramen_train.data import (MEAN, STD, AugmentConfig, DataError, SegmentationDataset, add_glare, augment_pair,
                                 detect_circle, load_dataset_spec, read_list)
 
-from conftest import CLASSES
+from conftest import CLASSES, COLOUR_OFF, GEOMETRY_OFF
 
 
 def test_read_list(tiny_dataset):
@@ -149,8 +149,6 @@ def test_spec_round_trip(tiny_dataset):
 
 # --- glare and the scope's circular field of view ---------------------------------------
 
-GEOMETRY_OFF = dict(hflip=0, vflip=0, rotate_prob=0, scale_min=1, scale_max=1)
-COLOUR_OFF = dict(brightness=0, contrast=0, saturation=0, gamma=0, hue=0, blur_prob=0)
 
 
 def test_new_augmentations_are_off_by_default():

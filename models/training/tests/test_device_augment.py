@@ -14,12 +14,7 @@ from foramen_train.data import MEAN, STD, AugmentConfig
 from foramen_train.device_augment import DeviceAugmenter
 from foramen_train.train import epochs_for_time
 
-from conftest import CLASSES, TINY_MODEL
-
-PALETTE = np.array([c for _, c in CLASSES], dtype=np.uint8)
-
-NO_PHOTO = dict(brightness=0.0, contrast=0.0, saturation=0.0, gamma=0.0, hue=0.0, blur_prob=0.0, glare_prob=0.0)
-
+from conftest import GEOMETRY_OFF, PALETTE, PHOTOMETRIC_OFF, TINY_MODEL
 
 def blocks(n: int, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Frames whose colour is the palette colour of their mask: large blocks of classes 1-3."""
@@ -39,12 +34,12 @@ def unnormalize(x: torch.Tensor) -> np.ndarray:
 
 
 def augmenter(images, masks, width, height, **aug) -> DeviceAugmenter:
-    return DeviceAugmenter(images, masks, width, height, AugmentConfig(**{**NO_PHOTO, **aug}), seed=3)
+    return DeviceAugmenter(images, masks, width, height, AugmentConfig(**{**PHOTOMETRIC_OFF, **aug}), seed=3)
 
 
 def test_identity_settings_return_the_frames():
     images, masks = blocks(4, 48, 64)
-    aug = augmenter(images, masks, 64, 48, hflip=0.0, vflip=0.0, rotate_prob=0.0, scale_min=1.0, scale_max=1.0)
+    aug = augmenter(images, masks, 64, 48, **GEOMETRY_OFF)
     x, y = aug.batch([2, 0], epoch=1)
     assert x.shape == (2, 3, 48, 64) and y.shape == (2, 48, 64) and y.dtype == torch.int64
     assert np.array_equal(unnormalize(x), images[[2, 0]].permute(0, 2, 3, 1).numpy())

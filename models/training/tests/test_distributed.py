@@ -28,7 +28,7 @@ from foramen_train import train
 from foramen_train.config import ConfigError, config_from_dict
 from foramen_train.losses import LossConfig, SegmentationLoss
 
-from conftest import TINY_MODEL, write_dataset
+from conftest import COLOUR_OFF, GEOMETRY_OFF, TINY_MODEL, augment_table, write_dataset
 
 TRAINING = Path(__file__).resolve().parents[1]
 
@@ -151,19 +151,7 @@ def test_global_loss_and_sync_batchnorm_match_one_process(tmp_path):
 CONFIG = """
 [data]
 root = "{root}"
-[data.augment]
-hflip = 0.0
-vflip = 0.0
-rotate_prob = 0.0
-scale_min = 1.0
-scale_max = 1.0
-brightness = 0.0
-contrast = 0.0
-saturation = 0.0
-gamma = 0.0
-hue = 0.0
-blur_prob = 0.0
-""" + TINY_MODEL + """[train]
+""" + augment_table(**GEOMETRY_OFF, **COLOUR_OFF) + TINY_MODEL + """[train]
 epochs = 3
 batch_size = 8
 val_batch_size = 4

@@ -13,22 +13,14 @@ import torch
 from foramen_train import evaluate, export, train
 from foramen_train.data import MEAN, STD
 
-from conftest import CLASSES
+from conftest import CLASSES, tiny_model
 
 CONFIG = """
 [data]
 root = "{root}"
 [data.augment]
 rotate_deg = 20.0
-[model]
-width = 96
-height = 64
-base_channels = 8
-stage_blocks = [1, 1, 1]
-decoder_channels = [8, 16, 32]
-sppm_channels = 16
-head_channels = 16
-[train]
+""" + tiny_model(width=96) + """[train]
 epochs = 2
 batch_size = 4
 lr = 5e-3

@@ -13,20 +13,12 @@ from PIL import Image
 from foramen_train import ablation, gan, train
 from foramen_train.config import ConfigError, load_config
 
-from conftest import CLASSES, TINY_MODEL
+from conftest import CLASSES, COLOUR_OFF, TINY_MODEL, augment_table
 
 GAN_CONFIG = """
 [data]
 root = "{root}"
-[data.augment]
-vflip = 0.0
-brightness = 0.0
-contrast = 0.0
-saturation = 0.0
-gamma = 0.0
-hue = 0.0
-blur_prob = 0.0
-[gan]
+""" + augment_table(vflip=0.0, **COLOUR_OFF) + """[gan]
 size = 32
 base_channels = 8
 depth = 3
