@@ -122,6 +122,9 @@ fuzz: setup
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	@# The Python: the training recipe and the checks of the binary (settings in ruff.toml).
+	$(PY) -m ruff check models/training tests/python
+	$(PY) -m ruff format --check models/training tests/python
 
 # --- Regenerating the bundled assets (checked in; not part of run/test) ----------
 

@@ -56,8 +56,11 @@ def broken_models(tmp: Path) -> dict[str, Path]:
 def scenes(tmp_path_factory, foramen_bin) -> Path:
     """A small synthetic data set (images, masks, lists) made by `foramen synth`."""
     out = tmp_path_factory.mktemp("scenes") / "data"
-    subprocess.run([str(foramen_bin), "synth", "--out", str(out), "--count", "20", "--seed", "3",
-                    "--size", "160x96"], check=True, capture_output=True)
+    subprocess.run(
+        [str(foramen_bin), "synth", "--out", str(out), "--count", "20", "--seed", "3", "--size", "160x96"],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -70,27 +73,41 @@ def run(foramen_bin, *args, timeout=120):
     return subprocess.run([str(foramen_bin), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("kind", ["not onnx", "no metadata", "input size contradicts the graph",
-                                  "fewer classes than outputs"])
+@pytest.mark.parametrize(
+    "kind", ["not onnx", "no metadata", "input size contradicts the graph", "fewer classes than outputs"]
+)
 def test_batch_commands_refuse_a_broken_model_before_writing(tmp_path, foramen_bin, scenes, models, kind):
     model = models[kind]
     cases = {
         "segment": (["segment", scenes / "images", "--model", model, "--out", tmp_path / "pred"], tmp_path / "pred"),
         "replay": (["replay", scenes / "images", "--model", model, "--out", tmp_path / "r.mp4"], tmp_path / "r.mp4"),
-        "eval": (["eval", "--data", scenes, "--list", "val.txt", "--model", model, "--out", tmp_path / "ev"],
-                 tmp_path / "ev" / "metrics.json"),
+        "eval": (
+            ["eval", "--data", scenes, "--list", "val.txt", "--model", model, "--out", tmp_path / "ev"],
+            tmp_path / "ev" / "metrics.json",
+        ),
     }
     for name, (args, output) in cases.items():
         r = run(foramen_bin, *args)
         assert r.returncode != 0, f"{name} accepted a model with {kind}:\n{r.stdout}{r.stderr}"
         assert str(model) in r.stderr, f"{name}: the message names the file:\n{r.stderr}"
-        assert not output.exists() or (output.is_dir() and not any(output.iterdir())), \
+        assert not output.exists() or (output.is_dir() and not any(output.iterdir())), (
             f"{name} wrote {output} for a model with {kind}"
+        )
 
 
 def test_live_keeps_the_video_and_says_why_with_a_broken_model(foramen_bin, models):
-    r = run(foramen_bin, "live", "--device", "synthetic:4:160x96@25", "--headless", "--exit-after-frames", "40",
-            "--model", models["input size contradicts the graph"], timeout=120)
+    r = run(
+        foramen_bin,
+        "live",
+        "--device",
+        "synthetic:4:160x96@25",
+        "--headless",
+        "--exit-after-frames",
+        "40",
+        "--model",
+        models["input size contradicts the graph"],
+        timeout=120,
+    )
     log = r.stdout + r.stderr
     assert r.returncode == 0, log
     assert any(line.startswith("40 frames, 0 masks") for line in log.splitlines()), log
@@ -119,8 +136,21 @@ def test_eval_names_a_mask_of_the_wrong_size_and_a_class_beyond_the_list(tmp_pat
 def test_a_cut_video_is_replayed_to_its_last_decodable_frame_with_a_warning(tmp_path, foramen_bin):
     # The demo with its index first (as a recorder streaming to disk writes it), cut in half.
     whole = tmp_path / "whole.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(REPO / "assets" / "demo.mp4"), "-c", "copy",
-                    "-movflags", "+faststart", str(whole)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(REPO / "assets" / "demo.mp4"),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(whole),
+        ],
+        check=True,
+    )
     data = whole.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
@@ -128,11 +158,26 @@ def test_a_cut_video_is_replayed_to_its_last_decodable_frame_with_a_warning(tmp_
     r = run(foramen_bin, "replay", cut, "--out", out, timeout=300)
     log = r.stdout + r.stderr
     assert r.returncode == 0, log
-    line = next(l for l in log.splitlines() if "cut or damaged" in l)
+    line = next(text for text in log.splitlines() if "cut or damaged" in text)
     read, announced = (int(w) for w in line.split("after ")[1].split(" frames")[0].split(" of the "))
     assert announced == 240 and 0 < read < 240, line
-    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                            "stream=nb_read_frames", "-of", "csv=p=0", str(out)], capture_output=True, text=True)
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert int(probe.stdout.strip()) == read, probe
 
 

@@ -56,7 +56,7 @@ def make_study(tmp_path, n_images: int, n_readers: int, seed: int):
         stem = f"img_{i:03d}"
         Image.fromarray(truth).save(ref_dir / f"{stem}.png")
         masks[stem] = truth
-        for k, (name, d) in enumerate(readers.items()):
+        for k, (_name, d) in enumerate(readers.items()):
             pred = truth.copy()
             pred[pred == 255] = 0
             # Readers err at different rates; image 2 is read perfectly by all (ties).
@@ -119,7 +119,16 @@ def test_missing_reader_image_is_a_clear_error(tmp_path, foramen_bin):
     victim = readers["r0"] / "img_001.png"
     victim.unlink()
     r = subprocess.run(
-        [str(foramen_bin), "compare", "--reference", str(ref_dir), "--reader", f"r0={readers['r0']}", "--out", str(tmp_path / "o")],
+        [
+            str(foramen_bin),
+            "compare",
+            "--reference",
+            str(ref_dir),
+            "--reader",
+            f"r0={readers['r0']}",
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
     )

@@ -48,9 +48,24 @@ def test_eval_matches_sklearn(tmp_path, foramen_bin, n_images, seed, quantize):
     root, truth, pred, prob = write_case(tmp_path, n_images, seed, quantize)
     out = tmp_path / "out"
     subprocess.run(
-        [str(foramen_bin), "eval", "--data", str(root), "--list", "val.txt", "--pred", str(root / "pred"),
-         "--prob", str(root / "prob"), "--out", str(out), "--classes", ",".join(CLASSES)],
-        check=True, capture_output=True,
+        [
+            str(foramen_bin),
+            "eval",
+            "--data",
+            str(root),
+            "--list",
+            "val.txt",
+            "--pred",
+            str(root / "pred"),
+            "--prob",
+            str(root / "prob"),
+            "--out",
+            str(out),
+            "--classes",
+            ",".join(CLASSES),
+        ],
+        check=True,
+        capture_output=True,
     )
     doc = json.loads((out / "metrics.json").read_text())
     keep = truth != 255
@@ -97,24 +112,56 @@ def test_wrong_probability_shape_names_the_file(tmp_path, foramen_bin):
     root, *_ = write_case(tmp_path, 2, 5, None)
     np.save(root / "prob" / "f000.npy", np.zeros((2, 3, 4), np.float32))
     r = subprocess.run(
-        [str(foramen_bin), "eval", "--data", str(root), "--list", "val.txt", "--pred", str(root / "pred"),
-         "--prob", str(root / "prob"), "--out", str(tmp_path / "o"), "--classes", ",".join(CLASSES)],
-        capture_output=True, text=True,
+        [
+            str(foramen_bin),
+            "eval",
+            "--data",
+            str(root),
+            "--list",
+            "val.txt",
+            "--pred",
+            str(root / "pred"),
+            "--prob",
+            str(root / "prob"),
+            "--out",
+            str(tmp_path / "o"),
+            "--classes",
+            ",".join(CLASSES),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert r.returncode != 0 and "f000.npy" in r.stderr and "shape" in r.stderr
     assert not (tmp_path / "o" / "metrics.json").exists()
 
 
 def write_dataset_toml(root, ignore: list[str]):
-    classes = "".join(f'\n[[classes]]\nindex = {i}\nname = "{n}"\ncolor = [{i}, {i}, {i}]\n' for i, n in enumerate(CLASSES))
+    classes = "".join(
+        f'\n[[classes]]\nindex = {i}\nname = "{n}"\ncolor = [{i}, {i}, {i}]\n' for i, n in enumerate(CLASSES)
+    )
     listed = ", ".join(f'"{n}"' for n in ignore)
     (root / "dataset.toml").write_text(f'name = "t"\nignore_index = 255\nignore_classes = [{listed}]\n{classes}')
 
 
 def run_eval(foramen_bin, root, out, *extra):
     return subprocess.run(
-        [str(foramen_bin), "eval", "--data", str(root), "--list", "val.txt", "--pred", str(root / "pred"),
-         "--prob", str(root / "prob"), "--out", str(out), *extra], capture_output=True, text=True,
+        [
+            str(foramen_bin),
+            "eval",
+            "--data",
+            str(root),
+            "--list",
+            "val.txt",
+            "--pred",
+            str(root / "pred"),
+            "--prob",
+            str(root / "prob"),
+            "--out",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
     )
 
 

@@ -49,9 +49,19 @@ def test_rust_encoder_is_label_studios_bit_for_bit(tmp_path, foramen_bin):
     write_images(tmp_path, masks)
     out = tmp_path / "tasks.json"
     subprocess.run(
-        [foramen_bin, "export", "label-studio", "--images", tmp_path / "images", "--masks", tmp_path / "masks",
-         "--out", out],
-        check=True, capture_output=True,
+        [
+            foramen_bin,
+            "export",
+            "label-studio",
+            "--images",
+            tmp_path / "images",
+            "--masks",
+            tmp_path / "masks",
+            "--out",
+            out,
+        ],
+        check=True,
+        capture_output=True,
     )
     tasks = json.loads(out.read_text())
     assert len(tasks) == len(masks)
@@ -87,23 +97,43 @@ def test_rust_decoder_reads_label_studio_brushes_and_polygons(tmp_path, foramen_
         for c, name in enumerate(CLASSES, start=1):
             layer = ((m == c) * 255).astype(np.uint8)
             if layer.any():
-                results.append({
-                    "type": "brushlabels", "from_name": "tag", "to_name": "image",
-                    "original_width": w, "original_height": h,
-                    "value": {"format": "rle", "rle": brush.mask2rle(layer), "brushlabels": [name]},
-                })
-        export.append({
-            "id": 100 + k,
-            "data": {"image": f"/data/upload/1/{k:08x}-vid{k % 2}_{k:04d}.png"},
-            "annotations": [{"result": results}],
-        })
+                results.append(
+                    {
+                        "type": "brushlabels",
+                        "from_name": "tag",
+                        "to_name": "image",
+                        "original_width": w,
+                        "original_height": h,
+                        "value": {"format": "rle", "rle": brush.mask2rle(layer), "brushlabels": [name]},
+                    }
+                )
+        export.append(
+            {
+                "id": 100 + k,
+                "data": {"image": f"/data/upload/1/{k:08x}-vid{k % 2}_{k:04d}.png"},
+                "annotations": [{"result": results}],
+            }
+        )
     path = tmp_path / "export.json"
     path.write_text(json.dumps(export))
     ds = tmp_path / "ds"
     subprocess.run(
-        [foramen_bin, "import", "label-studio", path, "--images", tmp_path / "images", "--out", ds,
-         "--classes", ",".join(CLASSES), "--split", "50,50,0"],
-        check=True, capture_output=True,
+        [
+            foramen_bin,
+            "import",
+            "label-studio",
+            path,
+            "--images",
+            tmp_path / "images",
+            "--out",
+            ds,
+            "--classes",
+            ",".join(CLASSES),
+            "--split",
+            "50,50,0",
+        ],
+        check=True,
+        capture_output=True,
     )
     for k, m in enumerate(masks):
         got = np.array(Image.open(ds / "masks" / f"vid{k % 2}_{k:04d}.png"))

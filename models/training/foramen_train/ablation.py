@@ -92,7 +92,7 @@ def summarize(results: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any]
 def markdown(summary: dict[str, Any], ratio: float, generator: str) -> str:
     """The README table."""
     lines = [
-        f"| arm | seeds | steps | val mIoU, last epoch: mean ± sd | per seed | val mIoU, best epoch: mean ± sd |",
+        "| arm | seeds | steps | val mIoU, last epoch: mean ± sd | per seed | val mIoU, best epoch: mean ± sd |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for arm in ARMS:
@@ -116,8 +116,15 @@ def markdown(summary: dict[str, Any], ratio: float, generator: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(config: Path, generator: Path, ratio: float, seeds: list[int], out: Path,
-                 overrides: list[str] | None = None, log=print) -> dict[str, Any]:
+def run_ablation(
+    config: Path,
+    generator: Path,
+    ratio: float,
+    seeds: list[int],
+    out: Path,
+    overrides: list[str] | None = None,
+    log=print,
+) -> dict[str, Any]:
     """Train every (arm, seed) run not yet done, then write and return the summary."""
     base = load_config(config, list(overrides or []))
     _, train_ds, _ = build_datasets(base)
@@ -126,11 +133,16 @@ def run_ablation(config: Path, generator: Path, ratio: float, seeds: list[int], 
     gan_epochs = equal_step_epochs(base.train.epochs, real_frames, synthetic, base.train.batch_size)
     arm_sets = {
         "real": ["data.gan.ratio=0"],
-        "gan": [f"data.gan.generator={json.dumps(str(Path(generator).resolve()))}", f"data.gan.ratio={ratio}",
-                f"train.epochs={gan_epochs}"],
+        "gan": [
+            f"data.gan.generator={json.dumps(str(Path(generator).resolve()))}",
+            f"data.gan.ratio={ratio}",
+            f"train.epochs={gan_epochs}",
+        ],
     }
-    log(f"ablation: {real_frames} real frames, {synthetic} GAN pairs per epoch; real arm {base.train.epochs} epochs, "
-        f"gan arm {gan_epochs} epochs (equal steps); seeds {seeds}")
+    log(
+        f"ablation: {real_frames} real frames, {synthetic} GAN pairs per epoch; real arm {base.train.epochs} epochs, "
+        f"gan arm {gan_epochs} epochs (equal steps); seeds {seeds}"
+    )
     results: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in ARMS}
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
@@ -142,11 +154,22 @@ def run_ablation(config: Path, generator: Path, ratio: float, seeds: list[int], 
                 log(f"--- {arm}, seed {seed} -> {run_dir}", flush=True)
                 train(cfg, run_dir, progress=False, overrides=[f"train.seed={seed}", *arm_sets[arm]])
             doc = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-            results[arm][seed] = {"last_miou": last_epoch_miou(run_dir), "best_miou": float(doc["val_miou"]),
-                                  "steps": int(doc.get("steps", 0))}
+            results[arm][seed] = {
+                "last_miou": last_epoch_miou(run_dir),
+                "best_miou": float(doc["val_miou"]),
+                "steps": int(doc.get("steps", 0)),
+            }
     summary = summarize(results)
-    summary.update({"config": str(config), "generator": str(generator), "ratio": ratio,
-                    "real_frames": real_frames, "synthetic_per_epoch": synthetic, "overrides": overrides or []})
+    summary.update(
+        {
+            "config": str(config),
+            "generator": str(generator),
+            "ratio": ratio,
+            "real_frames": real_frames,
+            "synthetic_per_epoch": synthetic,
+            "overrides": overrides or [],
+        }
+    )
     (out / "ablation.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "ablation.md").write_text(markdown(summary, ratio, str(generator)), encoding="utf-8")
     log(markdown(summary, ratio, str(generator)))

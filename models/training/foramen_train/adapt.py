@@ -51,8 +51,16 @@ def score(checkpoint: Path, pairs: list[tuple[Path, Path]]) -> float:
     return float(summary["miou"])
 
 
-def run(checkpoint: Path, root: Path, list_name: str, frames: list[int], seeds: list[int], steps: int,
-        out: Path, threads: int = 2) -> dict[str, Any]:
+def run(
+    checkpoint: Path,
+    root: Path,
+    list_name: str,
+    frames: list[int],
+    seeds: list[int],
+    steps: int,
+    out: Path,
+    threads: int = 2,
+) -> dict[str, Any]:
     """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds."""
     out = out.resolve()  # list files are read relative to the data set unless absolute
     rows = []
@@ -75,17 +83,42 @@ def run(checkpoint: Path, root: Path, list_name: str, frames: list[int], seeds: 
                     # The per-epoch validation only picks best.pt, which is not scored here
                     # (last.pt is): two frames keep its cost out of the measurement.
                     val_list = write_list(out / "lists" / f"{tag}-first{n}-val.txt", root, few[:2])
-                    finetune(checkpoint, root, str(few_list), run_dir, val_list=str(val_list), steps=steps, seed=seed,
-                             threads=threads, export=False)
+                    finetune(
+                        checkpoint,
+                        root,
+                        str(few_list),
+                        run_dir,
+                        val_list=str(val_list),
+                        steps=steps,
+                        seed=seed,
+                        threads=threads,
+                        export=False,
+                    )
                     result.write_text(json.dumps({"miou": score(run_dir / "last.pt", rest)}) + "\n")
                 scores.append(json.loads(result.read_text())["miou"])
-            rows.append({"sequence": name, "n": n, "test_frames": len(rest), "checkpoint_miou": base,
-                         "finetuned_miou": scores, "mean": statistics.fmean(scores),
-                         "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0})
-            print(f"{name} N={n}: {base:.4f} -> {rows[-1]['mean']:.4f} ± {rows[-1]['sd']:.4f} "
-                  f"on {len(rest)} frames", flush=True)
-    return {"checkpoint": str(checkpoint), "data": str(root), "list": list_name, "steps": steps, "seeds": seeds,
-            "rows": rows}
+            rows.append(
+                {
+                    "sequence": name,
+                    "n": n,
+                    "test_frames": len(rest),
+                    "checkpoint_miou": base,
+                    "finetuned_miou": scores,
+                    "mean": statistics.fmean(scores),
+                    "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                }
+            )
+            print(
+                f"{name} N={n}: {base:.4f} -> {rows[-1]['mean']:.4f} ± {rows[-1]['sd']:.4f} on {len(rest)} frames",
+                flush=True,
+            )
+    return {
+        "checkpoint": str(checkpoint),
+        "data": str(root),
+        "list": list_name,
+        "steps": steps,
+        "seeds": seeds,
+        "rows": rows,
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -99,8 +132,10 @@ def markdown(result: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in result["rows"]:
-        lines.append(f"| {r['sequence']} | {r['n']} | {r['test_frames']} | {r['checkpoint_miou']:.3f} | "
-                     f"{r['mean']:.3f} ± {r['sd']:.3f} | {r['mean'] - r['checkpoint_miou']:+.3f} |")
+        lines.append(
+            f"| {r['sequence']} | {r['n']} | {r['test_frames']} | {r['checkpoint_miou']:.3f} | "
+            f"{r['mean']:.3f} ± {r['sd']:.3f} | {r['mean'] - r['checkpoint_miou']:+.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -112,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", dest="list_name", help="list of the unseen sequences (default: its val list)")
     parser.add_argument("--frames", type=int, nargs="+", default=[5, 10, 20], help="values of N (default 5 10 20)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tune seeds (default 0 1 2)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"steps per fine-tune (default {DEFAULT_STEPS})")
+    parser.add_argument(
+        "--steps", type=int, default=DEFAULT_STEPS, help=f"steps per fine-tune (default {DEFAULT_STEPS})"
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs, adapt.json and adapt.md")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of each fine-tune")
     args = parser.parse_args(argv)

@@ -104,8 +104,13 @@ class DatasetSpec:
         """Inverse of :meth:`to_dict`."""
         classes = tuple(ClassInfo(c["index"], c["name"], tuple(c["color"])) for c in doc["classes"])
         description = doc.get("description", "")
-        return cls(name=doc["name"], classes=classes, ignore_index=doc["ignore_index"], description=description,
-                   ignore_classes=tuple(doc.get("ignore_classes", ())))
+        return cls(
+            name=doc["name"],
+            classes=classes,
+            ignore_index=doc["ignore_index"],
+            description=description,
+            ignore_classes=tuple(doc.get("ignore_classes", ())),
+        )
 
     def with_ignored(self, names: list[str] | tuple[str, ...], where: str) -> DatasetSpec:
         """This spec with ``names`` added to ``ignore_classes``; unknown names are an
@@ -372,7 +377,8 @@ class AugmentConfig:
             raise ValueError(f"data.augment.circle_class: must be a class index, got {self.circle_class}")
         if not 0 < self.scale_min <= self.scale_max:
             raise ValueError(
-                f"data.augment.scale_min/scale_max: need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}"
+                "data.augment.scale_min/scale_max: need 0 < scale_min <= scale_max, "
+                f"got {self.scale_min}, {self.scale_max}"
             )
 
 
@@ -418,7 +424,7 @@ def detect_circle(image: np.ndarray, dark: int = 24, min_outside: float = 0.03) 
     lum = image.max(axis=2) if image.ndim == 3 else image
     bright = lum > dark
     xs, ys = [], []
-    for axis, length, other in ((1, w, h), (0, h, w)):
+    for axis, length, _other in ((1, w, h), (0, h, w)):
         has = bright.any(axis=axis)
         first = bright.argmax(axis=axis)
         last = length - 1 - np.flip(bright, axis=axis).argmax(axis=axis)
@@ -460,7 +466,12 @@ _DETECT = object()
 
 
 def augment_pair(
-    image: np.ndarray, mask: np.ndarray, width: int, height: int, cfg: AugmentConfig, rng: np.random.Generator,
+    image: np.ndarray,
+    mask: np.ndarray,
+    width: int,
+    height: int,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
     circle: Circle | None | object = _DETECT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Geometric and photometric augmentation, ending at ``width x height``.
@@ -501,7 +512,12 @@ def augment_pair(
 
 
 def _augment_circle(
-    image: np.ndarray, mask: np.ndarray, width: int, height: int, cfg: AugmentConfig, rng: np.random.Generator,
+    image: np.ndarray,
+    mask: np.ndarray,
+    width: int,
+    height: int,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
     circle: Circle,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Geometry that keeps a circular field of view ``A`` (the disk within the frame).
@@ -522,8 +538,14 @@ def _augment_circle(
     cx, cy, r = circle.cx, circle.cy, circle.r
     flip_x, flip_y = rng.random() < cfg.hflip, rng.random() < cfg.vflip
     if flip_x or flip_y:  # mirror about the centre, rounded to half pixels so that it is exact
-        matrix = (-1.0 if flip_x else 1.0, 0.0, float(round(2 * cx)) if flip_x else 0.0,
-                  0.0, -1.0 if flip_y else 1.0, float(round(2 * cy)) if flip_y else 0.0)
+        matrix = (
+            -1.0 if flip_x else 1.0,
+            0.0,
+            float(round(2 * cx)) if flip_x else 0.0,
+            0.0,
+            -1.0 if flip_y else 1.0,
+            float(round(2 * cy)) if flip_y else 0.0,
+        )
         img = img.transform(img.size, Image.Transform.AFFINE, matrix, Image.Resampling.NEAREST, fillcolor=(0, 0, 0))
         msk = msk.transform(msk.size, Image.Transform.AFFINE, matrix, Image.Resampling.NEAREST, fillcolor=fill)
     if cfg.rotate_deg > 0 and rng.random() < cfg.rotate_prob:
@@ -548,7 +570,7 @@ def _augment_circle(
     qy = (np.arange(height) + 0.5) * (src_h / height)
     if scale < 1:
         qx, qy = zx + (qx - zx) / scale, zy + (qy - zy) / scale
-    fov = ((qx[None, :] - cx) ** 2 + (qy[:, None] - cy) ** 2 <= r * r)
+    fov = (qx[None, :] - cx) ** 2 + (qy[:, None] - cy) ** 2 <= r * r
     fov &= ((qx >= 0) & (qx <= src_w))[None, :] & ((qy >= 0) & (qy <= src_h))[:, None]
     out_img = _photometric(img, cfg, rng, fov)
     out_msk = np.array(msk)
@@ -557,8 +579,9 @@ def _augment_circle(
     return out_img, out_msk
 
 
-def _photometric(img: Image.Image, cfg: AugmentConfig, rng: np.random.Generator,
-                 fov: np.ndarray | None = None) -> np.ndarray:
+def _photometric(
+    img: Image.Image, cfg: AugmentConfig, rng: np.random.Generator, fov: np.ndarray | None = None
+) -> np.ndarray:
     """Blur, colour jitter and glare (image only) on the resized frame."""
     if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
         img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, max(0.3, cfg.blur_radius)))))
@@ -568,8 +591,9 @@ def _photometric(img: Image.Image, cfg: AugmentConfig, rng: np.random.Generator,
     return rgb
 
 
-def add_glare(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
-              fov: np.ndarray | None = None) -> np.ndarray:
+def add_glare(
+    rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator, fov: np.ndarray | None = None
+) -> np.ndarray:
     """Specular highlights: 1..``glare_max`` soft-edged, warm near-white blobs or streaks.
 
     Each highlight is an ellipse (aspect 1..4, random orientation, half-length up to
@@ -658,8 +682,8 @@ class SegmentationDataset(Dataset):
     item is augmented with a generator seeded by ``(seed, epoch, index)``, so a run is
     reproducible whatever the number of loader workers; call :meth:`set_epoch` before
     each epoch. With ``augment.circle`` each frame's circular field of view is detected
-    once (:func:`detect_circle`) and remembered. Decoded frames are cached in memory when the list's decoded size is under
-    ``cache_max_mb``.
+    once (:func:`detect_circle`) and remembered. Decoded frames are cached in memory when
+    the list's decoded size is under ``cache_max_mb``.
 
     With ``synthetic`` (a :class:`foramen_train.gan.GanSource`) the dataset also holds
     ``synthetic_count`` generated pairs after the real frames, drawn anew for every epoch

@@ -39,11 +39,17 @@ class DeviceAugmenter:
     """
 
     def __init__(
-        self, images: torch.Tensor, masks: torch.Tensor, width: int, height: int, cfg: AugmentConfig,
-        seed: int = 0, normalization: Normalization = (MEAN, STD),
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        width: int,
+        height: int,
+        cfg: AugmentConfig,
+        seed: int = 0,
+        normalization: Normalization = (MEAN, STD),
     ):
         if cfg.circle:
-            raise ValueError("data.augment.circle: the circular field-of-view mode needs data.augment_on = \"loader\"")
+            raise ValueError('data.augment.circle: the circular field-of-view mode needs data.augment_on = "loader"')
         if images.ndim != 4 or images.shape[1] != 3 or masks.shape != (images.shape[0], *images.shape[2:]):
             raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} do not pair up")
         cfg.validate()
@@ -57,7 +63,11 @@ class DeviceAugmenter:
 
     @classmethod
     def from_dataset(
-        cls, dataset: SegmentationDataset, device: torch.device, cfg: AugmentConfig, seed: int = 0,
+        cls,
+        dataset: SegmentationDataset,
+        device: torch.device,
+        cfg: AugmentConfig,
+        seed: int = 0,
     ) -> DeviceAugmenter:
         """Decode every frame of ``dataset`` once and hold it on ``device``."""
         first_image, _ = dataset.raw(0)
@@ -68,13 +78,12 @@ class DeviceAugmenter:
             image, mask = dataset.raw(i)
             if image.shape[:2] != (height, width):
                 raise DataError(
-                    f"{dataset.pairs[i][0]}: {image.shape[1]}x{image.shape[0]}, but data.augment_on = \"device\" "
+                    f'{dataset.pairs[i][0]}: {image.shape[1]}x{image.shape[0]}, but data.augment_on = "device" '
                     f"needs frames of one size ({dataset.pairs[0][0]} is {width}x{height})"
                 )
             images[i] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
             masks[i] = torch.from_numpy(mask)
-        return cls(images.to(device), masks.to(device), dataset.width, dataset.height, cfg, seed,
-                   dataset.normalization)
+        return cls(images.to(device), masks.to(device), dataset.width, dataset.height, cfg, seed, dataset.normalization)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -165,19 +174,27 @@ class DeviceAugmenter:
         sigma = 0.0
         if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
             sigma = float(rng.uniform(0.3, max(0.3, cfg.blur_radius)))
-        out = {"sigma": np.float64(sigma), "brightness": factor(cfg.brightness)[0],
-               "contrast": factor(cfg.contrast)[0], "saturation": factor(cfg.saturation)[0],
-               "gain": factor(cfg.hue, 3), "gamma": factor(cfg.gamma)[0]}
+        out = {
+            "sigma": np.float64(sigma),
+            "brightness": factor(cfg.brightness)[0],
+            "contrast": factor(cfg.contrast)[0],
+            "saturation": factor(cfg.saturation)[0],
+            "gain": factor(cfg.hue, 3),
+            "gamma": factor(cfg.gamma)[0],
+        }
         if g == 0:
             return out
         count = int(rng.integers(1, g + 1)) if rng.random() < cfg.glare_prob else 0
         major = rng.uniform(0.015, max(0.015, cfg.glare_size), size=g)
         out.update(
-            cx=rng.uniform(0, 1, size=g), cy=rng.uniform(0, 1, size=g), major=major,
-            minor=major / rng.uniform(1.0, 4.0, size=g), theta=rng.uniform(0.0, math.pi, size=g),
+            cx=rng.uniform(0, 1, size=g),
+            cy=rng.uniform(0, 1, size=g),
+            major=major,
+            minor=major / rng.uniform(1.0, 4.0, size=g),
+            theta=rng.uniform(0.0, math.pi, size=g),
             strength=rng.uniform(0.85, 1.0, size=g) * (np.arange(g) < count),
-            colour=np.stack([np.full(g, 255.0), 255.0 - rng.uniform(0, 10, g), 255.0 - rng.uniform(8, 30, g)],
-                            axis=-1) / 255.0,
+            colour=np.stack([np.full(g, 255.0), 255.0 - rng.uniform(0, 10, g), 255.0 - rng.uniform(8, 30, g)], axis=-1)
+            / 255.0,
         )
         return out
 

@@ -199,8 +199,9 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device | str = "cpu"
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     out = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CPUSyncBatchNorm):
-        out = CPUSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                               module.track_running_stats)
+        out = CPUSyncBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         if module.affine:
             out.weight = module.weight
             out.bias = module.bias
@@ -214,6 +215,16 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device | str = "cpu"
 
 
 __all__ = [
-    "CPUSyncBatchNorm", "DistInfo", "active", "all_gather_detached", "all_reduce_detached", "all_reduce_sum",
-    "barrier", "broadcast_object", "cleanup", "convert_sync_batchnorm", "select_device", "setup",
+    "CPUSyncBatchNorm",
+    "DistInfo",
+    "active",
+    "all_gather_detached",
+    "all_reduce_detached",
+    "all_reduce_sum",
+    "barrier",
+    "broadcast_object",
+    "cleanup",
+    "convert_sync_batchnorm",
+    "select_device",
+    "setup",
 ]

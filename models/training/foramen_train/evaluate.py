@@ -119,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m foramen_train.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="model.onnx or best.pt")
     parser.add_argument("--data-root", type=Path, help="dataset folder (default for a checkpoint: its training data)")
-    parser.add_argument("--list", dest="list_name", help="list file inside the dataset folder (default: val.txt / the training validation list)")
+    parser.add_argument(
+        "--list",
+        dest="list_name",
+        help="list file inside the dataset folder (default: val.txt / the training validation list)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most this many frames, evenly spaced")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")

@@ -191,8 +191,15 @@ def parity_frames(
         frames = torch.randn(count, 3, mcfg["height"], mcfg["width"], generator=generator)
         return frames, f"{count} random frames (validation data unavailable: {err})"
     spec = DatasetSpec.from_dict(ckpt["dataset"])
-    dataset = SegmentationDataset(pairs, spec, mcfg["width"], mcfg["height"], augment=None, cache_max_mb=0,
-                                  normalization=encoders.normalization(mcfg.get("encoder", encoders.STDC)))
+    dataset = SegmentationDataset(
+        pairs,
+        spec,
+        mcfg["width"],
+        mcfg["height"],
+        augment=None,
+        cache_max_mb=0,
+        normalization=encoders.normalization(mcfg.get("encoder", encoders.STDC)),
+    )
     return torch.stack([dataset[i][0] for i in range(len(dataset))]), f"{len(dataset)} frames of {root / list_name}"
 
 
@@ -225,7 +232,10 @@ def export_checkpoint(
     count = frames if frames is not None else settings["parity_frames"]
     batch, what = parity_frames(ckpt, count, data_root, list_name)
     worst = check_parity(model, out, batch, tol if tol is not None else settings["parity_tol"])
-    print(f"exported {out} ({out.stat().st_size / 1e6:.2f} MB); ONNX Runtime parity on {what}: max |dsoftmax| = {worst:.2e}")
+    print(
+        f"exported {out} ({out.stat().st_size / 1e6:.2f} MB); "
+        f"ONNX Runtime parity on {what}: max |dsoftmax| = {worst:.2e}"
+    )
     return doc
 
 
@@ -240,8 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--static-batch", action="store_true", help="fix the batch dimension to 1")
     parser.add_argument("--frames", type=int, help="validation frames for the parity check")
     parser.add_argument("--tol", type=float, help="largest allowed softmax difference (default 1e-4)")
-    parser.add_argument("--data-root", type=Path, help="dataset folder for the parity frames (default: the training one)")
-    parser.add_argument("--list", dest="list_name", help="list file for the parity frames (default: the validation list)")
+    parser.add_argument(
+        "--data-root", type=Path, help="dataset folder for the parity frames (default: the training one)"
+    )
+    parser.add_argument(
+        "--list", dest="list_name", help="list file for the parity frames (default: the validation list)"
+    )
     args = parser.parse_args(argv)
     if args.opset is not None and args.opset < 17:
         parser.error("--opset must be >= 17")

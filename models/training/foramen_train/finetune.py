@@ -45,28 +45,67 @@ def _without_none(table: dict[str, Any]) -> dict[str, Any]:
     return {k: _without_none(v) if isinstance(v, dict) else v for k, v in table.items() if v is not None}
 
 
-def finetune_config(ckpt: dict[str, Any], data: Path, train_list: str, val_list: str, frames: int, steps: int,
-                    lr: float, seed: int, threads: int, overrides: list[str]) -> dict[str, Any]:
+def finetune_config(
+    ckpt: dict[str, Any],
+    data: Path,
+    train_list: str,
+    val_list: str,
+    frames: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    threads: int,
+    overrides: list[str],
+) -> dict[str, Any]:
     """The checkpoint's configuration turned into a fine-tune's (plain TOML-like data)."""
     doc = _without_none(ckpt["config"])
     batch = max(2, min(int(doc["train"]["batch_size"]), frames))
     steps_per_epoch = max(1, frames // batch)
-    doc["data"].update(root=str(data.resolve()), train_list=train_list, val_list=val_list, train_limit=0, val_limit=0,
-                       num_workers=0, augment_on="loader")
+    doc["data"].update(
+        root=str(data.resolve()),
+        train_list=train_list,
+        val_list=val_list,
+        train_limit=0,
+        val_limit=0,
+        num_workers=0,
+        augment_on="loader",
+    )
     doc["data"]["gan"] = {}
     doc["train"].update(
-        epochs=max(1, math.ceil(steps / steps_per_epoch)), batch_size=batch, lr=lr, warmup_epochs=0.0, seed=seed,
-        threads=threads, max_minutes=0.0, fit_epochs_to_time=False, freeze_encoder_epochs=0, freeze_stem=True,
-        freeze_bn=True, ema_decay=0.0, init_from="",
+        epochs=max(1, math.ceil(steps / steps_per_epoch)),
+        batch_size=batch,
+        lr=lr,
+        warmup_epochs=0.0,
+        seed=seed,
+        threads=threads,
+        max_minutes=0.0,
+        fit_epochs_to_time=False,
+        freeze_encoder_epochs=0,
+        freeze_stem=True,
+        freeze_bn=True,
+        ema_decay=0.0,
+        init_from="",
     )
     for item in overrides:
         apply_override(doc, item)
     return doc
 
 
-def finetune(checkpoint: Path, data: Path, train_list: str, out: Path, *, val_list: str | None = None,
-             steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, seed: int = 0, threads: int = 2,
-             overrides: list[str] | None = None, progress: bool = False, export: bool = True) -> dict[str, Any]:
+def finetune(
+    checkpoint: Path,
+    data: Path,
+    train_list: str,
+    out: Path,
+    *,
+    val_list: str | None = None,
+    steps: int = DEFAULT_STEPS,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    threads: int = 2,
+    overrides: list[str] | None = None,
+    progress: bool = False,
+    export: bool = True,
+) -> dict[str, Any]:
     """Fine-tune ``checkpoint`` on ``data/train_list``; return the run's summary.
 
     ``train_list`` and ``val_list`` are relative to ``data`` or absolute; their entries
@@ -82,8 +121,9 @@ def finetune(checkpoint: Path, data: Path, train_list: str, out: Path, *, val_li
         raise DataError(f"{data / train_list}: {frames} frame(s); a fine-tune needs at least 2")
     if steps < 1:
         raise ConfigError(f"--steps: must be >= 1, got {steps}")
-    doc = finetune_config(ckpt, data, train_list, val_list or train_list, frames, steps, lr, seed, threads,
-                          overrides or [])
+    doc = finetune_config(
+        ckpt, data, train_list, val_list or train_list, frames, steps, lr, seed, threads, overrides or []
+    )
     cfg = config_from_dict(doc, f"fine-tune of {checkpoint}")
     cfg.train.init_from = str(checkpoint.resolve())
     run_dir = prepare_run_dir(cfg, Path(out))
@@ -98,24 +138,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", dest="train_list", required=True, help="list of the labelled frames (in --data)")
     parser.add_argument("--val", dest="val_list", help="list to validate on (default: the --list frames)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (must be new or empty)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                        help=f"optimisation steps, rounded up to whole epochs (default {DEFAULT_STEPS})")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"optimisation steps, rounded up to whole epochs (default {DEFAULT_STEPS})",
+    )
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
     parser.add_argument("--seed", type=int, default=0, help="augmentation and shuffle seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a key of the checkpoint's config, e.g. --set train.batch_size=4")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a key of the checkpoint's config, e.g. --set train.batch_size=4",
+    )
     parser.add_argument("--progress", action="store_true", help="tqdm progress bars")
     args = parser.parse_args(argv)
     try:
-        summary = finetune(args.checkpoint, args.data, args.train_list, args.out, val_list=args.val_list,
-                           steps=args.steps, lr=args.lr, seed=args.seed, threads=args.threads, overrides=args.sets,
-                           progress=args.progress)
+        summary = finetune(
+            args.checkpoint,
+            args.data,
+            args.train_list,
+            args.out,
+            val_list=args.val_list,
+            steps=args.steps,
+            lr=args.lr,
+            seed=args.seed,
+            threads=args.threads,
+            overrides=args.sets,
+            progress=args.progress,
+        )
     except (ConfigError, DataError, ExportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"fine-tuned from {args.checkpoint}: val loss {summary['initial_val_loss']:.4f} -> "
-          f"{summary['final_val_loss']:.4f}; wrote {summary['onnx']}")
+    print(
+        f"fine-tuned from {args.checkpoint}: val loss {summary['initial_val_loss']:.4f} -> "
+        f"{summary['final_val_loss']:.4f}; wrote {summary['onnx']}"
+    )
     return 0
 
 

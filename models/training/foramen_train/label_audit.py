@@ -21,7 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from scipy import ndimage
 
 from .data import DataError, load_image, read_list, read_mask_values
@@ -49,7 +48,10 @@ def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: in
         dark_in += int((cls & is_dark).sum())
         # Distance of each class pixel to the nearest pixel of another label.
         band_in += int((cls & (ndimage.distance_transform_edt(cls) <= band)).sum())
-    share = (lambda a, b: a / b if b else float("nan"))
+
+    def share(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+
     return {
         "list": list_name,
         "class_index": class_index,

@@ -165,8 +165,7 @@ def _ohem_global(losses: torch.Tensor, thresh: float, min_kept: int) -> torch.Te
     top ``keep`` values). Pixels tied at the cut share its weight, so the value is exact.
     """
     hard_mask = losses > -math.log(thresh)
-    counts = all_reduce_detached(torch.stack([torch.tensor(losses.numel(), device=losses.device),
-                                              hard_mask.sum()]))
+    counts = all_reduce_detached(torch.stack([torch.tensor(losses.numel(), device=losses.device), hard_mask.sum()]))
     total, hard = int(counts[0]), int(counts[1])
     if total == 0:
         return all_reduce_sum(losses.sum())  # zero, but every rank joins the same collectives
@@ -197,8 +196,9 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int, smo
     return _dice_from_probs(torch.softmax(logits, dim=1), target, ignore_index, smooth)
 
 
-def _dice_from_probs(probs: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0,
-                     reduce=None) -> torch.Tensor:
+def _dice_from_probs(
+    probs: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0, reduce=None
+) -> torch.Tensor:
     """Soft Dice from probabilities; ``reduce`` (e.g. a cross-rank sum) is applied to the
     per-class sums before they are combined."""
     # Per-class sums via gather / scatter_add instead of a one-hot tensor (much cheaper on CPU).

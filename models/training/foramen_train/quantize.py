@@ -53,11 +53,17 @@ def calibration_tensors(model: Path, root: Path, list_name: str, frames: int) ->
     return spec.get("name", proto.graph.input[0].name), tensors
 
 
-def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, method: str,
-             reduce_range: bool = False) -> dict:
+def quantize(
+    model: Path, out: Path, root: Path, list_name: str, frames: int, method: str, reduce_range: bool = False
+) -> dict:
     """Write the INT8 QDQ model to ``out``; return a summary."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     input_name, tensors = calibration_tensors(model, root, list_name, frames)
@@ -70,18 +76,26 @@ def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, me
             x = next(self.items, None)
             return None if x is None else {input_name: x}
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference and graph fusions first, as ONNX Runtime's guide asks.
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(out), Reader(),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=methods[method], reduce_range=reduce_range,
+            str(prepared),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            reduce_range=reduce_range,
         )
     source = onnx.load(str(model), load_external_data=False)
     result = onnx.load(str(out))
@@ -91,8 +105,14 @@ def quantize(model: Path, out: Path, root: Path, list_name: str, frames: int, me
         entry.key, entry.value = prop.key, prop.value
     onnx.checker.check_model(result)
     onnx.save(result, str(out))
-    return {"model": str(model), "out": str(out), "calibration_frames": len(tensors), "method": method,
-            "fp32_bytes": model.stat().st_size, "int8_bytes": out.stat().st_size}
+    return {
+        "model": str(model),
+        "out": str(out),
+        "calibration_frames": len(tensors),
+        "method": method,
+        "fp32_bytes": model.stat().st_size,
+        "int8_bytes": out.stat().st_size,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,14 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=64, help="training frames to calibrate on")
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
     parser.add_argument("--data-root", type=Path, help="override the config's data.root")
-    parser.add_argument("--reduce-range", action="store_true",
-                        help="7-bit weights: no u8*s8 overflow on x86 CPUs without VNNI (AVX2 only)")
+    parser.add_argument(
+        "--reduce-range",
+        action="store_true",
+        help="7-bit weights: no u8*s8 overflow on x86 CPUs without VNNI (AVX2 only)",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
         root = args.data_root or cfg.data_root()
-        summary = quantize(args.model, args.out, Path(root), cfg.data.train_list, args.frames, args.method,
-                           args.reduce_range)
+        summary = quantize(
+            args.model, args.out, Path(root), cfg.data.train_list, args.frames, args.method, args.reduce_range
+        )
     except (ConfigError, DataError, QuantizeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -43,7 +43,7 @@ class Variant:
     size: int
 
     @staticmethod
-    def parse(text: str) -> "Variant":
+    def parse(text: str) -> Variant:
         """Parse ``NAME:BASE_CHANNELS:SIZE`` (e.g. ``w24-384:24:384``)."""
         parts = text.split(":")
         if len(parts) != 3:
@@ -54,8 +54,7 @@ class Variant:
         except ValueError as err:
             raise argparse.ArgumentTypeError(f"--variant {text!r}: {err}") from err
         if variant.base_channels < 2 or variant.base_channels % 2 or variant.size % 32:
-            raise argparse.ArgumentTypeError(
-                f"--variant {text!r}: base channels must be even, size a multiple of 32")
+            raise argparse.ArgumentTypeError(f"--variant {text!r}: base channels must be even, size a multiple of 32")
         return variant
 
     def overrides(self) -> list[str]:
@@ -110,8 +109,20 @@ def run_variant(variant: Variant, config: Path, out: Path, epochs: int, threads:
     if summary_path.is_file():
         log.info("%s: already trained (%s)", variant.name, summary_path)
     else:
-        cmd = [sys.executable, "-m", "foramen_train.train", "--config", str(config), "--out", str(run_dir),
-               "--epochs", str(epochs), "--threads", str(threads), "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "foramen_train.train",
+            "--config",
+            str(config),
+            "--out",
+            str(run_dir),
+            "--epochs",
+            str(epochs),
+            "--threads",
+            str(threads),
+            "--no-progress",
+        ]
         for item in variant.overrides():
             cmd += ["--set", item]
         log.info("%s: %s", variant.name, " ".join(cmd))
@@ -122,14 +133,16 @@ def run_variant(variant: Variant, config: Path, out: Path, epochs: int, threads:
 def table_markdown(rows: list[dict]) -> str:
     """The speed/accuracy table (one row per variant) as Markdown."""
     lines = [
-        "| variant | input | base ch. | params | GFLOPs | val mIoU | mIoU w/o void | best epoch | ORT CPU median (p90) |",
+        "| variant | input | base ch. | params | GFLOPs | val mIoU | mIoU w/o void | best epoch "
+        "| ORT CPU median (p90) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['size']}x{r['size']} | {r['base_channels']} | {r['params']:,} | "
             f"{r['flops'] / 1e9:.3f} | {r['val_miou']:.3f} | {r['miou_no_void']:.3f} | {r['best_epoch']} | "
-            f"{r['latency']['median_ms']:.1f} ms ({r['latency']['p90_ms']:.1f}) |")
+            f"{r['latency']['median_ms']:.1f} ms ({r['latency']['p90_ms']:.1f}) |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -138,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="base TOML training config")
     parser.add_argument("--out", type=Path, required=True, help="sweep folder (one run folder per variant)")
-    parser.add_argument("--variant", type=Variant.parse, action="append", required=True,
-                        help="NAME:BASE_CHANNELS:SIZE, repeatable")
+    parser.add_argument(
+        "--variant", type=Variant.parse, action="append", required=True, help="NAME:BASE_CHANNELS:SIZE, repeatable"
+    )
     parser.add_argument("--epochs", type=int, required=True, help="epochs for every variant (same budget)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for training and timing")
     parser.add_argument("--repeats", type=int, default=200, help="timed ONNX Runtime runs per variant")
@@ -154,13 +168,23 @@ def main(argv: list[str] | None = None) -> int:
         latency = ort_latency_ms(onnx_path, args.threads, args.repeats)
         ious = {k: v for k, v in summary["val_iou"].items() if v == v}
         no_void = [v for k, v in ious.items() if k != "void"]
-        rows.append({
-            "name": variant.name, "size": variant.size, "base_channels": variant.base_channels,
-            "params": summary["params"], "flops": summary["flops"], "val_miou": summary["val_miou"],
-            "miou_no_void": float(np.mean(no_void)) if no_void else float("nan"),
-            "val_iou": summary["val_iou"], "best_epoch": summary["best_epoch"], "epochs": summary["epochs"],
-            "train_seconds": summary["seconds"], "latency": latency, "onnx": str(onnx_path),
-        })
+        rows.append(
+            {
+                "name": variant.name,
+                "size": variant.size,
+                "base_channels": variant.base_channels,
+                "params": summary["params"],
+                "flops": summary["flops"],
+                "val_miou": summary["val_miou"],
+                "miou_no_void": float(np.mean(no_void)) if no_void else float("nan"),
+                "val_iou": summary["val_iou"],
+                "best_epoch": summary["best_epoch"],
+                "epochs": summary["epochs"],
+                "train_seconds": summary["seconds"],
+                "latency": latency,
+                "onnx": str(onnx_path),
+            }
+        )
         (args.out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
         (args.out / "table.md").write_text(table_markdown(rows))
         log.info("%s: val mIoU %.3f, %.1f ms", variant.name, summary["val_miou"], latency["median_ms"])

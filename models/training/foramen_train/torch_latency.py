@@ -30,15 +30,19 @@ from .export import load_checkpoint
 from .model import PPLiteSeg, count_parameters, estimate_flops
 
 
-def time_forward_ms(model: PPLiteSeg, batch: int, device: torch.device, repeats: int, warmup: int,
-                    half: bool) -> list[float]:
+def time_forward_ms(
+    model: PPLiteSeg, batch: int, device: torch.device, repeats: int, warmup: int, half: bool
+) -> list[float]:
     """Wall time (ms) of each of ``repeats`` forward passes of ``batch`` frames."""
     cfg = model.cfg
     x = torch.rand(batch, 3, cfg.height, cfg.width, device=device)
     times: list[float] = []
     cuda = device.type == "cuda"
-    autocast = torch.autocast(device_type="cuda", dtype=torch.float16) if half else torch.autocast(
-        device_type=device.type, enabled=False)
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.float16)
+        if half
+        else torch.autocast(device_type=device.type, enabled=False)
+    )
     with torch.inference_mode(), autocast:
         for i in range(warmup + repeats):
             if cuda:
@@ -62,8 +66,13 @@ def summarise(times: list[float], batch: int) -> dict[str, float]:
     ordered = sorted(times)
     p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
     median = statistics.median(ordered)
-    return {"median_ms": median, "p90_ms": p90, "min_ms": ordered[0], "median_ms_per_frame": median / batch,
-            "frames_per_s": 1000.0 * batch / median}
+    return {
+        "median_ms": median,
+        "p90_ms": p90,
+        "min_ms": ordered[0],
+        "median_ms_per_frame": median / batch,
+        "frames_per_s": 1000.0 * batch / median,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, help="training config (TOML) whose [model] to build")
     source.add_argument("--checkpoint", type=Path, help="a run's best.pt")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, as in foramen_train.train")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, as in foramen_train.train",
+    )
     parser.add_argument("--num-classes", type=int, help="class count (default: from the config's data set)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=300)
@@ -114,9 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         for half in precisions:
             stats = summarise(time_forward_ms(model, batch, device, args.repeats, args.warmup, half), batch)
             row: dict[str, Any] = {
-                "name": name, "device": device_name, "torch": torch.__version__,
-                "input": f"{mcfg.width}x{mcfg.height}", "params": params, "gflops": round(flops / 1e9, 3),
-                "batch": batch, "precision": "fp16-autocast" if half else "fp32", **{k: round(v, 4) for k, v in stats.items()},
+                "name": name,
+                "device": device_name,
+                "torch": torch.__version__,
+                "input": f"{mcfg.width}x{mcfg.height}",
+                "params": params,
+                "gflops": round(flops / 1e9, 3),
+                "batch": batch,
+                "precision": "fp16-autocast" if half else "fp32",
+                **{k: round(v, 4) for k, v in stats.items()},
             }
             print(json.dumps(row), flush=True)
             if args.json is not None:

@@ -44,8 +44,8 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from . import distributed as D
-from .config import Config, ConfigError, load_config, to_toml
 from . import encoders
+from .config import Config, ConfigError, load_config, to_toml
 from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
 from .device_augment import DeviceAugmenter
 from .export import ExportError, export_checkpoint
@@ -69,10 +69,15 @@ def build_datasets(cfg: Config) -> tuple[DatasetSpec, SegmentationDataset, Segme
     val_pairs = evenly_spaced(read_list(root, cfg.data.val_list), cfg.data.val_limit)
     if len(train_pairs) < cfg.train.batch_size:
         raise DataError(
-            f"{root / cfg.data.train_list}: {len(train_pairs)} frames, fewer than train.batch_size={cfg.train.batch_size}"
+            f"{root / cfg.data.train_list}: {len(train_pairs)} frames, "
+            f"fewer than train.batch_size={cfg.train.batch_size}"
         )
-    size = dict(width=cfg.model.width, height=cfg.model.height, cache_max_mb=cfg.data.cache_max_mb,
-                normalization=encoders.normalization(cfg.model.encoder))
+    size = dict(
+        width=cfg.model.width,
+        height=cfg.model.height,
+        cache_max_mb=cfg.data.cache_max_mb,
+        normalization=encoders.normalization(cfg.model.encoder),
+    )
     train_ds = SegmentationDataset(train_pairs, spec, augment=cfg.data.augment, seed=cfg.train.seed, **size)
     val_ds = SegmentationDataset(val_pairs, spec, augment=None, **size)
     if cfg.data.gan.enabled:
@@ -157,8 +162,9 @@ def build_optimizer(model: PPLiteSeg, cfg: Config) -> torch.optim.Optimizer:
         for decayed in (True, False):
             chosen = [p for p in params if (p.ndim > 1) == decayed]
             if chosen:
-                groups.append({"params": chosen, "weight_decay": cfg.train.weight_decay if decayed else 0.0,
-                               "lr_mult": mult})
+                groups.append(
+                    {"params": chosen, "weight_decay": cfg.train.weight_decay if decayed else 0.0, "lr_mult": mult}
+                )
     if cfg.train.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.train.lr)
     return torch.optim.SGD(groups, lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=True)
@@ -176,7 +182,11 @@ def lr_factor(iteration: int, total: int, warmup: int, cfg: Config) -> float:
 
 
 def validate(
-    model: PPLiteSeg, loader: Any, loss_fn: SegmentationLoss, spec: DatasetSpec, progress: bool,
+    model: PPLiteSeg,
+    loader: Any,
+    loss_fn: SegmentationLoss,
+    spec: DatasetSpec,
+    progress: bool,
     device: torch.device | None = None,
 ) -> tuple[float, ConfusionMatrix]:
     """Mean validation loss and the confusion matrix at the model input size.
@@ -271,8 +281,9 @@ def _format(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.6f}"
 
 
-def device_val_batches(dataset: SegmentationDataset, batches: list[list[int]], device: torch.device
-                       ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def device_val_batches(
+    dataset: SegmentationDataset, batches: list[list[int]], device: torch.device
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The validation batches, resized and normalised once and held on ``device``."""
     out = []
     for batch in batches:
@@ -320,8 +331,10 @@ def build_network(cfg: Config, spec: DatasetSpec, info: D.DistInfo) -> Network:
     device = info.device
     aux = cfg.train.loss.aux_weight > 0
     if info.distributed and cfg.train.freeze_encoder_epochs > 0:
-        raise ConfigError(f"{cfg.source}: train.freeze_encoder_epochs: not supported under torchrun (DDP needs "
-                          "the same trainable parameters in every step); use train.encoder_lr_mult")
+        raise ConfigError(
+            f"{cfg.source}: train.freeze_encoder_epochs: not supported under torchrun (DDP needs "
+            "the same trainable parameters in every step); use train.encoder_lr_mult"
+        )
     model = build_model(cfg, spec, aux)
     model_cfg = model.cfg
     set_encoder_training(model, 1, cfg)  # frozen BatchNorm before DDP records the trainable parameters
@@ -332,13 +345,16 @@ def build_network(cfg: Config, spec: DatasetSpec, info: D.DistInfo) -> Network:
     model.to(device)
     # The data set's ignored classes are no target of the loss either.
     loss_cfg = dataclasses.replace(
-        cfg.train.loss, ignore_classes=sorted(set(cfg.train.loss.ignore_classes or []) | set(spec.ignored_indices)) or None)
+        cfg.train.loss,
+        ignore_classes=sorted(set(cfg.train.loss.ignore_classes or []) | set(spec.ignored_indices)) or None,
+    )
     loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, loss_cfg, sync=info.distributed).to(device)
     val_loss_fn = SegmentationLoss(spec.num_classes, spec.ignore_index, loss_cfg).to(device)
     step_net: nn.Module = _TrainForward(model, aux)
     if info.distributed:
         step_net = DistributedDataParallel(
-            step_net, device_ids=[device.index] if device.type == "cuda" else None,
+            step_net,
+            device_ids=[device.index] if device.type == "cuda" else None,
             forward_sync_buffers=False,  # BatchNorm statistics are synchronised already
         )
     optimizer = build_optimizer(model, cfg)
@@ -363,11 +379,17 @@ class Loaders:
             return
         order = [i % self.tagged.num_frames for i in self.tagged]
         for step in range(self.steps):
-            yield self.augmenter.batch(order[step * self.local_batch:(step + 1) * self.local_batch], epoch)
+            yield self.augmenter.batch(order[step * self.local_batch : (step + 1) * self.local_batch], epoch)
 
 
-def build_loaders(cfg: Config, info: D.DistInfo, train_ds: SegmentationDataset, val_ds: SegmentationDataset,
-                  local_batch: int, log: Callable[..., None] = print) -> Loaders:
+def build_loaders(
+    cfg: Config,
+    info: D.DistInfo,
+    train_ds: SegmentationDataset,
+    val_ds: SegmentationDataset,
+    local_batch: int,
+    log: Callable[..., None] = print,
+) -> Loaders:
     """Loader workers (``data.augment_on = "loader"``) or frames held and augmented on the
     device (``"device"``), over this process's share of each global batch."""
     device = info.device
@@ -388,23 +410,40 @@ def build_loaders(cfg: Config, info: D.DistInfo, train_ds: SegmentationDataset, 
         log(f"augmentation on {device}: {len(augmenter)} training frames held there")
         return Loaders(tagged, steps, local_batch, val_loader, augmenter=augmenter)
     train_loader = DataLoader(
-        train_ds, batch_size=local_batch, sampler=tagged, drop_last=True, num_workers=cfg.data.num_workers,
-        pin_memory=pin, persistent_workers=persistent,
+        train_ds,
+        batch_size=local_batch,
+        sampler=tagged,
+        drop_last=True,
+        num_workers=cfg.data.num_workers,
+        pin_memory=pin,
+        persistent_workers=persistent,
     )
     val_loader = DataLoader(
-        val_ds, batch_sampler=my_val_batches, num_workers=cfg.data.num_workers, pin_memory=pin,
+        val_ds,
+        batch_sampler=my_val_batches,
+        num_workers=cfg.data.num_workers,
+        pin_memory=pin,
         persistent_workers=persistent,
     )
     return Loaders(tagged, len(train_loader), local_batch, val_loader, train_loader=train_loader)
 
 
-def _log_setup(cfg: Config, info: D.DistInfo, spec: DatasetSpec, train_ds: SegmentationDataset,
-               val_ds: SegmentationDataset, net: Network, local_batch: int, run_dir: Path | None,
-               log: Callable[..., None]) -> None:
+def _log_setup(
+    cfg: Config,
+    info: D.DistInfo,
+    spec: DatasetSpec,
+    train_ds: SegmentationDataset,
+    val_ds: SegmentationDataset,
+    net: Network,
+    local_batch: int,
+    run_dir: Path | None,
+    log: Callable[..., None],
+) -> None:
     model_cfg = net.model_cfg
     synthetic = f" + {train_ds.synthetic_count} GAN pairs per epoch" if train_ds.synthetic is not None else ""
     log(
-        f"dataset {spec.name!r} at {cfg.data_root()}: {len(train_ds.pairs)} train{synthetic} / {len(val_ds)} val frames "
+        f"dataset {spec.name!r} at {cfg.data_root()}: "
+        f"{len(train_ds.pairs)} train{synthetic} / {len(val_ds)} val frames "
         f"({'cached' if train_ds.cached else 'not cached'}), classes {spec.class_names}"
     )
     log(
@@ -413,7 +452,9 @@ def _log_setup(cfg: Config, info: D.DistInfo, spec: DatasetSpec, train_ds: Segme
         f"{f' from {cfg.train.init_from}' if cfg.train.init_from else ''}: "
         f"{net.params:,} params, {net.flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"
     )
-    where = f"{info.world_size} processes ({info.backend}), {local_batch} frames each" if info.distributed else "1 process"
+    where = (
+        f"{info.world_size} processes ({info.backend}), {local_batch} frames each" if info.distributed else "1 process"
+    )
     log(f"device {info.device}, {where}; global batch {cfg.train.batch_size}")
 
 
@@ -471,8 +512,14 @@ class _Run:
         if self.csv_path is not None:
             with self.csv_path.open("w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerow(
-                    ["epoch", "train_loss", "val_loss", "val_miou", *[f"iou_{n}" for n in self.spec.class_names],
-                     "seconds"]
+                    [
+                        "epoch",
+                        "train_loss",
+                        "val_loss",
+                        "val_miou",
+                        *[f"iou_{n}" for n in self.spec.class_names],
+                        "seconds",
+                    ]
                 )
         self.state = _Progress(cfg.train.epochs, steps, round(cfg.train.warmup_epochs * steps), time.perf_counter())
         if not cfg.train.init_from:
@@ -482,8 +529,9 @@ class _Run:
         return initial
 
     def validate(self) -> tuple[float, ConfusionMatrix]:
-        return validate(self.eval_model, self.loaders.val_loader, self.net.val_loss_fn, self.spec, self.progress,
-                        self.info.device)
+        return validate(
+            self.eval_model, self.loaders.val_loader, self.net.val_loss_fn, self.spec, self.progress, self.info.device
+        )
 
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training batches; the mean training loss."""
@@ -495,8 +543,14 @@ class _Run:
         # Summed on the device and read once per epoch: a read-back every step would stall
         # a GPU's kernel queue (see losses._ohem).
         loss_sum = torch.zeros((), device=device)
-        bar = tqdm(self.loaders.train_batches(epoch), total=state.steps, desc=f"epoch {epoch}/{state.epochs}",
-                   leave=False, disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            self.loaders.train_batches(epoch),
+            total=state.steps,
+            desc=f"epoch {epoch}/{state.epochs}",
+            leave=False,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         for step, (images, masks) in enumerate(bar):
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             lr = cfg.train.lr * lr_factor(state.iteration, state.total_iters, state.warmup, cfg)
@@ -529,19 +583,32 @@ class _Run:
         improved = state.best is None or score > state.best["score"]
         val_iou = {n: float(v) for n, v in zip(self.spec.class_names, iou) if not math.isnan(v)}
         if improved:
-            state.best = {"score": score, "epoch": epoch, "val_miou": 0.0 if math.isnan(miou) else miou,
-                          "val_iou": val_iou}
+            state.best = {
+                "score": score,
+                "epoch": epoch,
+                "val_miou": 0.0 if math.isnan(miou) else miou,
+                "val_iou": val_iou,
+            }
         # Every rank takes the same decision (rank 0's clock), so none waits for another.
-        out_of_time = bool(D.broadcast_object(
-            cfg.train.max_minutes > 0 and time.perf_counter() - state.started > 60.0 * cfg.train.max_minutes))
+        out_of_time = bool(
+            D.broadcast_object(
+                cfg.train.max_minutes > 0 and time.perf_counter() - state.started > 60.0 * cfg.train.max_minutes
+            )
+        )
         state.epoch_seconds.append(seconds)
         self.fit_schedule(epoch)
         last = epoch == state.epochs or out_of_time
         if self.info.is_main:
             with self.csv_path.open("a", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerow(
-                    [epoch, _format(train_loss), _format(state.val_loss), _format(miou), *[_format(v) for v in iou],
-                     f"{seconds:.1f}"]
+                    [
+                        epoch,
+                        _format(train_loss),
+                        _format(state.val_loss),
+                        _format(miou),
+                        *[_format(v) for v in iou],
+                        f"{seconds:.1f}",
+                    ]
                 )
             if improved or last:
                 ckpt = self.checkpoint(epoch, miou, val_iou, state.val_loss)
@@ -555,7 +622,9 @@ class _Run:
         )
         if out_of_time and epoch < state.epochs:
             state.stopped_at = epoch
-            self.log(f"stopped after epoch {epoch} of {state.epochs}: train.max_minutes = {cfg.train.max_minutes} reached")
+            self.log(
+                f"stopped after epoch {epoch} of {state.epochs}: train.max_minutes = {cfg.train.max_minutes} reached"
+            )
             return True
         return False
 
@@ -566,11 +635,22 @@ class _Run:
             # From epoch 2 on (the first pays for start-up: cuDNN autotuning, caches), and
             # again after every epoch: runs sharing a GPU slow each other down as they start.
             recent = float(np.median(state.epoch_seconds[1:][-3:]))
-            fitted = int(D.broadcast_object(epochs_for_time(
-                cfg.train.epochs, epoch, time.perf_counter() - state.started, recent, 60.0 * cfg.train.max_minutes)))
+            fitted = int(
+                D.broadcast_object(
+                    epochs_for_time(
+                        cfg.train.epochs,
+                        epoch,
+                        time.perf_counter() - state.started,
+                        recent,
+                        60.0 * cfg.train.max_minutes,
+                    )
+                )
+            )
             if fitted != state.epochs:
-                self.log(f"train.fit_epochs_to_time: {fitted} of {cfg.train.epochs} epochs fit in "
-                         f"{cfg.train.max_minutes} min ({recent:.1f} s per epoch)")
+                self.log(
+                    f"train.fit_epochs_to_time: {fitted} of {cfg.train.epochs} epochs fit in "
+                    f"{cfg.train.max_minutes} min ({recent:.1f} s per epoch)"
+                )
                 state.epochs = fitted
 
     def checkpoint(self, epoch: int, miou: float, val_iou: dict[str, float], val_loss: float) -> dict[str, Any]:
@@ -614,8 +694,9 @@ class _Run:
                     "data_root": str(cfg.data_root()),
                     "classes": spec.class_names,
                     "train_frames": len(self.train_ds.pairs),
-                    "synthetic_frames_per_epoch":
-                        self.train_ds.synthetic_count if self.train_ds.synthetic is not None else 0,
+                    "synthetic_frames_per_epoch": self.train_ds.synthetic_count
+                    if self.train_ds.synthetic is not None
+                    else 0,
                     "steps": state.iteration,
                     "val_frames": len(self.val_ds),
                     "epochs": state.epochs,
@@ -644,8 +725,12 @@ class _Run:
 
 
 def train(
-    cfg: Config, run_dir: Path | None, progress: bool = True, overrides: list[str] | None = None,
-    dist_info: D.DistInfo | None = None, export: bool = True,
+    cfg: Config,
+    run_dir: Path | None,
+    progress: bool = True,
+    overrides: list[str] | None = None,
+    dist_info: D.DistInfo | None = None,
+    export: bool = True,
 ) -> dict[str, Any]:
     """Run a whole training; return the summary also written to ``summary.json``.
 
@@ -708,16 +793,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, help="override train.lr")
     parser.add_argument("--threads", type=int, help="override train.threads")
     parser.add_argument("--data-root", type=Path, help="override data.root (relative to the current folder)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config key (TOML value), e.g. --set data.augment.hflip=0")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="auto (default): cuda:LOCAL_RANK when CUDA is available, else the CPU")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config key (TOML value), e.g. --set data.augment.hflip=0",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto (default): cuda:LOCAL_RANK when CUDA is available, else the CPU",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     args = parser.parse_args(argv)
 
     overrides = list(args.sets)
-    for flag, key in (("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
-                      ("threads", "train.threads")):
+    for flag, key in (
+        ("epochs", "train.epochs"),
+        ("batch_size", "train.batch_size"),
+        ("lr", "train.lr"),
+        ("threads", "train.threads"),
+    ):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     if args.data_root is not None:

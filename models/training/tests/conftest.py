@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+
 def tiny_model(width: int = 64, height: int = 64) -> str:
     """A ``[model]`` section small enough for whole training runs in tests."""
     return f"""[model]
@@ -63,8 +64,9 @@ def synthetic_frame(rng: np.random.Generator, width: int, height: int) -> tuple[
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def write_dataset(root: Path, n_train: int = 8, n_val: int = 4, width: int = 64, height: int = 64,
-                  with_toml: bool = True) -> Path:
+def write_dataset(
+    root: Path, n_train: int = 8, n_val: int = 4, width: int = 64, height: int = 64, with_toml: bool = True
+) -> Path:
     """Write PNG frames, masks, ``train.txt``/``val.txt`` and (optionally) ``dataset.toml``."""
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
@@ -82,7 +84,9 @@ def write_dataset(root: Path, n_train: int = 8, n_val: int = 4, width: int = 64,
             f'\n[[classes]]\nindex = {i}\nname = "{n}"\ncolor = [{c[0]}, {c[1]}, {c[2]}]\n'
             for i, (n, c) in enumerate(CLASSES)
         )
-        (root / "dataset.toml").write_text(f'name = "tiny-synth"\ndescription = "tiny synthetic set"\nignore_index = 255\n{entries}')
+        (root / "dataset.toml").write_text(
+            f'name = "tiny-synth"\ndescription = "tiny synthetic set"\nignore_index = 255\n{entries}'
+        )
     return root
 
 

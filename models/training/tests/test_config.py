@@ -40,13 +40,16 @@ def test_overrides(tmp_path):
     assert cfg.train.epochs == 7 and cfg.data.augment.hflip == 0.0 and cfg.train.optimizer == "sgd"
 
 
-@pytest.mark.parametrize("text,field", [
-    (BASE + "[export]\nopsett = 18\n", "export.opsett"),
-    (BASE.replace("epochs = 3", 'epochs = "3"'), "train.epochs"),
-    (BASE.replace("width = 64", "width = 60"), "model.width"),
-    (BASE.replace("epochs = 3", 'epochs = 3\noptimizer = "adam"'), "train.optimizer"),
-    (BASE.replace('root = "data/set"\n', ""), "data.root"),
-])
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        (BASE + "[export]\nopsett = 18\n", "export.opsett"),
+        (BASE.replace("epochs = 3", 'epochs = "3"'), "train.epochs"),
+        (BASE.replace("width = 64", "width = 60"), "model.width"),
+        (BASE.replace("epochs = 3", 'epochs = 3\noptimizer = "adam"'), "train.optimizer"),
+        (BASE.replace('root = "data/set"\n', ""), "data.root"),
+    ],
+)
 def test_errors_name_file_and_field(tmp_path, text, field):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:

@@ -1,14 +1,22 @@
 """List parsing, dataset.toml, decoding checks and augmentation alignment."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from foramen_train.data import (MEAN, STD, AugmentConfig, DataError, SegmentationDataset, add_glare, augment_pair,
-                                detect_circle, load_dataset_spec, read_list)
+from foramen_train.data import (
+    MEAN,
+    STD,
+    AugmentConfig,
+    DataError,
+    SegmentationDataset,
+    add_glare,
+    augment_pair,
+    detect_circle,
+    load_dataset_spec,
+    read_list,
+)
 
 from conftest import CLASSES, COLOUR_OFF, GEOMETRY_OFF
 
@@ -43,14 +51,21 @@ def test_dataset_toml(tiny_dataset):
         load_dataset_spec(tiny_dataset, ["background", "bone"])
 
 
-@pytest.mark.parametrize("body,field", [
-    ('[[classes]]\nindex = 0\nname = "a"\ncolor = [0, 0]\n', r"classes\[0\]\.color"),
-    ('[[classes]]\nindex = 1\nname = "a"\ncolor = [0, 0, 0]\n', "indices must be 0..0"),
-    ('[[classes]]\nindex = 0\nname = 3\ncolor = [0, 0, 0]\n', r"classes\[0\]\.name"),
-    ('ignore_index = 1\n[[classes]]\nindex = 0\nname = "a"\ncolor = [0, 0, 0]\n[[classes]]\nindex = 1\nname = "b"\n'
-     'color = [1, 1, 1]\n', "ignore_index"),
-    ("name = [\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ('[[classes]]\nindex = 0\nname = "a"\ncolor = [0, 0]\n', r"classes\[0\]\.color"),
+        ('[[classes]]\nindex = 1\nname = "a"\ncolor = [0, 0, 0]\n', "indices must be 0..0"),
+        ("[[classes]]\nindex = 0\nname = 3\ncolor = [0, 0, 0]\n", r"classes\[0\]\.name"),
+        (
+            'ignore_index = 1\n[[classes]]\nindex = 0\nname = "a"\ncolor = [0, 0, 0]\n'
+            '[[classes]]\nindex = 1\nname = "b"\n'
+            "color = [1, 1, 1]\n",
+            "ignore_index",
+        ),
+        ("name = [\n", "not valid TOML"),
+    ],
+)
 def test_dataset_toml_errors_name_field(tmp_path, body, field):
     (tmp_path / "dataset.toml").write_text(body)
     with pytest.raises(DataError, match=rf"dataset\.toml: .*{field}"):
@@ -112,8 +127,20 @@ def colour_coded(width=160, height=96):
 @pytest.mark.parametrize("seed", range(6))
 def test_geometric_augmentation_keeps_image_and_mask_aligned(seed):
     image, mask = colour_coded()
-    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=90, scale_min=0.7, scale_max=1.6,
-                        brightness=0, contrast=0, saturation=0, gamma=0, hue=0, blur_prob=0)
+    cfg = AugmentConfig(
+        hflip=0.5,
+        vflip=0.5,
+        rotate_prob=1.0,
+        rotate_deg=90,
+        scale_min=0.7,
+        scale_max=1.6,
+        brightness=0,
+        contrast=0,
+        saturation=0,
+        gamma=0,
+        hue=0,
+        blur_prob=0,
+    )
     out_image, out_mask = augment_pair(image, mask, 128, 64, cfg, np.random.default_rng(seed))
     assert out_image.shape == (64, 128, 3) and out_mask.shape == (64, 128)
     assert 255 not in out_mask  # areas entering the frame are class 0, not ignore
@@ -127,10 +154,12 @@ def test_colour_jitter_changes_only_the_image():
     image, mask = colour_coded()
     geometry_off = dict(hflip=0, vflip=0, rotate_prob=0, scale_min=1, scale_max=1)
     colour_off = dict(brightness=0, contrast=0, saturation=0, gamma=0, hue=0, blur_prob=0)
-    plain, plain_mask = augment_pair(image, mask, 160, 96, AugmentConfig(**geometry_off, **colour_off),
-                                     np.random.default_rng(0))
-    jittered, jittered_mask = augment_pair(image, mask, 160, 96, AugmentConfig(**geometry_off, blur_prob=1),
-                                           np.random.default_rng(0))
+    plain, plain_mask = augment_pair(
+        image, mask, 160, 96, AugmentConfig(**geometry_off, **colour_off), np.random.default_rng(0)
+    )
+    jittered, jittered_mask = augment_pair(
+        image, mask, 160, 96, AugmentConfig(**geometry_off, blur_prob=1), np.random.default_rng(0)
+    )
     np.testing.assert_array_equal(plain, image)
     np.testing.assert_array_equal(plain_mask, mask)
     np.testing.assert_array_equal(jittered_mask, mask)
@@ -148,7 +177,6 @@ def test_spec_round_trip(tiny_dataset):
 
 
 # --- glare and the scope's circular field of view ---------------------------------------
-
 
 
 def test_new_augmentations_are_off_by_default():
@@ -221,9 +249,21 @@ def test_detect_circle():
 def test_circle_augmentation_keeps_the_field_of_view(circle_class):
     image, mask, _, (cx, cy, r) = scope_frame(circle_class)
     h, w = mask.shape
-    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5,
-                        brightness=0.3, contrast=0.3, gamma=0.25, blur_prob=0.3, glare_prob=0.5,
-                        circle=True, circle_class=circle_class)
+    cfg = AugmentConfig(
+        hflip=0.5,
+        vflip=0.5,
+        rotate_prob=1.0,
+        rotate_deg=180,
+        scale_min=0.7,
+        scale_max=1.5,
+        brightness=0.3,
+        contrast=0.3,
+        gamma=0.25,
+        blur_prob=0.3,
+        glare_prob=0.5,
+        circle=True,
+        circle_class=circle_class,
+    )
     yy, xx = np.mgrid[0:h, 0:w] + 0.5
     outside_original = np.hypot(xx - cx, yy - cy) > r + 1.5
     for seed in range(10):
@@ -242,8 +282,9 @@ def test_circle_augmentation_keeps_the_field_of_view(circle_class):
 
 def test_circle_augmentation_keeps_labels_aligned():
     image, mask, palette, _ = scope_frame(0)
-    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5,
-                        **COLOUR_OFF, circle=True)
+    cfg = AugmentConfig(
+        hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5, **COLOUR_OFF, circle=True
+    )
     for seed in range(6):
         out, out_mask = augment_pair(image, mask, 128, 80, cfg, np.random.default_rng(seed))
         distance = ((out[:, :, None, :].astype(np.float32) - palette[None, None].astype(np.float32)) ** 2).sum(-1)
@@ -255,24 +296,29 @@ def test_without_circle_the_view_moves():
     circle, which is what ``circle = true`` prevents."""
     image, mask, _, (cx, cy, r) = scope_frame(0)
     h, w = mask.shape
-    cfg = AugmentConfig(hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5,
-                        **COLOUR_OFF)
+    cfg = AugmentConfig(
+        hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=180, scale_min=0.7, scale_max=1.5, **COLOUR_OFF
+    )
     yy, xx = np.mgrid[0:h, 0:w] + 0.5
     outside_original = np.hypot(xx - cx, yy - cy) > r + 1.5
-    leaks = [(augment_pair(image, mask, w, h, cfg, np.random.default_rng(s))[0][outside_original] > 0).any()
-             for s in range(6)]
+    leaks = [
+        (augment_pair(image, mask, w, h, cfg, np.random.default_rng(s))[0][outside_original] > 0).any()
+        for s in range(6)
+    ]
     assert any(leaks)
 
 
 def test_circle_class_must_be_a_class(tiny_dataset):
     spec = load_dataset_spec(tiny_dataset)
     with pytest.raises(DataError, match="data.augment.circle_class: 4 is not a class index"):
-        SegmentationDataset(read_list(tiny_dataset, "val.txt"), spec, 64, 64,
-                            augment=AugmentConfig(circle=True, circle_class=4))
+        SegmentationDataset(
+            read_list(tiny_dataset, "val.txt"), spec, 64, 64, augment=AugmentConfig(circle=True, circle_class=4)
+        )
 
 
-@pytest.mark.parametrize("field,value", [("glare_prob", 1.5), ("glare_max", 0), ("glare_size", 0.0),
-                                         ("circle_class", 300)])
+@pytest.mark.parametrize(
+    "field,value", [("glare_prob", 1.5), ("glare_max", 0), ("glare_size", 0.0), ("circle_class", 300)]
+)
 def test_invalid_new_augment_fields_are_named(field, value):
     with pytest.raises(ValueError, match=f"data.augment.{field}"):
         AugmentConfig(**{field: value}).validate()

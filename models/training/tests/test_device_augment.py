@@ -16,6 +16,7 @@ from foramen_train.train import epochs_for_time
 
 from conftest import GEOMETRY_OFF, PALETTE, PHOTOMETRIC_OFF, TINY_MODEL
 
+
 def blocks(n: int, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Frames whose colour is the palette colour of their mask: large blocks of classes 1-3."""
     rng = np.random.default_rng(seed)
@@ -23,7 +24,7 @@ def blocks(n: int, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor
     for i in range(n):
         for _ in range(6):
             y, x = rng.integers(0, height - 8), rng.integers(0, width - 8)
-            masks[i, y:y + rng.integers(8, height // 2), x:x + rng.integers(8, width // 2)] = rng.integers(1, 4)
+            masks[i, y : y + rng.integers(8, height // 2), x : x + rng.integers(8, width // 2)] = rng.integers(1, 4)
     images = PALETTE[masks].transpose(0, 3, 1, 2)
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(masks)
 
@@ -59,15 +60,16 @@ def test_image_and_mask_share_the_warp(out_size):
     # Rotation, zoom in and out and resizing to another (non-square) shape: away from the
     # borders between regions, every pixel still shows its mask class's colour.
     images, masks = blocks(8, 48, 64, seed=1)
-    aug = augmenter(images, masks, *out_size, hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=40.0,
-                    scale_min=0.6, scale_max=1.8)
+    aug = augmenter(
+        images, masks, *out_size, hflip=0.5, vflip=0.5, rotate_prob=1.0, rotate_deg=40.0, scale_min=0.6, scale_max=1.8
+    )
     x, y = aug.batch(list(range(8)), epoch=2)
     rgb, classes = unnormalize(x).astype(int), y.numpy()
     padded = np.pad(classes, ((0, 0), (1, 1), (1, 1)), mode="edge")
     interior = np.ones_like(classes, dtype=bool)
     for dy in (0, 1, 2):
         for dx in (0, 1, 2):
-            interior &= padded[:, dy:dy + classes.shape[1], dx:dx + classes.shape[2]] == classes
+            interior &= padded[:, dy : dy + classes.shape[1], dx : dx + classes.shape[2]] == classes
     assert interior.mean() > 0.6
     err = np.abs(rgb - PALETTE[classes].astype(int)).max(axis=-1)
     assert (err[interior] <= 2).mean() > 0.995
@@ -111,8 +113,10 @@ def test_circle_mode_is_refused_on_the_device():
     images, masks = blocks(2, 32, 32)
     with pytest.raises(ValueError, match="circle"):
         DeviceAugmenter(images, masks, 32, 32, AugmentConfig(circle=True))
-    doc = {"data": {"root": "x", "augment_on": "device", "augment": {"circle": True}},
-           "model": {"width": 64, "height": 64}}
+    doc = {
+        "data": {"root": "x", "augment_on": "device", "augment": {"circle": True}},
+        "model": {"width": 64, "height": 64},
+    }
     with pytest.raises(ConfigError, match="data.augment_on"):
         config_from_dict(doc, "t.toml")
     with pytest.raises(ConfigError, match="data.augment_on"):
@@ -126,13 +130,16 @@ def test_epochs_for_time():
     assert epochs_for_time(100, 2, 130.0, 10.0, 120.0) == 2
 
 
-CONFIG = """
+CONFIG = (
+    """
 [data]
 root = "{root}"
 augment_on = "device"
 [data.augment]
 glare_prob = 0.3
-""" + TINY_MODEL + """[train]
+"""
+    + TINY_MODEL
+    + """[train]
 epochs = 100000
 batch_size = 4
 lr = 5e-3
@@ -142,6 +149,7 @@ fit_epochs_to_time = true
 [export]
 parity_frames = 2
 """
+)
 
 
 def test_training_with_device_augmentation_ema_and_a_time_budget(tiny_dataset: Path, tmp_path: Path):

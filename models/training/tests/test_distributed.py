@@ -57,8 +57,8 @@ def test_sampler_shards_compose_the_single_process_batches():
         steps = min(len(s) for s in shards) // local
         assert steps == len(one) // 8 == 4
         for k in range(steps):
-            union = sorted(i for s in shards for i in s[k * local:(k + 1) * local])
-            assert union == sorted(one[k * 8:(k + 1) * 8])
+            union = sorted(i for s in shards for i in s[k * local : (k + 1) * local])
+            assert union == sorted(one[k * 8 : (k + 1) * 8])
 
 
 def test_validation_batches_are_sharded_whole():
@@ -148,10 +148,14 @@ def test_global_loss_and_sync_batchnorm_match_one_process(tmp_path):
 
 # --- end to end: torchrun with 2 processes vs one process ------------------------------
 
-CONFIG = """
+CONFIG = (
+    """
 [data]
 root = "{root}"
-""" + augment_table(**GEOMETRY_OFF, **COLOUR_OFF) + TINY_MODEL + """[train]
+"""
+    + augment_table(**GEOMETRY_OFF, **COLOUR_OFF)
+    + TINY_MODEL
+    + """[train]
 epochs = 3
 batch_size = 8
 val_batch_size = 4
@@ -164,6 +168,7 @@ aux_weight = 0.4
 [export]
 parity_frames = 2
 """
+)
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -179,8 +184,22 @@ def test_torchrun_two_processes_train_what_one_process_trains(tmp_path):
     assert train.main([*common, "--out", str(tmp_path / "one")]) == 0
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TRAINING)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), "-m", "foramen_train.train", *common, "--out", str(tmp_path / "two")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        "-m",
+        "foramen_train.train",
+        *common,
+        "--out",
+        str(tmp_path / "two"),
+    ]
     proc = subprocess.run(cmd, cwd=TRAINING, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "2 processes (gloo), 4 frames each; global batch 8" in proc.stdout
@@ -191,8 +210,10 @@ def test_torchrun_two_processes_train_what_one_process_trains(tmp_path):
     rows_one, rows_two = _rows(one), _rows(two)
     assert len(rows_one) == len(rows_two) == 3
     for a, b in zip(rows_one, rows_two):
-        print(f"epoch {a['epoch']}: train_loss {a['train_loss']} (1 process) vs {b['train_loss']} (2 processes), "
-              f"val_loss {a['val_loss']} vs {b['val_loss']}, val_miou {a['val_miou']} vs {b['val_miou']}")
+        print(
+            f"epoch {a['epoch']}: train_loss {a['train_loss']} (1 process) vs {b['train_loss']} (2 processes), "
+            f"val_loss {a['val_loss']} vs {b['val_loss']}, val_miou {a['val_miou']} vs {b['val_miou']}"
+        )
         for key in ("train_loss", "val_loss"):
             assert float(b[key]) == pytest.approx(float(a[key]), rel=LOSS_RTOL), (a["epoch"], key)
         assert float(b["val_miou"]) == pytest.approx(float(a["val_miou"]), abs=1e-3)

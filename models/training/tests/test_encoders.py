@@ -74,11 +74,17 @@ def test_encoder_normalisation_round_trips_through_the_onnx_contract(tiny_datase
 
 
 def test_encoder_learning_rate_multiplier_and_frozen_stem(tiny_dataset, tmp_path):
-    cfg = config_from_dict(json.loads(json.dumps({
-        "data": {"root": str(tiny_dataset)},
-        "model": {"encoder": "efficientnet-lite0", "width": 64, "height": 64},
-        "train": {"encoder_lr_mult": 0.1, "freeze_stem": True},
-    })))
+    cfg = config_from_dict(
+        json.loads(
+            json.dumps(
+                {
+                    "data": {"root": str(tiny_dataset)},
+                    "model": {"encoder": "efficientnet-lite0", "width": 64, "height": 64},
+                    "train": {"encoder_lr_mult": 0.1, "freeze_stem": True},
+                }
+            )
+        )
+    )
     model = PPLiteSeg(cfg.model.build(4))
     optimizer = train.build_optimizer(model, cfg)
     encoder_ids = {id(p) for p in model.encoder.parameters()}
@@ -115,7 +121,7 @@ def test_ignore_classes_from_dataset_toml_and_config(tiny_dataset, tmp_path):
 
 def test_ignored_classes_are_left_out_of_validation_and_the_contract(tiny_dataset, tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text(config_text(tiny_dataset).replace("[data]\n", "[data]\nignore_classes = [\"disc\"]\n", 1))
+    path.write_text(config_text(tiny_dataset).replace("[data]\n", '[data]\nignore_classes = ["disc"]\n', 1))
     cfg = load_config(path, ["train.epochs=1"])
     spec, _, val_ds = train.build_datasets(cfg)
     assert spec.ignored_indices == [3]
@@ -139,8 +145,27 @@ def test_finetune_starts_from_the_checkpoint(tiny_dataset, tmp_path):
     base = tmp_path / "base"
     assert train.main(["--config", str(path), "--out", str(base), "--no-progress"]) == 0
     out = tmp_path / "ft"
-    assert finetune.main(["--from", str(base / "best.pt"), "--data", str(tiny_dataset), "--list", "train.txt",
-                          "--val", "val.txt", "--out", str(out), "--steps", "3", "--seed", "4"]) == 0
+    assert (
+        finetune.main(
+            [
+                "--from",
+                str(base / "best.pt"),
+                "--data",
+                str(tiny_dataset),
+                "--list",
+                "train.txt",
+                "--val",
+                "val.txt",
+                "--out",
+                str(out),
+                "--steps",
+                "3",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     # The loss before the first step is the checkpoint's own on the same list.
     model, ckpt = export.load_checkpoint(base / "best.pt")
@@ -188,7 +213,9 @@ def test_adapt_scores_the_rest_of_each_sequence_and_resumes(tiny_dataset, tmp_pa
     # N = 0 is the checkpoint itself on the same later frames.
     assert row["checkpoint_miou"] == pytest.approx(adapt.score(base / "best.pt", groups["images"][2:]))
     assert (out / "lists" / "images-first2.txt").read_text().splitlines() == [
-        "images/val000.png masks/val000.png", "images/val001.png masks/val001.png"]
+        "images/val000.png masks/val000.png",
+        "images/val001.png masks/val001.png",
+    ]
     stamp = (out / "images-n2-s0" / "score.json").stat().st_mtime_ns
     again = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out)
     assert again["rows"] == result["rows"] and (out / "images-n2-s0" / "score.json").stat().st_mtime_ns == stamp

@@ -15,12 +15,15 @@ from foramen_train.data import MEAN, STD
 
 from conftest import CLASSES, tiny_model
 
-CONFIG = """
+CONFIG = (
+    """
 [data]
 root = "{root}"
 [data.augment]
 rotate_deg = 20.0
-""" + tiny_model(width=96) + """[train]
+"""
+    + tiny_model(width=96)
+    + """[train]
 epochs = 2
 batch_size = 4
 lr = 5e-3
@@ -28,6 +31,7 @@ lr = 5e-3
 description = "tiny test model"
 parity_frames = 3
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +45,26 @@ def run_dir(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def test_run_folder_contents(run_dir):
-    assert {p.name for p in run_dir.iterdir()} >= {"config.toml", "metrics.csv", "best.pt", "model.onnx",
-                                                    "summary.json"}
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "config.toml",
+        "metrics.csv",
+        "best.pt",
+        "model.onnx",
+        "summary.json",
+    }
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "val_miou", "iou_background", "iou_bone",
-                             "iou_ligament", "iou_disc", "seconds"]
+    assert list(rows[0]) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_miou",
+        "iou_background",
+        "iou_bone",
+        "iou_ligament",
+        "iou_disc",
+        "seconds",
+    ]
     assert all(np.isfinite(float(r["train_loss"])) and 0 <= float(r["val_miou"]) <= 1 for r in rows)
     assert "train.seed=1" in (run_dir / "config.toml").read_text()
 
@@ -62,8 +80,17 @@ def test_onnx_contract_and_parity(run_dir):
     assert meta["format"] == 1 and meta["name"] == "tiny-synth" and meta["description"] == "tiny test model"
     assert meta["classes"] == [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(CLASSES)]
     assert meta["ignore_index"] == 255
-    assert meta["input"] == {"name": "image", "width": 96, "height": 64, "layout": "NCHW", "color": "RGB",
-                             "scale": 255.0, "mean": list(MEAN), "std": list(STD), "resize": "stretch"}
+    assert meta["input"] == {
+        "name": "image",
+        "width": 96,
+        "height": 64,
+        "layout": "NCHW",
+        "color": "RGB",
+        "scale": 255.0,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "resize": "stretch",
+    }
     assert meta["output"] == {"name": "logits", "kind": "logits"}
     training = meta["training"]
     assert training["dataset"] == "tiny-synth" and training["epochs"] == ckpt["training"]["epoch"]
@@ -125,8 +152,23 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
 
     fp32, int8 = run_dir / "model.onnx", run_dir / "model.int8.onnx"
     config = run_dir / "config.toml"
-    assert quantize.main(["--model", str(fp32), "--config", str(config), "--data-root", str(tiny_dataset),
-                          "--out", str(int8), "--frames", "6"]) == 0
+    assert (
+        quantize.main(
+            [
+                "--model",
+                str(fp32),
+                "--config",
+                str(config),
+                "--data-root",
+                str(tiny_dataset),
+                "--out",
+                str(int8),
+                "--frames",
+                "6",
+            ]
+        )
+        == 0
+    )
     proto = onnx.load(str(int8))
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops, ops
@@ -149,15 +191,33 @@ def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_pa
 
     def weight_extremes(path):
         proto = onnx.load(str(path))
-        weights = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+        weights = [
+            onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8
+        ]
         assert weights, "no INT8 weights"
         return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
 
     outs = {}
     for flag in ([], ["--reduce-range"]):
         out = tmp_path / f"m{len(flag)}.onnx"
-        assert quantize.main(["--model", str(run_dir / "model.onnx"), "--config", str(run_dir / "config.toml"),
-                              "--data-root", str(tiny_dataset), "--out", str(out), "--frames", "4", *flag]) == 0
+        assert (
+            quantize.main(
+                [
+                    "--model",
+                    str(run_dir / "model.onnx"),
+                    "--config",
+                    str(run_dir / "config.toml"),
+                    "--data-root",
+                    str(tiny_dataset),
+                    "--out",
+                    str(out),
+                    "--frames",
+                    "4",
+                    *flag,
+                ]
+            )
+            == 0
+        )
         outs[bool(flag)] = weight_extremes(out)
     assert outs[False][0] < -64 or outs[False][1] > 64, outs  # the full 8-bit range without the flag
     assert -64 <= outs[True][0] and outs[True][1] <= 64, outs
@@ -170,6 +230,19 @@ def test_quantize_names_a_model_without_metadata(run_dir, tiny_dataset, tmp_path
     del bare.metadata_props[:]
     path = tmp_path / "bare.onnx"
     onnx.save(bare, str(path))
-    assert quantize.main(["--model", str(path), "--config", str(run_dir / "config.toml"), "--data-root",
-                          str(tiny_dataset), "--out", str(tmp_path / "q.onnx")]) == 1
+    assert (
+        quantize.main(
+            [
+                "--model",
+                str(path),
+                "--config",
+                str(run_dir / "config.toml"),
+                "--data-root",
+                str(tiny_dataset),
+                "--out",
+                str(tmp_path / "q.onnx"),
+            ]
+        )
+        == 1
+    )
     assert str(path) in capsys.readouterr().err

@@ -15,10 +15,13 @@ from foramen_train.config import ConfigError, load_config
 
 from conftest import CLASSES, COLOUR_OFF, TINY_MODEL, augment_table
 
-GAN_CONFIG = """
+GAN_CONFIG = (
+    """
 [data]
 root = "{root}"
-""" + augment_table(vflip=0.0, **COLOUR_OFF) + """[gan]
+"""
+    + augment_table(vflip=0.0, **COLOUR_OFF)
+    + """[gan]
 size = 32
 base_channels = 8
 depth = 3
@@ -28,6 +31,7 @@ batch_size = 4
 [labels]
 paste_classes = [1]
 """
+)
 
 
 def _masks(n: int = 4, size: int = 48) -> list[np.ndarray]:
@@ -36,8 +40,8 @@ def _masks(n: int = 4, size: int = 48) -> list[np.ndarray]:
     for _ in range(n):
         m = np.zeros((size, size), np.uint8)
         x, y = rng.integers(0, size // 2, 2)
-        m[y:y + size // 3, x:x + size // 3] = 1
-        m[size // 2:, :] = np.where(m[size // 2:, :] == 0, 2, m[size // 2:, :])
+        m[y : y + size // 3, x : x + size // 3] = 1
+        m[size // 2 :, :] = np.where(m[size // 2 :, :] == 0, 2, m[size // 2 :, :])
         m[:2] = 255
         out.append(m)
     return out
@@ -133,8 +137,13 @@ def generator_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_gan_training_writes_a_loadable_generator(generator_run: Path):
-    assert {p.name for p in generator_run.iterdir()} >= {"generator.pt", "log.csv", "grid.png", "summary.json",
-                                                         "config.toml"}
+    assert {p.name for p in generator_run.iterdir()} >= {
+        "generator.pt",
+        "log.csv",
+        "grid.png",
+        "summary.json",
+        "config.toml",
+    }
     summary = json.loads((generator_run / "summary.json").read_text())
     assert summary["epochs"] == 2 and summary["steps"] == 4 and math.isfinite(summary["val_l1"])
     g = gan.Generator(generator_run / "generator.pt")
@@ -184,8 +193,9 @@ parity_frames = 1
 
 def test_recipe_adds_synthetic_pairs_per_epoch(tiny_dataset: Path, generator_run: Path, tmp_path: Path):
     config = tmp_path / "seg.toml"
-    config.write_text(SEG_CONFIG.format(root=tiny_dataset, generator=generator_run / "generator.pt", ratio=0.5,
-                                        model=TINY_MODEL))
+    config.write_text(
+        SEG_CONFIG.format(root=tiny_dataset, generator=generator_run / "generator.pt", ratio=0.5, model=TINY_MODEL)
+    )
     cfg = load_config(config)
     _, train_ds, _ = train.build_datasets(cfg)
     assert len(train_ds.pairs) == 8 and len(train_ds) == 12
@@ -209,8 +219,9 @@ def test_recipe_adds_synthetic_pairs_per_epoch(tiny_dataset: Path, generator_run
 
 def test_recipe_option_errors(tiny_dataset: Path, generator_run: Path, tmp_path: Path):
     config = tmp_path / "seg.toml"
-    config.write_text(SEG_CONFIG.format(root=tiny_dataset, generator=generator_run / "generator.pt", ratio=0.5,
-                                        model=TINY_MODEL))
+    config.write_text(
+        SEG_CONFIG.format(root=tiny_dataset, generator=generator_run / "generator.pt", ratio=0.5, model=TINY_MODEL)
+    )
     with pytest.raises(ConfigError, match="data.augment_on"):
         load_config(config, ['data.augment_on="device"'])
     with pytest.raises(ConfigError, match="data.gan.ratio"):
@@ -247,11 +258,25 @@ def test_summary_verdict_needs_a_gain_beyond_the_spread():
 
 def test_ablation_runs_both_arms_with_equal_steps_and_resumes(tiny_dataset: Path, generator_run: Path, tmp_path: Path):
     config = tmp_path / "seg.toml"
-    config.write_text(SEG_CONFIG.format(root=tiny_dataset, generator="", ratio=0, model=TINY_MODEL)
-                      .replace("epochs = 1", "epochs = 3"))
+    config.write_text(
+        SEG_CONFIG.format(root=tiny_dataset, generator="", ratio=0, model=TINY_MODEL).replace(
+            "epochs = 1", "epochs = 3"
+        )
+    )
     out = tmp_path / "ablation"
-    args = ["--config", str(config), "--generator", str(generator_run / "generator.pt"), "--ratio", "1.0",
-            "--seeds", "0", "1", "--out", str(out)]
+    args = [
+        "--config",
+        str(config),
+        "--generator",
+        str(generator_run / "generator.pt"),
+        "--ratio",
+        "1.0",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert ablation.main(args) == 0
     doc = json.loads((out / "ablation.json").read_text())
     assert doc["arms"]["real"]["steps"] == [6, 6]  # 3 epochs x 2 steps
@@ -281,15 +306,30 @@ def test_seg_miou_of_a_perfect_predictor_is_one():
     assert result["miou"] == 1.0
 
 
-def test_quality_reports_kid_and_segmentation_of_generated_images(tiny_dataset: Path, generator_run: Path,
-                                                                   tmp_path: Path):
+def test_quality_reports_kid_and_segmentation_of_generated_images(
+    tiny_dataset: Path, generator_run: Path, tmp_path: Path
+):
     config = tmp_path / "seg.toml"
     config.write_text(SEG_CONFIG.format(root=tiny_dataset, generator="", ratio=0, model=TINY_MODEL))
     run = tmp_path / "run"
     assert train.main(["--config", str(config), "--out", str(run), "--no-progress"]) == 0
     out = tmp_path / "quality.json"
-    assert gan.main(["quality", "--generator", str(generator_run / "generator.pt"), "--features", str(run / "best.pt"),
-                     "--seg-model", str(run / "model.onnx"), "--out", str(out)]) == 0
+    assert (
+        gan.main(
+            [
+                "quality",
+                "--generator",
+                str(generator_run / "generator.pt"),
+                "--features",
+                str(run / "best.pt"),
+                "--seg-model",
+                str(run / "model.onnx"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     assert set(doc["kid"]) == {"generated", "class_mean_painting", "real_train"}
     assert all(math.isfinite(v["mean"]) for v in doc["kid"].values())

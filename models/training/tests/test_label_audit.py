@@ -32,8 +32,12 @@ def test_audit_of_a_hand_made_frame(tmp_path):
     assert r["band_share"] == (40 + 16 - 4) / void
     assert r["dark_rule_iou"] == 16 / (void + 4)
     out = tmp_path / "audit.json"
-    assert label_audit.main(["--data", str(tmp_path), "--list", "l.txt", "--class-index", "0", "--band", "2",
-                             "--json", str(out)]) == 0
+    assert (
+        label_audit.main(
+            ["--data", str(tmp_path), "--list", "l.txt", "--class-index", "0", "--band", "2", "--json", str(out)]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())[0]["dark_share"] == 16 / void
 
 

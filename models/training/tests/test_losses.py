@@ -18,8 +18,16 @@ def batch(seed=0):
     return logits, target
 
 
-@pytest.mark.parametrize("cfg", [LossConfig(), LossConfig(dice_weight=0), LossConfig(ce_weight=0),
-                                 LossConfig(class_weights=[1, 2, 3, 4]), LossConfig(ohem_thresh=0.7, ohem_min_kept=10)])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        LossConfig(),
+        LossConfig(dice_weight=0),
+        LossConfig(ce_weight=0),
+        LossConfig(class_weights=[1, 2, 3, 4]),
+        LossConfig(ohem_thresh=0.7, ohem_min_kept=10),
+    ],
+)
 def test_ignored_pixels_do_not_matter(cfg):
     loss_fn = SegmentationLoss(4, 255, cfg)
     logits, target = batch()

@@ -13,12 +13,14 @@ def test_hand_computed_confusion_matrix():
     pred = np.array([[0, 1, 1, 1], [0, 2, 3, 3]])
     cm = ConfusionMatrix(4, 255)
     cm.update(pred, target)
-    expected = np.array([
-        [1, 1, 0, 0],   # truth 0: one right, one as 1
-        [1, 2, 0, 0],   # truth 1: two right, one as 0
-        [0, 0, 1, 1],   # truth 2: one right, one as 3
-        [0, 0, 0, 0],   # class 3 never true; the 255 pixel is not counted
-    ])
+    expected = np.array(
+        [
+            [1, 1, 0, 0],  # truth 0: one right, one as 1
+            [1, 2, 0, 0],  # truth 1: two right, one as 0
+            [0, 0, 1, 1],  # truth 2: one right, one as 3
+            [0, 0, 0, 0],  # class 3 never true; the 255 pixel is not counted
+        ]
+    )
     np.testing.assert_array_equal(cm.matrix, expected)
     iou = cm.iou()
     assert iou[0] == pytest.approx(1 / 3)  # TP 1, FP 1, FN 1

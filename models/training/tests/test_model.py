@@ -8,9 +8,17 @@ from foramen_train.model import ModelConfig, PPLiteSeg, adaptive_avg_pool, count
 
 
 def tiny(num_classes=4, width=64, height=64, base=8, aux=False):
-    return ModelConfig(num_classes=num_classes, width=width, height=height, base_channels=base,
-                       stage_blocks=[1, 1, 1], decoder_channels=[8, 16, 32], sppm_channels=16,
-                       head_channels=16, aux_heads=aux)
+    return ModelConfig(
+        num_classes=num_classes,
+        width=width,
+        height=height,
+        base_channels=base,
+        stage_blocks=[1, 1, 1],
+        decoder_channels=[8, 16, 32],
+        sppm_channels=16,
+        head_channels=16,
+        aux_heads=aux,
+    )
 
 
 @pytest.mark.parametrize("base", [8, 16])
@@ -58,8 +66,9 @@ def test_adaptive_pool_matches_pytorch(size, bins):
     assert torch.allclose(adaptive_avg_pool(x, bins), F.adaptive_avg_pool2d(x, bins), atol=1e-6)
 
 
-@pytest.mark.parametrize("field,value", [("width", 100), ("base_channels", 7), ("stage_blocks", [1, 1]),
-                                         ("decoder_channels", [8, 0, 8])])
+@pytest.mark.parametrize(
+    "field,value", [("width", 100), ("base_channels", 7), ("stage_blocks", [1, 1]), ("decoder_channels", [8, 0, 8])]
+)
 def test_invalid_config_names_field(field, value):
     cfg = tiny()
     setattr(cfg, field, value)

@@ -114,25 +114,31 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 def test_the_check_finds_a_lazy_cycle_through_a_subpackage(tmp_path):
     # The cycle this test guards against: config imports the gan package at the top, and
     # a gan module imports config inside a function.
-    pkg = _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/config.py": "from .gan import GanConfig\n",
-        "pkg/gan/__init__.py": "from .training import GanConfig\n",
-        "pkg/gan/training.py": "class GanConfig: ...\n\ndef load():\n    from ..config import x\n",
-    })
+    pkg = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/config.py": "from .gan import GanConfig\n",
+            "pkg/gan/__init__.py": "from .training import GanConfig\n",
+            "pkg/gan/training.py": "class GanConfig: ...\n\ndef load():\n    from ..config import x\n",
+        },
+    )
     graph = import_graph(pkg)
     assert graph["pkg.gan.training"] == {"pkg.config"}
     assert find_cycle(graph) == ["pkg.config", "pkg.gan", "pkg.gan.training", "pkg.config"]
 
 
 def test_the_check_follows_submodule_and_absolute_imports(tmp_path):
-    pkg = _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/a.py": "from . import b\n",
-        "pkg/b.py": "import pkg.sub.c\n",
-        "pkg/sub/__init__.py": "",
-        "pkg/sub/c.py": "from .. import a\n",
-    })
+    pkg = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "from . import b\n",
+            "pkg/b.py": "import pkg.sub.c\n",
+            "pkg/sub/__init__.py": "",
+            "pkg/sub/c.py": "from .. import a\n",
+        },
+    )
     graph = import_graph(pkg)
     assert graph["pkg.a"] == {"pkg.b"} and graph["pkg.b"] == {"pkg.sub", "pkg.sub.c"}
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]

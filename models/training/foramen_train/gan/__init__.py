@@ -37,9 +37,9 @@ from .cli import main
 from .config import GanAugmentConfig, GanConfig, GanDataSection, GanTrainConfig, load_gan_config
 from .errors import GanError
 from .grid import colorize, save_grid
+from .image_quality import SegFeatures, class_mean_painting, kid, quality, seg_miou
 from .labels import LabelSynthConfig, elastic_deform, splice, synthesize_label_map
 from .networks import GeneratorConfig, PatchDiscriminator, UNetGenerator, one_hot, to_uint8, to_unit
-from .image_quality import SegFeatures, class_mean_painting, kid, quality, seg_miou
 from .sampling import GENERATOR_FORMAT, GanSource, Generator
 from .training import load_pairs, train_gan
 

@@ -63,9 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grid":
             spec = generator.dataset
             pairs = load_pairs(root, args.list, 0, spec)
-            train_masks = [load_mask(m, spec) for _, m in read_list(root, generator.training["config"]["data"]["train_list"])]
-            save_grid(generator, [m for _, m in pairs], [i for i, _ in pairs], train_masks, args.out, args.rows,
-                      args.synthetic_rows)
+            train_masks = [
+                load_mask(m, spec) for _, m in read_list(root, generator.training["config"]["data"]["train_list"])
+            ]
+            save_grid(
+                generator,
+                [m for _, m in pairs],
+                [i for i, _ in pairs],
+                train_masks,
+                args.out,
+                args.rows,
+                args.synthetic_rows,
+            )
             print(f"wrote {args.out}")
             return 0
         result = quality(generator, args.features, root, args.list, args.train_list, args.seg_model)

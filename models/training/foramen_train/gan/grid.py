@@ -11,6 +11,7 @@ from PIL import Image
 from ..data import DatasetSpec
 from .sampling import GanSource, Generator
 
+
 def colorize(mask: np.ndarray, spec: DatasetSpec) -> np.ndarray:
     """A label map in the dataset's class colours (unlabelled pixels white)."""
     palette = np.full((256, 3), 255, dtype=np.uint8)
@@ -19,8 +20,17 @@ def colorize(mask: np.ndarray, spec: DatasetSpec) -> np.ndarray:
     return palette[mask]
 
 
-def save_grid(generator: Generator, masks: list[np.ndarray], images: list[np.ndarray], train_masks: list[np.ndarray],
-              path: Path, rows: int = 6, synthetic_rows: int = 3, seed: int = 0, tile: int = 160) -> None:
+def save_grid(
+    generator: Generator,
+    masks: list[np.ndarray],
+    images: list[np.ndarray],
+    train_masks: list[np.ndarray],
+    path: Path,
+    rows: int = 6,
+    synthetic_rows: int = 3,
+    seed: int = 0,
+    tile: int = 160,
+) -> None:
     """Write a PNG grid: rows of (label map, generated, real) for evenly spaced frames of
     ``masks``/``images``, then ``synthetic_rows`` rows of (new label map, generated, blank)."""
     spec = generator.dataset
@@ -42,6 +52,6 @@ def save_grid(generator: Generator, masks: list[np.ndarray], images: list[np.nda
     canvas = np.full((len(tiles) * (tile + gap) - gap, 3 * (tile + gap) - gap, 3), 255, dtype=np.uint8)
     for r, row in enumerate(tiles):
         for c, t in enumerate(row):
-            canvas[r * (tile + gap):r * (tile + gap) + tile, c * (tile + gap):c * (tile + gap) + tile] = t
+            canvas[r * (tile + gap) : r * (tile + gap) + tile, c * (tile + gap) : c * (tile + gap) + tile] = t
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(canvas).save(path)

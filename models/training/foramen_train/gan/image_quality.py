@@ -18,7 +18,10 @@ from .errors import GanError
 from .sampling import Generator
 from .training import load_pairs
 
-def kid(x: np.ndarray, y: np.ndarray, subsets: int = 50, subset_size: int | None = None, seed: int = 0) -> tuple[float, float]:
+
+def kid(
+    x: np.ndarray, y: np.ndarray, subsets: int = 50, subset_size: int | None = None, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance (Binkowski et al., ICLR 2018) between feature sets.
 
     The unbiased MMD^2 with the cubic polynomial kernel ``(x.y / d + 1)^3``, averaged over
@@ -38,8 +41,9 @@ def kid(x: np.ndarray, y: np.ndarray, subsets: int = 50, subset_size: int | None
         a = x[rng.choice(len(x), m, replace=False)]
         b = y[rng.choice(len(y), m, replace=False)]
         kxx, kyy, kxy = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
-        values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-                      - 2 * kxy.mean())
+        values.append(
+            (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+        )
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -69,17 +73,27 @@ class SegFeatures:
         norm = normalization(self.model.cfg.encoder)
         feats = []
         for start in range(0, len(images), batch):
-            x = torch.from_numpy(np.stack([
-                normalize(np.asarray(Image.fromarray(im).resize((self.width, self.height), Image.Resampling.BILINEAR)),
-                          norm)
-                for im in images[start:start + batch]]))
+            x = torch.from_numpy(
+                np.stack(
+                    [
+                        normalize(
+                            np.asarray(
+                                Image.fromarray(im).resize((self.width, self.height), Image.Resampling.BILINEAR)
+                            ),
+                            norm,
+                        )
+                        for im in images[start : start + batch]
+                    ]
+                )
+            )
             stages = self.model.encoder(x)[-2:]
             feats.append(torch.cat([torch.cat([s.mean((2, 3)), s.amax((2, 3))], 1) for s in stages], 1).numpy())
         return np.concatenate(feats)
 
 
-def class_mean_painting(masks: list[np.ndarray], train_pairs: list[tuple[np.ndarray, np.ndarray]], num_classes: int,
-                        blur: float = 2.0) -> list[np.ndarray]:
+def class_mean_painting(
+    masks: list[np.ndarray], train_pairs: list[tuple[np.ndarray, np.ndarray]], num_classes: int, blur: float = 2.0
+) -> list[np.ndarray]:
     """The trivial label-to-image baseline: each class painted in its mean training colour, blurred."""
     sums, counts = np.zeros((num_classes, 3)), np.zeros(num_classes)
     for image, mask in train_pairs:
@@ -90,8 +104,14 @@ def class_mean_painting(masks: list[np.ndarray], train_pairs: list[tuple[np.ndar
     return [np.clip(ndimage.gaussian_filter(colors[m], (blur, blur, 0)), 0, 255).astype(np.uint8) for m in masks]
 
 
-def seg_miou(predict, meta: dict[str, Any], images: list[np.ndarray], masks: list[np.ndarray], num_classes: int,
-             ignore_index: int) -> dict:
+def seg_miou(
+    predict,
+    meta: dict[str, Any],
+    images: list[np.ndarray],
+    masks: list[np.ndarray],
+    num_classes: int,
+    ignore_index: int,
+) -> dict:
     """mIoU of a predictor (see :mod:`foramen_train.evaluate`) on images against label maps."""
     from ..evaluate import preprocess
     from ..metrics import ConfusionMatrix
@@ -105,8 +125,15 @@ def seg_miou(predict, meta: dict[str, Any], images: list[np.ndarray], masks: lis
     return {"miou": matrix.mean_iou(), "iou": [None if math.isnan(v) else float(v) for v in matrix.iou()]}
 
 
-def quality(generator: Generator, features: Path, data_root: Path, val_list: str, train_list: str,
-            seg_model: Path | None, threads: int = 2) -> dict[str, Any]:
+def quality(
+    generator: Generator,
+    features: Path,
+    data_root: Path,
+    val_list: str,
+    train_list: str,
+    seg_model: Path | None,
+    threads: int = 2,
+) -> dict[str, Any]:
     """Image-quality numbers of a generator on the validation label maps (see the README)."""
     torch.set_num_threads(threads)
     spec = generator.dataset
@@ -115,19 +142,28 @@ def quality(generator: Generator, features: Path, data_root: Path, val_list: str
     train = load_pairs(data_root, train_list, 0, spec)
 
     def small(im: np.ndarray, nearest: bool = False) -> np.ndarray:
-        return np.asarray(Image.fromarray(im).resize((s, s), Image.Resampling.NEAREST if nearest else Image.Resampling.BICUBIC))
+        return np.asarray(
+            Image.fromarray(im).resize((s, s), Image.Resampling.NEAREST if nearest else Image.Resampling.BICUBIC)
+        )
 
     val_masks = [small(m, True) for _, m in val]
     # Every image at the generator's resolution, so that KID compares content, not sharpness.
     real_val = [small(i) for i, _ in val]
     real_train = [small(i) for i, _ in train]
     generated = list(generator.generate(np.stack(val_masks)))
-    painted = class_mean_painting(val_masks, [(im, small(m, True)) for im, (_, m) in zip(real_train, train)],
-                                  spec.num_classes)
+    painted = class_mean_painting(
+        val_masks, [(im, small(m, True)) for im, (_, m) in zip(real_train, train)], spec.num_classes
+    )
     feat = SegFeatures(features)
     f_val = feat(np.stack(real_val))
-    result: dict[str, Any] = {"generator": str(generator.path), "features": str(features), "size": s,
-                              "val_frames": len(val), "train_frames": len(train), "kid": {}}
+    result: dict[str, Any] = {
+        "generator": str(generator.path),
+        "features": str(features),
+        "size": s,
+        "val_frames": len(val),
+        "train_frames": len(train),
+        "kid": {},
+    }
     for name, images in (("generated", generated), ("class_mean_painting", painted), ("real_train", real_train)):
         mean, std = kid(feat(np.stack(images)), f_val)
         result["kid"][name] = {"mean": mean, "std": std}
@@ -140,7 +176,8 @@ def quality(generator: Generator, features: Path, data_root: Path, val_list: str
 
         predict, meta = onnx_predictor(seg_model, threads)
         result["seg_model"] = str(seg_model)
-        result["seg_miou"] = {name: seg_miou(predict, meta, images, val_masks, spec.num_classes, spec.ignore_index)
-                              for name, images in (("real", real_val), ("generated", generated),
-                                                   ("class_mean_painting", painted))}
+        result["seg_miou"] = {
+            name: seg_miou(predict, meta, images, val_masks, spec.num_classes, spec.ignore_index)
+            for name, images in (("real", real_val), ("generated", generated), ("class_mean_painting", painted))
+        }
     return result

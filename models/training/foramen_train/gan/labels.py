@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from .errors import GanError
 
+
 @dataclass
 class LabelSynthConfig:
     """How new label maps are made from the training masks (``[labels]`` / ``[data.gan.labels]``).
@@ -58,7 +59,9 @@ class LabelSynthConfig:
         if self.elastic_sigma <= 0:
             raise GanError(f"labels.elastic_sigma: must be > 0, got {self.elastic_sigma}")
         if not 0 < self.scale_min <= self.scale_max:
-            raise GanError(f"labels.scale_min/scale_max: need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}")
+            raise GanError(
+                f"labels.scale_min/scale_max: need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}"
+            )
         if num_classes is not None:
             for c in [*self.paste_classes, self.fill_class]:
                 if not 0 <= c < num_classes:
@@ -73,8 +76,11 @@ def _geometry(mask: np.ndarray, size: int, cfg: LabelSynthConfig, rng: np.random
     if rng.random() < cfg.vflip:
         img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
     if cfg.rotate_deg > 0:
-        img = img.rotate(float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)), resample=Image.Resampling.NEAREST,
-                         fillcolor=cfg.fill_class)
+        img = img.rotate(
+            float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)),
+            resample=Image.Resampling.NEAREST,
+            fillcolor=cfg.fill_class,
+        )
     scale = float(math.exp(rng.uniform(math.log(cfg.scale_min), math.log(cfg.scale_max))))
     w, h = img.size
     bw, bh = w / scale, h / scale

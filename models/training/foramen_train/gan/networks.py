@@ -12,6 +12,7 @@ from torch import nn
 
 from .errors import GanError
 
+
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``int64 (N, H, W)`` labels -> ``float32 (N, C, H, W)``; out-of-range labels (ignore) are all zero."""
     valid = (labels >= 0) & (labels < num_classes)
@@ -46,7 +47,9 @@ class GeneratorConfig:
         if self.num_classes < 1:
             raise GanError(f"gan.num_classes: must be >= 1, got {self.num_classes}")
         if self.depth < 2 or self.size % (2**self.depth):
-            raise GanError(f"gan.size/gan.depth: size {self.size} must be a multiple of 2**depth (depth {self.depth} >= 2)")
+            raise GanError(
+                f"gan.size/gan.depth: size {self.size} must be a multiple of 2**depth (depth {self.depth} >= 2)"
+            )
         if self.base_channels < 4:
             raise GanError(f"gan.base_channels: must be >= 4, got {self.base_channels}")
         if not 0 <= self.dropout < 1:
@@ -76,13 +79,18 @@ class UNetGenerator(nn.Module):
         for i in reversed(range(len(chans) - 1)):
             # Input: the level below (after its own up block) joined with this level's skip.
             below = chans[-1] if i == len(chans) - 2 else chans[i + 1] * 2
-            layers = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(below, chans[i], 3, padding=1, bias=False),
-                      nn.InstanceNorm2d(chans[i], affine=True), nn.ReLU(inplace=True)]
+            layers = [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(below, chans[i], 3, padding=1, bias=False),
+                nn.InstanceNorm2d(chans[i], affine=True),
+                nn.ReLU(inplace=True),
+            ]
             if i >= len(chans) - 4 and cfg.dropout > 0:
                 layers.append(nn.Dropout(cfg.dropout))
             self.up.append(nn.Sequential(*layers))
-        self.out = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                 nn.Conv2d(chans[0] * 2, 3, 3, padding=1), nn.Tanh())
+        self.out = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(chans[0] * 2, 3, 3, padding=1), nn.Tanh()
+        )
 
     def forward(self, labels_onehot: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -106,8 +114,11 @@ class PatchDiscriminator(nn.Module):
         for i in range(1, layers + 1):
             cout = base_channels * min(2**i, 8)
             stride = 2 if i < layers else 1
-            mods += [nn.Conv2d(cin, cout, 4, stride, 1, bias=False), nn.InstanceNorm2d(cout, affine=True),
-                     nn.LeakyReLU(0.2, inplace=True)]
+            mods += [
+                nn.Conv2d(cin, cout, 4, stride, 1, bias=False),
+                nn.InstanceNorm2d(cout, affine=True),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             cin = cout
         mods.append(nn.Conv2d(cin, 1, 4, 1, 1))
         self.net = nn.Sequential(*mods)

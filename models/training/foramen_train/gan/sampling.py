@@ -56,13 +56,13 @@ class Generator:
         s = self.cfg.size
         out = np.empty((n, h, w, 3), dtype=np.uint8)
         for start in range(0, n, batch):
-            chunk = torch.from_numpy(label_maps[start:start + batch].astype(np.int64))
+            chunk = torch.from_numpy(label_maps[start : start + batch].astype(np.int64))
             if (h, w) != (s, s):
                 chunk = F.interpolate(chunk[:, None].float(), size=(s, s), mode="nearest")[:, 0].long()
             x = self.net(one_hot(chunk.to(self.device), self.cfg.num_classes))
             if (h, w) != (s, s):
                 x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-            out[start:start + len(chunk)] = to_uint8(x)
+            out[start : start + len(chunk)] = to_uint8(x)
         return out
 
 
@@ -73,8 +73,14 @@ class GanSource:
     masks, seeded by ``(seed, epoch, k)``, and the generator's image of it, at ``size``.
     """
 
-    def __init__(self, generator: Generator, masks: list[np.ndarray], size: int, labels: LabelSynthConfig | None = None,
-                 ignore_index: int = 255):
+    def __init__(
+        self,
+        generator: Generator,
+        masks: list[np.ndarray],
+        size: int,
+        labels: LabelSynthConfig | None = None,
+        ignore_index: int = 255,
+    ):
         self.generator = generator
         self.labels = labels or generator.labels
         self.labels.validate(generator.cfg.num_classes)
@@ -88,4 +94,3 @@ class GanSource:
         mask = synthesize_label_map(self.masks, self.size, self.labels, rng, self.ignore_index)
         image = self.generator.generate(mask[None])[0]
         return image, mask
-

@@ -16,8 +16,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import AugmentConfig, DatasetSpec, augment_pair, evenly_spaced, load_dataset_spec, load_image, load_mask
-from ..data import read_list
+from ..data import (
+    AugmentConfig,
+    DatasetSpec,
+    augment_pair,
+    evenly_spaced,
+    load_dataset_spec,
+    load_image,
+    load_mask,
+    read_list,
+)
 from ..sections import to_toml
 from .config import GanConfig, GanTrainConfig
 from .errors import GanError
@@ -35,8 +43,9 @@ def load_pairs(root: Path, list_name: str, limit: int, spec: DatasetSpec) -> Pai
     return [(load_image(i), load_mask(m, spec)) for i, m in pairs]
 
 
-def _gan_batch(pairs: Pairs, indices: list[int], size: int, augment: AugmentConfig | None,
-               seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _gan_batch(
+    pairs: Pairs, indices: list[int], size: int, augment: AugmentConfig | None, seed: int, epoch: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     images, masks = [], []
     for i in indices:
         image, mask = pairs[i]
@@ -60,7 +69,9 @@ def _load_data(cfg: GanConfig) -> tuple[DatasetSpec, Pairs, Pairs]:
     train_pairs = load_pairs(root, cfg.data.train_list, cfg.data.train_limit, spec)
     val_pairs = load_pairs(root, cfg.data.val_list, cfg.data.val_limit, spec)
     if len(train_pairs) < cfg.gan.batch_size:
-        raise GanError(f"{root / cfg.data.train_list}: {len(train_pairs)} frames, fewer than gan.batch_size={cfg.gan.batch_size}")
+        raise GanError(
+            f"{root / cfg.data.train_list}: {len(train_pairs)} frames, fewer than gan.batch_size={cfg.gan.batch_size}"
+        )
     return spec, train_pairs, val_pairs
 
 
@@ -70,8 +81,16 @@ def _learning_rate(g: GanTrainConfig, epoch: int, epochs: int) -> float:
     return g.lr * (1.0 if epoch <= decay_start else max(0.0, 1 - (epoch - decay_start) / (epochs - decay_start + 1)))
 
 
-def _train_epoch(cfg: GanConfig, gen: UNetGenerator, disc: PatchDiscriminator, opts: tuple[torch.optim.Optimizer, ...],
-                 train_pairs: Pairs, num_classes: int, epoch: int, steps: int) -> np.ndarray:
+def _train_epoch(
+    cfg: GanConfig,
+    gen: UNetGenerator,
+    disc: PatchDiscriminator,
+    opts: tuple[torch.optim.Optimizer, ...],
+    train_pairs: Pairs,
+    num_classes: int,
+    epoch: int,
+    steps: int,
+) -> np.ndarray:
     """One pass over the training pairs; the mean discriminator, GAN and L1 losses."""
     g = cfg.gan
     opt_g, opt_d = opts
@@ -80,8 +99,14 @@ def _train_epoch(cfg: GanConfig, gen: UNetGenerator, disc: PatchDiscriminator, o
     disc.train()
     sums = np.zeros(3)
     for step in range(steps):
-        real, labels = _gan_batch(train_pairs, order[step * g.batch_size:(step + 1) * g.batch_size].tolist(),
-                                  g.size, cfg.data.augment, g.seed, epoch)
+        real, labels = _gan_batch(
+            train_pairs,
+            order[step * g.batch_size : (step + 1) * g.batch_size].tolist(),
+            g.size,
+            cfg.data.augment,
+            g.seed,
+            epoch,
+        )
         cond = one_hot(labels, num_classes)
         fake = gen(cond)
         # Discriminator: real patches -> 1, generated -> 0 (least squares).
@@ -105,12 +130,32 @@ def _val_l1(gen: UNetGenerator, val_x: torch.Tensor, val_y: torch.Tensor, num_cl
     """Mean L1 between the generated and the real validation images (in [-1, 1] units)."""
     gen.eval()
     with torch.no_grad():
-        return float(np.mean([F.l1_loss(gen(one_hot(val_y[i:i + 16], num_classes)), val_x[i:i + 16]).item()
-                              for i in range(0, len(val_y), 16)]))
+        return float(
+            np.mean(
+                [
+                    F.l1_loss(gen(one_hot(val_y[i : i + 16], num_classes)), val_x[i : i + 16]).item()
+                    for i in range(0, len(val_y), 16)
+                ]
+            )
+        )
 
 
-def _save_generator(path: Path, cfg: GanConfig, gen_cfg: GeneratorConfig, gen: UNetGenerator, spec: DatasetSpec,
-                    epoch: int, val_l1: float) -> None:
+def _epochs_for_time(g: GanTrainConfig, epoch: int, epoch_s: list[float], elapsed_s: float) -> int:
+    """Fit the whole schedule (constant, then linear decay) into ``gan.max_minutes``."""
+    per_epoch = float(np.median(epoch_s[1:][-3:]))
+    left = 60.0 * g.max_minutes - elapsed_s
+    return max(epoch, min(g.epochs, epoch + int(left // per_epoch)))
+
+
+def _save_generator(
+    path: Path,
+    cfg: GanConfig,
+    gen_cfg: GeneratorConfig,
+    gen: UNetGenerator,
+    spec: DatasetSpec,
+    epoch: int,
+    val_l1: float,
+) -> None:
     state = {
         "format": GENERATOR_FORMAT,
         "generator_config": dataclasses.asdict(gen_cfg),
@@ -135,11 +180,15 @@ def train_gan(cfg: GanConfig, out: Path, log=print) -> dict[str, Any]:
     opt_d = torch.optim.Adam(disc.parameters(), lr=g.lr, betas=(0.5, 0.999))
     steps = len(train_pairs) // g.batch_size
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(to_toml(cfg.to_dict(), header=f"Effective GAN configuration.\nSource: {cfg.source}"),
-                                     encoding="utf-8")
-    log(f"GAN on {Path(cfg.data.root)}: {len(train_pairs)} train / {len(val_pairs)} val pairs, {spec.num_classes} classes, "
-        f"{g.size}x{g.size}; generator {sum(p.numel() for p in gen.parameters()):,} params, "
-        f"discriminator {sum(p.numel() for p in disc.parameters()):,}")
+    (out / "config.toml").write_text(
+        to_toml(cfg.to_dict(), header=f"Effective GAN configuration.\nSource: {cfg.source}"), encoding="utf-8"
+    )
+    log(
+        f"GAN on {Path(cfg.data.root)}: {len(train_pairs)} train / {len(val_pairs)} val pairs, "
+        f"{spec.num_classes} classes, {g.size}x{g.size}; "
+        f"generator {sum(p.numel() for p in gen.parameters()):,} params, "
+        f"discriminator {sum(p.numel() for p in disc.parameters()):,}"
+    )
     val_x, val_y = _gan_batch(val_pairs, list(range(len(val_pairs))), g.size, None, 0, 0)
     epochs, started, epoch_s = g.epochs, time.perf_counter(), []
     with (out / "log.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -152,28 +201,43 @@ def train_gan(cfg: GanConfig, out: Path, log=print) -> dict[str, Any]:
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
-        d_mean, gan_mean, l1_mean = _train_epoch(cfg, gen, disc, (opt_g, opt_d), train_pairs, spec.num_classes, epoch,
-                                                 steps)
+        d_mean, gan_mean, l1_mean = _train_epoch(
+            cfg, gen, disc, (opt_g, opt_d), train_pairs, spec.num_classes, epoch, steps
+        )
         val_l1 = _val_l1(gen, val_x, val_y, spec.num_classes)
         seconds = time.perf_counter() - t0
         epoch_s.append(seconds)
+        row = [epoch, f"{d_mean:.4f}", f"{gan_mean:.4f}", f"{l1_mean:.4f}", f"{val_l1:.4f}", f"{lr:.2e}"]
         with (out / "log.csv").open("a", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerow([epoch, f"{d_mean:.4f}", f"{gan_mean:.4f}", f"{l1_mean:.4f}", f"{val_l1:.4f}",
-                                     f"{lr:.2e}", f"{seconds:.1f}"])
-        log(f"epoch {epoch}/{epochs}: d {d_mean:.3f} g_gan {gan_mean:.3f} g_l1 {l1_mean:.4f} val_l1 {val_l1:.4f} "
-            f"lr {lr:.1e} [{seconds:.1f}s]", flush=True)
+            csv.writer(fh).writerow([*row, f"{seconds:.1f}"])
+        log(
+            f"epoch {epoch}/{epochs}: d {d_mean:.3f} g_gan {gan_mean:.3f} g_l1 {l1_mean:.4f} val_l1 {val_l1:.4f} "
+            f"lr {lr:.1e} [{seconds:.1f}s]",
+            flush=True,
+        )
         if g.max_minutes > 0 and epoch >= 2:
-            # Fit the whole schedule (constant, then linear decay) into the time budget.
-            per_epoch = float(np.median(epoch_s[1:][-3:]))
-            left = 60.0 * g.max_minutes - (time.perf_counter() - started)
-            epochs = max(epoch, min(g.epochs, epoch + int(left // per_epoch)))
+            epochs = _epochs_for_time(g, epoch, epoch_s, time.perf_counter() - started)
     _save_generator(out / "generator.pt", cfg, gen_cfg, gen, spec, epoch, val_l1)
-    summary = {"epochs": epoch, "epochs_configured": g.epochs, "steps": epoch * steps,
-               "seconds": round(time.perf_counter() - started, 1), "val_l1": val_l1,
-               "train_pairs": len(train_pairs), "val_pairs": len(val_pairs), "size": g.size}
+    summary = {
+        "epochs": epoch,
+        "epochs_configured": g.epochs,
+        "steps": epoch * steps,
+        "seconds": round(time.perf_counter() - started, 1),
+        "val_l1": val_l1,
+        "train_pairs": len(train_pairs),
+        "val_pairs": len(val_pairs),
+        "size": g.size,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     generator = Generator(out / "generator.pt")
-    save_grid(generator, [m for _, m in val_pairs], [i for i, _ in val_pairs], [m for _, m in train_pairs],
-              out / "grid.png", rows=6, synthetic_rows=3, seed=g.seed)
-    log(f"wrote {out / 'generator.pt'} after {epoch} epochs ({summary['seconds']:.0f} s), val L1 {summary['val_l1']:.4f}")
+    val_masks, val_images, train_masks = (
+        [m for _, m in val_pairs],
+        [i for i, _ in val_pairs],
+        [m for _, m in train_pairs],
+    )
+    save_grid(generator, val_masks, val_images, train_masks, out / "grid.png", rows=6, synthetic_rows=3, seed=g.seed)
+    log(
+        f"wrote {out / 'generator.pt'} after {epoch} epochs ({summary['seconds']:.0f} s), "
+        f"val L1 {summary['val_l1']:.4f}"
+    )
     return summary
