@@ -51,8 +51,14 @@ def stats(samples: list[float]) -> dict[str, float]:
         rank = int(np.ceil(p / 100.0 * len(ordered)))
         return ordered[min(max(rank, 1), len(ordered)) - 1]
 
-    return {"count": len(ordered), "mean_ms": float(np.mean(ordered)), "p50_ms": pct(50), "p90_ms": pct(90),
-            "p99_ms": pct(99), "max_ms": ordered[-1]}
+    return {
+        "count": len(ordered),
+        "mean_ms": float(np.mean(ordered)),
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
+        "max_ms": ordered[-1],
+    }
 
 
 def load_model(path: Path, threads: int) -> tuple[ort.InferenceSession, dict]:
@@ -122,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         bare.append((time.perf_counter() - t) * 1000)
     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
-    times: dict[str, list[float]] = {k: [] for k in
-                                     ("decode", "preprocess", "model", "postprocess", "composite", "encode",
-                                      "end_to_end")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("decode", "preprocess", "model", "postprocess", "composite", "encode", "end_to_end")
+    }
     frames = 0
     start = time.perf_counter()
     while args.frames <= 0 or frames < args.frames:
@@ -154,8 +160,15 @@ def main(argv: list[str] | None = None) -> int:
         t5 = time.perf_counter()
         writer.write(out)
         t6 = time.perf_counter()
-        for key, a, b in (("decode", t0, t1), ("preprocess", t1, t2), ("model", t2, t3), ("postprocess", t3, t4),
-                          ("composite", t4, t5), ("encode", t5, t6), ("end_to_end", t0, t6)):
+        for key, a, b in (
+            ("decode", t0, t1),
+            ("preprocess", t1, t2),
+            ("model", t2, t3),
+            ("postprocess", t3, t4),
+            ("composite", t4, t5),
+            ("encode", t5, t6),
+            ("end_to_end", t0, t6),
+        ):
             times[key].append((b - a) * 1000)
         frames += 1
     seconds = time.perf_counter() - start
@@ -180,8 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         "efficiency": fps_out * bare_p50 / 1000,
         "stages": {k: stats(v) for k, v in times.items()},
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "versions": {"python": sys.version.split()[0], "opencv": cv2.__version__, "numpy": np.__version__,
-                     "onnxruntime": ort.__version__},
+        "versions": {
+            "python": sys.version.split()[0],
+            "opencv": cv2.__version__,
+            "numpy": np.__version__,
+            "onnxruntime": ort.__version__,
+        },
         "output": str(args.out),
     }
     print(f"python baseline: {frames} frames of {width}x{height} from {args.input} through {args.model}")

@@ -46,8 +46,9 @@ def criterion_rows(root: Path) -> list[tuple[str, float]]:
     return rows
 
 
-def section(fo: dict, py: dict, crit: list[tuple[str, float]], h264: dict | None = None,
-            realtime: dict | None = None) -> str:
+def section(
+    fo: dict, py: dict, crit: list[tuple[str, float]], h264: dict | None = None, realtime: dict | None = None
+) -> str:
     """The generated Markdown."""
     ratio = fo["throughput_fps"] / py["throughput_fps"]
     w, h = fo["frame_size"]
@@ -82,9 +83,12 @@ def section(fo: dict, py: dict, crit: list[tuple[str, float]], h264: dict | None
         "| stage | Foramen | Python baseline |",
         "| --- | --- | --- |",
     ]
+
+    def fmt(s):
+        return "-" if not s else f"{s['p50_ms']:.1f} / {s['p90_ms']:.1f} / {s['p99_ms']:.1f} / {s['max_ms']:.1f}"
+
     for stage in STAGES:
         a, b = fo["stages"].get(stage), py["stages"].get(stage)
-        fmt = lambda s: "-" if not s else f"{s['p50_ms']:.1f} / {s['p90_ms']:.1f} / {s['p99_ms']:.1f} / {s['max_ms']:.1f}"
         lines.append(f"| {stage} | {fmt(a)} | {fmt(b)} |")
     if h264:
         lines += [
@@ -148,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     _, tail = rest.split(END, 1)
     args.doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
     ratio = fo["throughput_fps"] / py["throughput_fps"]
-    print(f"foramen {fo['throughput_fps']:.1f} frames/s, python baseline {py['throughput_fps']:.1f} frames/s: "
-          f"{ratio:.2f}x; efficiency {fo['efficiency']:.2f}; wrote {args.doc}")
+    print(
+        f"foramen {fo['throughput_fps']:.1f} frames/s, python baseline {py['throughput_fps']:.1f} frames/s: "
+        f"{ratio:.2f}x; efficiency {fo['efficiency']:.2f}; wrote {args.doc}"
+    )
     return 0
 
 

@@ -2,39 +2,12 @@
 //! and (when present) real endoscopic frames from ../shared/data/vocalfolds.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use foramen_capture::{FrameSource, open_source};
 use foramen_data::dataset::load_mask;
 
-fn foramen(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_foramen"))
-        .args(args)
-        .output()
-        .expect("run foramen")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = foramen(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "foramen {args:?} failed:\n{text}");
-    text
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn bundled_model() -> String {
-    repo()
-        .join("models/lumbar-synth.onnx")
-        .display()
-        .to_string()
-}
+mod common;
+use common::{bundled_model, foramen, ok, repo};
 
 /// Writes a synthetic data set of `count` scenes and segments its images with the
 /// bundled model; returns (data set folder, prediction folder).

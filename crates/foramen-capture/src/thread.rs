@@ -1,12 +1,12 @@
 //! The capture thread: owns a source and pushes its frames into a bounded channel.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
-use foramen_core::Frame;
+use foramen_core::{Frame, NewestSlot, fault};
 
 use crate::{CaptureError, FrameSource, SourceInfo};
 
@@ -36,7 +36,8 @@ pub enum CaptureEvent {
 struct Control {
     paused: AtomicBool,
     steps: AtomicU64,
-    seek: Mutex<Option<u64>>,
+    /// A pending seek (newest wins: only the last requested position matters).
+    seek: NewestSlot<u64>,
 }
 
 /// The running capture thread. Dropping it asks the thread to stop without waiting.
@@ -82,7 +83,7 @@ impl CaptureHandle {
 
     /// Continue from frame `index` (a seek error arrives as a `FrameError` event).
     pub fn seek(&self, index: u64) {
-        *self.control.seek.lock().unwrap_or_else(|e| e.into_inner()) = Some(index);
+        self.control.seek.put(index);
     }
 
     /// Stops the thread and waits for it (use at shutdown, not from a UI thread).
@@ -123,11 +124,7 @@ pub fn spawn_capture(
                     if stop.load(Ordering::Relaxed) {
                         break None;
                     }
-                    let seek = control
-                        .seek
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take();
+                    let seek = control.seek.take();
                     if let Some(index) = seek {
                         if let Err(e) = source.seek(index) {
                             let ev = CaptureEvent::FrameError(e);
@@ -156,7 +153,7 @@ pub fn spawn_capture(
                     }
                     let event = match source.next_frame() {
                         Ok(Some(f)) => {
-                            inject_stall(f.id);
+                            fault::inject(fault::Site::Capture, f.id);
                             CaptureEvent::Frame(f)
                         }
                         Ok(None) => break None,
@@ -220,26 +217,6 @@ fn deliver(
                 }
             },
         }
-    }
-}
-
-/// Test-only fault hook: `FORAMEN_FAULT_INJECT=capture_stall@N:MS` holds the capture
-/// thread once for MS milliseconds at the first frame with id >= N, as a capture card
-/// that stops delivering without an error does. Unset, one cached lookup per frame.
-fn inject_stall(id: u64) {
-    use std::sync::OnceLock;
-    static SPEC: OnceLock<Option<(u64, u64)>> = OnceLock::new();
-    static FIRED: AtomicBool = AtomicBool::new(false);
-    let spec = SPEC.get_or_init(|| {
-        let v = std::env::var("FORAMEN_FAULT_INJECT").ok()?;
-        let (at, ms) = v.strip_prefix("capture_stall@")?.split_once(':')?;
-        Some((at.parse().ok()?, ms.parse().ok()?))
-    });
-    if let Some((at, ms)) = *spec
-        && id >= at
-        && !FIRED.swap(true, Ordering::Relaxed)
-    {
-        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 

@@ -49,8 +49,12 @@ pub struct ClassSet {
     pub ignore_index: u8,
 }
 
-fn default_ignore() -> u8 {
-    255
+/// The mask value ignored in training and evaluation unless a file says otherwise.
+pub const DEFAULT_IGNORE_INDEX: u8 = 255;
+
+/// Serde default of `ignore_index` fields.
+pub fn default_ignore() -> u8 {
+    DEFAULT_IGNORE_INDEX
 }
 
 /// Distinct overlay colours, chosen to stand out on warm pink/cream tissue.

@@ -2,13 +2,16 @@
 
 pub mod classes;
 pub mod config;
+pub mod fault;
 pub mod frame;
 pub mod mask;
 pub mod resample;
+pub mod sync;
 pub mod timing;
 
 pub use classes::{ClassInfo, ClassSet, ClassesError};
 pub use config::{Config, ConfigError};
 pub use frame::{Frame, FrameId, FramePool};
 pub use mask::Mask;
+pub use sync::{NewestSlot, lock};
 pub use timing::{LatencyStats, clock_us};

@@ -66,7 +66,7 @@ pub struct DatasetInfo {
     #[serde(default)]
     pub description: String,
     /// Mask value ignored in training and evaluation.
-    #[serde(default = "default_ignore")]
+    #[serde(default = "foramen_core::classes::default_ignore")]
     pub ignore_index: u8,
     /// Classes in index order.
     pub classes: Vec<ClassInfo>,
@@ -74,10 +74,6 @@ pub struct DatasetInfo {
     /// marks unannotated gaps, as Cityscapes and CamVid treat it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_classes: Vec<String>,
-}
-
-fn default_ignore() -> u8 {
-    255
 }
 
 impl DatasetInfo {

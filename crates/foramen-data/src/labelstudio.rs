@@ -321,6 +321,45 @@ pub fn import_export(
     Ok((done, issues))
 }
 
+/// The pixels one brush or polygon result paints (`None` for kinds without a mask).
+fn paint_result(
+    kind: &str,
+    r: &Value,
+    value: &Value,
+    k: usize,
+    width: u32,
+    height: u32,
+) -> Result<Option<Vec<bool>>, String> {
+    Ok(Some(match kind {
+        "brushlabels" => {
+            let rle = value
+                .get("rle")
+                .or_else(|| r.get("rle"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("result {k}: brush without rle"))?;
+            let bytes: Vec<u8> = rle
+                .iter()
+                .map(|v| v.as_u64().filter(|&b| b < 256).map(|b| b as u8))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("result {k}: rle holds a value that is not a byte"))?;
+            rle_to_mask(&bytes, width, height).map_err(|e| format!("result {k}: {e}"))?
+        }
+        "polygonlabels" => {
+            let pts = value
+                .get("points")
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("result {k}: polygon without points"))?;
+            let pts: Vec<[f64; 2]> = pts
+                .iter()
+                .map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("result {k}: malformed polygon points"))?;
+            rasterize_polygon(&pts, width, height)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 fn import_task(
     task: &Value,
     labels: &mut LabelMap,
@@ -378,34 +417,9 @@ fn import_task(
             .and_then(Value::as_array)
             .and_then(|a| a.first())
             .and_then(Value::as_str);
-        let painted = match kind.as_str() {
-            "brushlabels" => {
-                let rle = value
-                    .get("rle")
-                    .or_else(|| r.get("rle"))
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| format!("result {k}: brush without rle"))?;
-                let bytes: Vec<u8> = rle
-                    .iter()
-                    .map(|v| v.as_u64().filter(|&b| b < 256).map(|b| b as u8))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| format!("result {k}: rle holds a value that is not a byte"))?;
-                rle_to_mask(&bytes, width, height).map_err(|e| format!("result {k}: {e}"))?
-            }
-            "polygonlabels" => {
-                let pts = value
-                    .get("points")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| format!("result {k}: polygon without points"))?;
-                let pts: Vec<[f64; 2]> = pts
-                    .iter()
-                    .map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| format!("result {k}: malformed polygon points"))?;
-                rasterize_polygon(&pts, width, height)
-            }
+        let Some(painted) = paint_result(&kind, r, value, k, width, height)? else {
             // Other result kinds (relations, text areas, ...) carry no mask.
-            _ => continue,
+            continue;
         };
         let name = names.ok_or_else(|| format!("result {k}: no label"))?;
         let class = labels.index(name).map_err(|e| format!("result {k}: {e}"))?;

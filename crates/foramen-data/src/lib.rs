@@ -5,6 +5,7 @@ pub mod extract;
 pub mod labelstudio;
 pub mod noise;
 pub mod npy;
+pub mod recording;
 pub mod stats;
 pub mod synth;
 

@@ -74,6 +74,13 @@ fn grad(h: u32, dx: f32, dy: f32) -> f32 {
     }
 }
 
+/// Hermite step from 0 at `e0` to 1 at `e1` (either order), clamped.
+#[inline]
+pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
 /// 2-D gradient noise in roughly [-1, 1], zero at lattice points.
 #[inline]
 pub fn perlin(seed: u32, x: f32, y: f32) -> f32 {

@@ -1,6 +1,11 @@
 //! Compositing class masks onto video frames: the CPU reference blender and the WGSL shader that mirrors it, with fill and contour modes.
 
 pub mod gpu;
+#[cfg(feature = "wgpu")]
+pub mod gpu_wgpu;
+
+#[cfg(feature = "wgpu")]
+pub use gpu_wgpu::OverlayGpu;
 
 use foramen_core::config::{OverlayConfig, OverlayMode};
 use foramen_core::resample::linear_taps;

@@ -60,62 +60,113 @@ fn tensor_shape(t: &ort::value::ValueType) -> Vec<i64> {
     t.tensor_shape().map(|s| s.to_vec()).unwrap_or_default()
 }
 
+/// The ONNX Runtime session of `path` with the configured threads, spinning and
+/// execution provider; the provider asked for is returned with it.
+fn build_session(path: &Path, cfg: &ModelConfig) -> Result<(Session, &'static str), SegmentError> {
+    let model_err = |reason: String| SegmentError::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let env = init_runtime()?;
+    let mut builder = Session::builder(env)
+        .and_then(|b| {
+            b.with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(Into::into)
+        })
+        .map_err(|e| model_err(e.to_string()))?;
+    // 0 means all cores, stated here: ONNX Runtime's own default counts physical
+    // cores, which on a 2-vCPU virtual machine is 1 (4.7 ms against 3.2 ms per
+    // frame for the bundled model, `foramen bench`).
+    let intra_threads = if cfg.intra_threads > 0 {
+        cfg.intra_threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    builder = builder
+        .with_intra_threads(intra_threads)
+        .map_err(|e| model_err(e.to_string()))?;
+    if let Some(spin) = cfg.allow_spinning {
+        builder = builder
+            .with_intra_op_spinning(spin)
+            .map_err(|e| model_err(e.to_string()))?
+            .with_inter_op_spinning(spin)
+            .map_err(|e| model_err(e.to_string()))?;
+    }
+    let provider = choose_provider(cfg.execution_provider);
+    builder = match provider {
+        "tensorrt" => builder.with_execution_providers([
+            ep::TensorRT::default().build(),
+            ep::CUDA::default().build(),
+        ]),
+        "cuda" => builder.with_execution_providers([ep::CUDA::default().build()]),
+        _ => Ok(builder),
+    }
+    .map_err(|e| model_err(e.to_string()))?;
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| model_err(format!("not a loadable ONNX model: {e}")))?;
+    Ok((session, provider))
+}
+
+/// Checks the graph against the contract: the input's name and shape, the output's name,
+/// rank and class count. The class count must match now, not at the first frame: a model
+/// that loads must not fail on every frame after.
+fn check_graph(session: &Session, contract: &ModelContract, classes: usize) -> Result<(), String> {
+    let input = session
+        .inputs()
+        .iter()
+        .find(|i| i.name() == contract.input.name)
+        .ok_or_else(|| format!("graph has no input named {:?}", contract.input.name))?;
+    let shape = tensor_shape(input.dtype());
+    let want = [
+        1,
+        3,
+        contract.input.height as i64,
+        contract.input.width as i64,
+    ];
+    let fits = shape.len() == 4 && shape.iter().zip(want).all(|(&d, w)| d == w || d < 0);
+    if !fits {
+        return Err(format!(
+            "graph input shape {shape:?} does not match metadata {want:?}"
+        ));
+    }
+    let output = session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == contract.output.name)
+        .ok_or_else(|| format!("graph has no output named {:?}", contract.output.name))?;
+    let out_shape = tensor_shape(output.dtype());
+    if out_shape.len() != 4 {
+        return Err(format!(
+            "graph output shape {out_shape:?} is not [N, classes, H, W]"
+        ));
+    }
+    if out_shape[1] >= 0 && out_shape[1] as usize != classes {
+        return Err(format!(
+            "graph outputs {} classes, metadata names {classes}",
+            out_shape[1]
+        ));
+    }
+    Ok(())
+}
+
 /// Mask buffer sets kept for reuse: a pipeline has a few masks in flight at once.
 const SPARE_MASKS: usize = 8;
 
 impl Segmenter {
     /// Loads `path`, reads its contract from the metadata and checks it against the graph.
     pub fn load(path: &Path, cfg: &ModelConfig) -> Result<Self, SegmentError> {
-        let model_err = |reason: String| SegmentError::Model {
-            path: path.to_path_buf(),
-            reason,
-        };
         let contract_err = |reason: String| SegmentError::Contract {
             path: path.to_path_buf(),
             reason,
         };
         if !path.is_file() {
-            return Err(model_err("file not found".into()));
+            return Err(SegmentError::Model {
+                path: path.to_path_buf(),
+                reason: "file not found".into(),
+            });
         }
-        let env = init_runtime()?;
-        let mut builder = Session::builder(env)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::All)
-                    .map_err(Into::into)
-            })
-            .map_err(|e| model_err(e.to_string()))?;
-        // 0 means all cores, stated here: ONNX Runtime's own default counts physical
-        // cores, which on a 2-vCPU virtual machine is 1 (4.7 ms against 3.2 ms per
-        // frame for the bundled model, `foramen bench`).
-        let intra_threads = if cfg.intra_threads > 0 {
-            cfg.intra_threads
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        };
-        builder = builder
-            .with_intra_threads(intra_threads)
-            .map_err(|e| model_err(e.to_string()))?;
-        if let Some(spin) = cfg.allow_spinning {
-            builder = builder
-                .with_intra_op_spinning(spin)
-                .map_err(|e| model_err(e.to_string()))?
-                .with_inter_op_spinning(spin)
-                .map_err(|e| model_err(e.to_string()))?;
-        }
-        let provider = choose_provider(cfg.execution_provider);
-        builder = match provider {
-            "tensorrt" => builder.with_execution_providers([
-                ep::TensorRT::default().build(),
-                ep::CUDA::default().build(),
-            ]),
-            "cuda" => builder.with_execution_providers([ep::CUDA::default().build()]),
-            _ => Ok(builder),
-        }
-        .map_err(|e| model_err(e.to_string()))?;
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| model_err(format!("not a loadable ONNX model: {e}")))?;
-
+        let (session, provider) = build_session(path, cfg)?;
         let json = session
             .metadata()
             .ok()
@@ -130,55 +181,7 @@ impl Segmenter {
         let classes = contract
             .class_set()
             .map_err(|e| contract_err(e.to_string()))?;
-
-        let input = session
-            .inputs()
-            .iter()
-            .find(|i| i.name() == contract.input.name)
-            .ok_or_else(|| {
-                contract_err(format!(
-                    "graph has no input named {:?}",
-                    contract.input.name
-                ))
-            })?;
-        let shape = tensor_shape(input.dtype());
-        let want = [
-            1,
-            3,
-            contract.input.height as i64,
-            contract.input.width as i64,
-        ];
-        let fits = shape.len() == 4 && shape.iter().zip(want).all(|(&d, w)| d == w || d < 0);
-        if !fits {
-            return Err(contract_err(format!(
-                "graph input shape {shape:?} does not match metadata {want:?}"
-            )));
-        }
-        let output = session
-            .outputs()
-            .iter()
-            .find(|o| o.name() == contract.output.name)
-            .ok_or_else(|| {
-                contract_err(format!(
-                    "graph has no output named {:?}",
-                    contract.output.name
-                ))
-            })?;
-        // The class count must match the graph now, not at the first frame: a model
-        // that loads must not fail on every frame after.
-        let out_shape = tensor_shape(output.dtype());
-        if out_shape.len() != 4 {
-            return Err(contract_err(format!(
-                "graph output shape {out_shape:?} is not [N, classes, H, W]"
-            )));
-        }
-        if out_shape[1] >= 0 && out_shape[1] as usize != classes.len() {
-            return Err(contract_err(format!(
-                "graph outputs {} classes, metadata names {}",
-                out_shape[1],
-                classes.len()
-            )));
-        }
+        check_graph(&session, &contract, classes.len()).map_err(contract_err)?;
         let n = (contract.input.width * contract.input.height) as usize * 3;
         Ok(Self {
             session,
@@ -327,6 +330,17 @@ impl Segmenter {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         Ok(times)
+    }
+
+    /// The class map of the last segmented frame at `width` x `height`, as the argmax of
+    /// [`last_probabilities`](Self::last_probabilities) (so a saved class PNG and its
+    /// probabilities always agree), with those probabilities.
+    pub fn last_classes(&self, width: u32, height: u32) -> (Vec<u8>, Vec<f32>) {
+        let p = self.last_probabilities(width, height);
+        let n = (width * height) as usize;
+        let (mut classes, mut conf) = (vec![0u8; n], vec![0u8; n]);
+        crate::prepost::argmax_confidence(&p, self.classes.len(), false, &mut classes, &mut conf);
+        (classes, p)
     }
 
     /// Class probabilities of the last segmented frame, (C, height, width), resized

@@ -5,11 +5,11 @@
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foramen_core::config::ModelConfig;
-use foramen_core::{ClassSet, Frame, Mask, clock_us};
+use foramen_core::{ClassSet, Frame, Mask, NewestSlot, clock_us, fault, lock};
 
 use crate::{Segmenter, StageTimings};
 
@@ -55,16 +55,12 @@ pub struct WorkerState {
 }
 
 struct Shared {
-    slot: Mutex<Option<Arc<Frame>>>,
-    wake: Condvar,
-    latest: Mutex<Option<Arc<Mask>>>,
+    /// The frame to segment next (newest wins).
+    slot: NewestSlot<Arc<Frame>>,
+    /// The newest mask (newest wins; readers peek).
+    latest: NewestSlot<Arc<Mask>>,
     state: Mutex<WorkerState>,
     stop: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks leaves plain data behind; keep going.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Settings of the worker.
@@ -92,9 +88,8 @@ impl InferenceWorker {
     /// repaint request) and must not block.
     pub fn spawn(cfg: WorkerConfig, on_mask: Box<dyn Fn() + Send>) -> Self {
         let shared = Arc::new(Shared {
-            slot: Mutex::new(None),
-            wake: Condvar::new(),
-            latest: Mutex::new(None),
+            slot: NewestSlot::new(),
+            latest: NewestSlot::new(),
             state: Mutex::new(WorkerState {
                 status: WorkerStatus::Loading,
                 heartbeat_us: clock_us(),
@@ -123,16 +118,14 @@ impl InferenceWorker {
 
     /// Offers a frame; an older frame still waiting is replaced (and counted as skipped).
     pub fn submit(&self, frame: Arc<Frame>) {
-        let replaced = lock(&self.shared.slot).replace(frame).is_some();
-        if replaced {
+        if self.shared.slot.put(frame).is_some() {
             lock(&self.shared.state).skipped += 1;
         }
-        self.shared.wake.notify_one();
     }
 
     /// The newest mask, if any.
     pub fn latest_mask(&self) -> Option<Arc<Mask>> {
-        lock(&self.shared.latest).clone()
+        self.shared.latest.peek()
     }
 
     /// A snapshot of the worker's state.
@@ -146,7 +139,7 @@ impl InferenceWorker {
     /// paths; `Drop` never waits).
     pub fn stop_and_wait(&self, timeout: Duration) -> bool {
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_all();
+        self.shared.slot.wake_all();
         let t = std::time::Instant::now();
         while t.elapsed() < timeout {
             if lock(&self.shared.state).status == WorkerStatus::Stopped {
@@ -161,7 +154,7 @@ impl InferenceWorker {
 impl Drop for InferenceWorker {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_all();
+        self.shared.slot.wake_all();
     }
 }
 
@@ -196,30 +189,25 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
             st.provider = seg.execution_provider();
         }
         loop {
-            let frame = {
-                let mut slot = lock(&s.slot);
-                while slot.is_none() && !s.stop.load(Ordering::Relaxed) {
-                    // Wake up regularly so the heartbeat shows a live, idle worker.
-                    slot = s
-                        .wake
-                        .wait_timeout(slot, Duration::from_millis(100))
-                        .map_or_else(|e| e.into_inner().0, |r| r.0);
-                    lock(&s.state).heartbeat_us = clock_us();
+            let frame = loop {
+                if s.stop.load(Ordering::Relaxed) {
+                    break 'reload;
                 }
-                match slot.take() {
-                    Some(f) => f,
-                    None => break 'reload, // stop requested
+                // Wake up regularly so the heartbeat shows a live, idle worker.
+                match s.slot.take_timeout(Duration::from_millis(100)) {
+                    Some(f) => break f,
+                    None => lock(&s.state).heartbeat_us = clock_us(),
                 }
             };
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                inject_fault(&frame);
+                fault::inject(fault::Site::Inference, frame.id);
                 seg.segment(&frame)
             }));
             let now = clock_us();
             match result {
                 Ok(Ok(out)) => {
                     backoff = cfg.backoff_ms.max(1);
-                    *lock(&s.latest) = Some(Arc::new(out.mask));
+                    s.latest.put(Arc::new(out.mask));
                     {
                         let mut st = lock(&s.state);
                         st.masks += 1;
@@ -248,40 +236,6 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
         }
     }
     lock(&s.state).status = WorkerStatus::Stopped;
-}
-
-/// Test-only fault hook: `FORAMEN_FAULT_INJECT=panic@N` panics the worker once, on the
-/// first frame it takes with id >= N (frames are skipped, so exact ids may never come);
-/// `hang@N:MS` stalls it once for MS milliseconds there; `slow:MS` adds MS to every frame.
-/// It lets the end-to-end tests drive the real binary through worker faults; unset (as
-/// in any real use) it costs one cached lookup.
-fn inject_fault(frame: &Frame) {
-    static SPEC: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    static FIRED: AtomicBool = AtomicBool::new(false);
-    let Some(spec) = SPEC
-        .get_or_init(|| std::env::var("FORAMEN_FAULT_INJECT").ok())
-        .as_deref()
-    else {
-        return;
-    };
-    if let Some(ms) = spec.strip_prefix("slow:").and_then(|v| v.parse().ok()) {
-        std::thread::sleep(Duration::from_millis(ms));
-    } else if let Some(at) = spec
-        .strip_prefix("panic@")
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if frame.id >= at && !FIRED.swap(true, Ordering::Relaxed) {
-            panic!("injected fault: panic at frame {}", frame.id);
-        }
-    } else if let Some((Ok(at), Ok(ms))) = spec
-        .strip_prefix("hang@")
-        .and_then(|v| v.split_once(':'))
-        .map(|(a, m)| (a.parse::<u64>(), m.parse()))
-        && frame.id >= at
-        && !FIRED.swap(true, Ordering::Relaxed)
-    {
-        std::thread::sleep(Duration::from_millis(ms));
-    }
 }
 
 /// Records a fault and sleeps the backoff (in short steps, so a stop is honoured).

@@ -3,9 +3,9 @@
 use foramen_core::resample::linear_taps;
 use rayon::prelude::*;
 
-use crate::noise::perlin;
+use crate::noise::{perlin, smoothstep};
 
-use super::scene::{InstrumentKind, SceneSpec};
+use super::scene::{Instrument, InstrumentKind, SceneSpec};
 use super::{FrameState, Layer};
 
 /// Where the circular field of view sits in a picture.
@@ -45,12 +45,6 @@ impl ScopeGeometry {
     pub fn scope_from_pixel(&self, px: f32, py: f32) -> (f32, f32) {
         ((px - self.cx) / self.radius, (py - self.cy) / self.radius)
     }
-}
-
-#[inline]
-fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
 }
 
 #[inline]
@@ -126,121 +120,146 @@ fn instrument_at(
         .iter()
         .filter(|i| i.kind != InstrumentKind::Cannula)
     {
-        let (s_a, c_a) = ins.entry_angle.sin_cos();
-        let (ex, ey) = (c_a * 1.1, s_a * 1.1);
-        let (s_d, c_d) = (ins.entry_angle + ins.skew).sin_cos();
-        let (dx, dy) = (-c_d, -s_d);
-        let (rx, ry) = (u - ex, v - ey);
-        let s = rx * dx + ry * dy;
-        let t = rx * dy - ry * dx;
-        let len = ins.depth + 0.1;
-        // Nearer the lens the shaft looks wider (perspective).
-        let half_w = ins.width * 0.5 * (1.0 + 0.45 * (1.0 - (s / len).clamp(0.0, 1.0)));
-        let tn = t / half_w;
-        let mut cover = 0.0;
-        let mut col = [0.0; 3];
-        let metal = |tn: f32, s: f32| -> [f32; 3] {
-            let cyl = (1.0 - tn * tn).max(0.0).sqrt();
-            let scratch = 0.06 * perlin(seed ^ 0x5C, s * 40.0, tn * 3.0);
-            let mut c = mix3(
-                [0.3, 0.33, 0.27],
-                [0.86, 0.73, 0.46],
-                cyl.powf(1.2) + scratch,
-            );
-            let glint = (-((tn - 0.32) / 0.14).powi(2)).exp() * 0.75;
-            c = mix3(c, [1.0, 0.97, 0.88], glint);
-            c
-        };
-        let shaft_end = match ins.kind {
-            InstrumentKind::Forceps => len,
-            _ => len - half_w,
-        };
-        if s >= 0.0 && s <= shaft_end {
-            cover = smoothstep(half_w + px, half_w - px, t.abs());
-            col = metal(tn, s);
-            match ins.kind {
-                InstrumentKind::Shaver
-                    if s > len - 3.2 * half_w && s < len - 1.3 * half_w && tn.abs() < 0.55 =>
-                {
-                    let teeth = 0.5 + 0.5 * (s * 180.0).sin();
-                    col = mix3([0.12, 0.1, 0.08], col, 0.25 * teeth);
-                }
-                InstrumentKind::RfProbe if s > len - 4.0 * half_w => {
-                    let ring = s > len - 2.2 * half_w && s < len - 1.5 * half_w;
-                    if !ring {
-                        let cyl = (1.0 - tn * tn).max(0.0).sqrt();
-                        col = mix3([0.62, 0.6, 0.55], [0.95, 0.93, 0.88], cyl);
-                    }
-                }
-                _ => {}
-            }
-        } else if s > shaft_end && ins.kind != InstrumentKind::Forceps {
-            // Rounded end.
-            let (ox, oy) = (ex + dx * shaft_end, ey + dy * shaft_end);
-            let d = ((u - ox).powi(2) + (v - oy).powi(2)).sqrt();
-            cover = smoothstep(half_w + px, half_w - px, d);
-            let tip = if ins.kind == InstrumentKind::RfProbe {
-                [0.95, 0.93, 0.88]
-            } else {
-                [0.8, 0.68, 0.44]
-            };
-            col = mix3([0.45, 0.42, 0.36], tip, 1.0 - d / half_w);
-        } else if s > shaft_end {
-            // Forceps jaws: two tapering blades hinged at the shaft's end.
-            let jaw_len = half_w * 3.0;
-            for sign in [-1.0f32, 1.0] {
-                let a = sign * ins.opening * 0.45;
-                let (sa, ca) = a.sin_cos();
-                let (jx, jy) = (dx * ca - dy * sa, dx * sa + dy * ca);
-                let (qx, qy) = (u - (ex + dx * shaft_end), v - (ey + dy * shaft_end));
-                let js = qx * jx + qy * jy;
-                let jt = qx * jy - qy * jx + sign * half_w * 0.45;
-                let jw = half_w * 0.55 * (1.0 - 0.7 * (js / jaw_len).clamp(0.0, 1.0));
-                if (0.0..=jaw_len).contains(&js) {
-                    let c = smoothstep(jw + px, jw - px, jt.abs());
-                    if c > cover {
-                        cover = c;
-                        col = metal(jt / jw, js);
-                    }
-                }
-            }
-        }
+        let (cover, col, shade) = tool_at(ins, seed, u, v, px);
         if cover > 0.0 {
             hit = Some(match hit {
                 Some((c0, a0)) if a0 > cover => (c0, a0),
                 _ => (col, cover),
             });
         }
-        if s >= 0.0 && s <= shaft_end {
-            let out = t.abs() - half_w;
-            if out > 0.0 && out < 0.08 {
-                shadow = shadow.min(1.0 - 0.45 * (1.0 - out / 0.08));
-            }
-        }
+        shadow = shadow.min(shade);
     }
     for ins in state
         .instruments
         .iter()
         .filter(|i| i.kind == InstrumentKind::Cannula)
     {
-        let (s_a, c_a) = ins.entry_angle.sin_cos();
-        let big = 1.7;
-        let (ccx, ccy) = (c_a * (1.0 - ins.depth + big), s_a * (1.0 - ins.depth + big));
-        let along = (u * -s_a + v * c_a) * 4.0;
-        let edge = big + 0.02 * perlin(seed ^ 0xCA, along, 0.5);
-        let d = ((u - ccx).powi(2) + (v - ccy).powi(2)).sqrt();
-        let cover = smoothstep(edge + px, edge - px, d);
-        if cover > 0.0 {
-            let depth_in = ((edge - d) / ins.depth.max(0.05)).clamp(0.0, 1.0);
-            let mut col = mix3([0.33, 0.27, 0.22], [0.12, 0.1, 0.09], depth_in);
-            col = mix3(col, [0.62, 0.52, 0.42], smoothstep(0.025, 0.0, edge - d));
-            let a = hit.map_or(0.0, |h| h.1);
-            hit = Some((mix3(hit.map_or(col, |h| h.0), col, cover), a.max(cover)));
-        } else if d - edge < 0.07 {
-            shadow = shadow.min(1.0 - 0.5 * (1.0 - (d - edge) / 0.07));
-        }
+        cannula_at(ins, seed, u, v, px, &mut hit, &mut shadow);
     }
     (hit, shadow)
+}
+
+/// One tool (shaft, tip or jaws) at (u, v): coverage, colour, and the shadow factor it
+/// casts on the tissue beside its shaft.
+#[inline]
+fn tool_at(ins: &Instrument, seed: u32, u: f32, v: f32, px: f32) -> (f32, [f32; 3], f32) {
+    let (s_a, c_a) = ins.entry_angle.sin_cos();
+    let (ex, ey) = (c_a * 1.1, s_a * 1.1);
+    let (s_d, c_d) = (ins.entry_angle + ins.skew).sin_cos();
+    let (dx, dy) = (-c_d, -s_d);
+    let (rx, ry) = (u - ex, v - ey);
+    let s = rx * dx + ry * dy;
+    let t = rx * dy - ry * dx;
+    let len = ins.depth + 0.1;
+    // Nearer the lens the shaft looks wider (perspective).
+    let half_w = ins.width * 0.5 * (1.0 + 0.45 * (1.0 - (s / len).clamp(0.0, 1.0)));
+    let tn = t / half_w;
+    let mut cover = 0.0;
+    let mut col = [0.0; 3];
+    let metal = |tn: f32, s: f32| -> [f32; 3] {
+        let cyl = (1.0 - tn * tn).max(0.0).sqrt();
+        let scratch = 0.06 * perlin(seed ^ 0x5C, s * 40.0, tn * 3.0);
+        let mut c = mix3(
+            [0.3, 0.33, 0.27],
+            [0.86, 0.73, 0.46],
+            cyl.powf(1.2) + scratch,
+        );
+        let glint = (-((tn - 0.32) / 0.14).powi(2)).exp() * 0.75;
+        c = mix3(c, [1.0, 0.97, 0.88], glint);
+        c
+    };
+    let shaft_end = match ins.kind {
+        InstrumentKind::Forceps => len,
+        _ => len - half_w,
+    };
+    if s >= 0.0 && s <= shaft_end {
+        cover = smoothstep(half_w + px, half_w - px, t.abs());
+        col = metal(tn, s);
+        match ins.kind {
+            InstrumentKind::Shaver
+                if s > len - 3.2 * half_w && s < len - 1.3 * half_w && tn.abs() < 0.55 =>
+            {
+                let teeth = 0.5 + 0.5 * (s * 180.0).sin();
+                col = mix3([0.12, 0.1, 0.08], col, 0.25 * teeth);
+            }
+            InstrumentKind::RfProbe if s > len - 4.0 * half_w => {
+                let ring = s > len - 2.2 * half_w && s < len - 1.5 * half_w;
+                if !ring {
+                    let cyl = (1.0 - tn * tn).max(0.0).sqrt();
+                    col = mix3([0.62, 0.6, 0.55], [0.95, 0.93, 0.88], cyl);
+                }
+            }
+            _ => {}
+        }
+    } else if s > shaft_end && ins.kind != InstrumentKind::Forceps {
+        // Rounded end.
+        let (ox, oy) = (ex + dx * shaft_end, ey + dy * shaft_end);
+        let d = ((u - ox).powi(2) + (v - oy).powi(2)).sqrt();
+        cover = smoothstep(half_w + px, half_w - px, d);
+        let tip = if ins.kind == InstrumentKind::RfProbe {
+            [0.95, 0.93, 0.88]
+        } else {
+            [0.8, 0.68, 0.44]
+        };
+        col = mix3([0.45, 0.42, 0.36], tip, 1.0 - d / half_w);
+    } else if s > shaft_end {
+        // Forceps jaws: two tapering blades hinged at the shaft's end.
+        let jaw_len = half_w * 3.0;
+        for sign in [-1.0f32, 1.0] {
+            let a = sign * ins.opening * 0.45;
+            let (sa, ca) = a.sin_cos();
+            let (jx, jy) = (dx * ca - dy * sa, dx * sa + dy * ca);
+            let (qx, qy) = (u - (ex + dx * shaft_end), v - (ey + dy * shaft_end));
+            let js = qx * jx + qy * jy;
+            let jt = qx * jy - qy * jx + sign * half_w * 0.45;
+            let jw = half_w * 0.55 * (1.0 - 0.7 * (js / jaw_len).clamp(0.0, 1.0));
+            if (0.0..=jaw_len).contains(&js) {
+                let c = smoothstep(jw + px, jw - px, jt.abs());
+                if c > cover {
+                    cover = c;
+                    col = metal(jt / jw, js);
+                }
+            }
+        }
+    }
+    let mut shade = 1.0f32;
+    if s >= 0.0 && s <= shaft_end {
+        let out = t.abs() - half_w;
+        if out > 0.0 && out < 0.08 {
+            shade = shade.min(1.0 - 0.45 * (1.0 - out / 0.08));
+        }
+    }
+    (cover, col, shade)
+}
+
+/// The cannula's rim at (u, v), over whatever `hit` the tools left; it darkens the
+/// tissue just inside it.
+#[inline]
+fn cannula_at(
+    ins: &Instrument,
+    seed: u32,
+    u: f32,
+    v: f32,
+    px: f32,
+    hit: &mut Option<([f32; 3], f32)>,
+    shadow: &mut f32,
+) {
+    let (s_a, c_a) = ins.entry_angle.sin_cos();
+    let big = 1.7;
+    let (ccx, ccy) = (c_a * (1.0 - ins.depth + big), s_a * (1.0 - ins.depth + big));
+    let along = (u * -s_a + v * c_a) * 4.0;
+    let edge = big + 0.02 * perlin(seed ^ 0xCA, along, 0.5);
+    let d = ((u - ccx).powi(2) + (v - ccy).powi(2)).sqrt();
+    let cover = smoothstep(edge + px, edge - px, d);
+    if cover > 0.0 {
+        let depth_in = ((edge - d) / ins.depth.max(0.05)).clamp(0.0, 1.0);
+        let mut col = mix3([0.33, 0.27, 0.22], [0.12, 0.1, 0.09], depth_in);
+        col = mix3(col, [0.62, 0.52, 0.42], smoothstep(0.025, 0.0, edge - d));
+        let a = hit.map_or(0.0, |h| h.1);
+        *hit = Some((mix3(hit.map_or(col, |h| h.0), col, cover), a.max(cover)));
+    } else if d - edge < 0.07 {
+        *shadow = shadow.min(1.0 - 0.5 * (1.0 - (d - edge) / 0.07));
+    }
 }
 
 /// Draws instruments over the lit tissue and clears their pixels to background.

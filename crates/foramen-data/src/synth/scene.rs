@@ -196,75 +196,9 @@ impl SceneSpec {
             }
         });
 
-        let mut instruments = Vec::new();
-        if r.chance(0.55) {
-            instruments.push(Instrument {
-                kind: InstrumentKind::Cannula,
-                entry_angle: r.range(0.0, std::f32::consts::TAU),
-                skew: 0.0,
-                depth: r.range(0.12, 0.45),
-                width: 0.0,
-                opening: 0.0,
-            });
-        }
-        let tools = if r.chance(0.6) {
-            1 + usize::from(r.chance(0.25))
-        } else {
-            0
-        };
-        for _ in 0..tools {
-            let kind = match r.below(3) {
-                0 => InstrumentKind::Forceps,
-                1 => InstrumentKind::Shaver,
-                _ => InstrumentKind::RfProbe,
-            };
-            instruments.push(Instrument {
-                kind,
-                entry_angle: r.range(0.0, std::f32::consts::TAU),
-                skew: r.range(-0.35, 0.35),
-                depth: r.range(0.45, 1.25),
-                width: if kind == InstrumentKind::RfProbe {
-                    r.range(0.09, 0.14)
-                } else {
-                    r.range(0.16, 0.28)
-                },
-                opening: r.range(0.0, 1.0),
-            });
-        }
-
-        let debris = (0..r.below(14) + 4)
-            .map(|_| {
-                let kind = match r.unit() {
-                    x if x < 0.7 => 0,
-                    x if x < 0.88 => 1,
-                    _ => 2,
-                };
-                Debris {
-                    pos: (r.range(-1.0, 1.0), r.range(-1.0, 1.0)),
-                    vel: (r.range(-0.15, 0.15), r.range(-0.15, 0.15)),
-                    radius: match kind {
-                        0 => r.range(0.004, 0.012),
-                        1 => r.range(0.01, 0.03),
-                        _ => r.range(0.012, 0.05),
-                    },
-                    kind,
-                }
-            })
-            .collect();
-
-        let optics = Optics {
-            blur_sigma: r.range(1.7, 2.8),
-            vignette: r.range(0.35, 0.6),
-            exposure: r.range(0.88, 1.08),
-            warm_g: r.range(0.9, 0.96),
-            warm_b: r.range(0.8, 0.9),
-            sharpen: r.range(0.25, 0.6),
-            noise: r.range(0.005, 0.0085),
-            circle_frac: r.range(0.975, 1.0),
-            circle_dx: r.range(-0.01, 0.01),
-            rim_px: r.range(1.0, 3.0),
-            logo: r.chance(0.35),
-        };
+        let instruments = random_instruments(&mut r);
+        let debris = random_debris(&mut r);
+        let optics = random_optics(&mut r);
 
         Self {
             seed,
@@ -313,6 +247,86 @@ impl SceneSpec {
             time_s: 0.0,
             motion_px: (0.0, 0.0),
         }
+    }
+}
+
+/// The scene's cannula (sometimes) and tools (none, one or two).
+fn random_instruments(r: &mut Rng) -> Vec<Instrument> {
+    let mut instruments = Vec::new();
+    if r.chance(0.55) {
+        instruments.push(Instrument {
+            kind: InstrumentKind::Cannula,
+            entry_angle: r.range(0.0, std::f32::consts::TAU),
+            skew: 0.0,
+            depth: r.range(0.12, 0.45),
+            width: 0.0,
+            opening: 0.0,
+        });
+    }
+    let tools = if r.chance(0.6) {
+        1 + usize::from(r.chance(0.25))
+    } else {
+        0
+    };
+    for _ in 0..tools {
+        let kind = match r.below(3) {
+            0 => InstrumentKind::Forceps,
+            1 => InstrumentKind::Shaver,
+            _ => InstrumentKind::RfProbe,
+        };
+        instruments.push(Instrument {
+            kind,
+            entry_angle: r.range(0.0, std::f32::consts::TAU),
+            skew: r.range(-0.35, 0.35),
+            depth: r.range(0.45, 1.25),
+            width: if kind == InstrumentKind::RfProbe {
+                r.range(0.09, 0.14)
+            } else {
+                r.range(0.16, 0.28)
+            },
+            opening: r.range(0.0, 1.0),
+        });
+    }
+    instruments
+}
+
+/// Floating debris: bubbles, tissue flakes and blood cells.
+fn random_debris(r: &mut Rng) -> Vec<Debris> {
+    (0..r.below(14) + 4)
+        .map(|_| {
+            let kind = match r.unit() {
+                x if x < 0.7 => 0,
+                x if x < 0.88 => 1,
+                _ => 2,
+            };
+            Debris {
+                pos: (r.range(-1.0, 1.0), r.range(-1.0, 1.0)),
+                vel: (r.range(-0.15, 0.15), r.range(-0.15, 0.15)),
+                radius: match kind {
+                    0 => r.range(0.004, 0.012),
+                    1 => r.range(0.01, 0.03),
+                    _ => r.range(0.012, 0.05),
+                },
+                kind,
+            }
+        })
+        .collect()
+}
+
+/// The scope's optics: blur, vignette, exposure, colour, noise, the image circle and rim.
+fn random_optics(r: &mut Rng) -> Optics {
+    Optics {
+        blur_sigma: r.range(1.7, 2.8),
+        vignette: r.range(0.35, 0.6),
+        exposure: r.range(0.88, 1.08),
+        warm_g: r.range(0.9, 0.96),
+        warm_b: r.range(0.8, 0.9),
+        sharpen: r.range(0.25, 0.6),
+        noise: r.range(0.005, 0.0085),
+        circle_frac: r.range(0.975, 1.0),
+        circle_dx: r.range(-0.01, 0.01),
+        rim_px: r.range(1.0, 3.0),
+        logo: r.chance(0.35),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tissue layout and surface appearance in world coordinates.
 
-use crate::noise::{billow, fbm, perlin, ridged, worley};
+use crate::noise::{billow, fbm, perlin, ridged, smoothstep, worley};
 
 use super::scene::{SceneSpec, TISSUES};
 
@@ -81,12 +81,6 @@ fn mix(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
         a[1] + (b[1] - a[1]) * t,
         a[2] + (b[2] - a[2]) * t,
     ]
-}
-
-#[inline]
-fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
 }
 
 #[inline]

@@ -1,0 +1,109 @@
+//! Thread `router`: takes each captured frame and fans it out to the display slot, the
+//! inference worker and the recorder, keeping the capture counters the HUD shows.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use foramen_capture::CaptureEvent;
+use foramen_core::{Frame, clock_us, lock};
+use foramen_segment::InferenceWorker;
+
+use super::{CaptureStats, Shared};
+
+/// Updates the counters for a frame that arrived at `now`; `last` is the previous
+/// frame's (arrival time, id).
+fn count_frame(st: &mut CaptureStats, f: &Frame, now: u64, last: Option<(u64, u64)>) {
+    st.frames += 1;
+    st.last_frame_at_us = now;
+    if let Some((prev_at, _)) = last {
+        let dt = now.saturating_sub(prev_at) as f64 / 1e6;
+        if dt > 0.0 {
+            let inst = 1.0 / dt;
+            st.fps = if st.fps == 0.0 {
+                inst
+            } else {
+                0.9 * st.fps + 0.1 * inst
+            };
+        }
+    }
+    // A frame id that goes backwards means a seek or a restarted stream: older masks
+    // belong to another timeline.
+    if last.is_some_and(|(_, id)| f.id <= id) {
+        st.epoch_us = f.captured_at_us.min(now);
+    }
+}
+
+/// Routes until stopped or the capture ends. Each frame goes to the display slot and the
+/// worker's slot (both newest wins, never blocking) and to the recorder (count-and-drop),
+/// and only then is the repaint asked for: by the time the UI thread wakes, the frame it
+/// is woken for is in the display slot. Nothing here waits on inference or the disk.
+pub(super) fn route(
+    shared: &Shared,
+    worker: &InferenceWorker,
+    events: &Receiver<CaptureEvent>,
+    repaint: &(dyn Fn() + Send + Sync),
+) {
+    let mut last: Option<(u64, u64)> = None;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let ev = match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(ev) => ev,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match ev {
+            CaptureEvent::Frame(f) => {
+                let f = Arc::new(f);
+                let now = clock_us();
+                count_frame(&mut lock(&shared.stats), &f, now, last);
+                last = Some((now, f.id));
+                shared.display.put(f.clone());
+                worker.submit(f.clone());
+                if let Some(rec) = lock(&shared.recorder).as_ref() {
+                    rec.push(f, worker.latest_mask());
+                }
+                repaint();
+            }
+            CaptureEvent::FrameError(e) => {
+                let mut st = lock(&shared.stats);
+                st.errors += 1;
+                st.last_error = Some(e.to_string());
+                drop(st);
+                repaint();
+            }
+            CaptureEvent::End(e) => {
+                lock(&shared.stats).ended =
+                    Some(e.map_or_else(|| "end of stream".to_string(), |e| e.to_string()));
+                repaint();
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(id: u64, captured_at_us: u64) -> Frame {
+        let mut f = Frame::new(id, 0, 2, 2, vec![0; 12]).expect("frame");
+        f.captured_at_us = captured_at_us;
+        f
+    }
+
+    #[test]
+    fn the_rate_is_smoothed_and_a_backward_id_starts_a_new_epoch() {
+        let mut st = CaptureStats::default();
+        count_frame(&mut st, &frame(0, 1_000), 1_000, None);
+        count_frame(&mut st, &frame(1, 41_000), 41_000, Some((1_000, 0)));
+        assert!((st.fps - 25.0).abs() < 1e-9, "{}", st.fps);
+        count_frame(&mut st, &frame(2, 61_000), 61_000, Some((41_000, 1)));
+        assert!((st.fps - (0.9 * 25.0 + 0.1 * 50.0)).abs() < 1e-9);
+        assert_eq!((st.frames, st.epoch_us), (3, 0));
+        // A seek back to frame 1.
+        count_frame(&mut st, &frame(1, 90_000), 95_000, Some((61_000, 2)));
+        assert_eq!(st.epoch_us, 90_000);
+        assert_eq!(st.last_frame_at_us, 95_000);
+    }
+}

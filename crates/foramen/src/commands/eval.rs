@@ -1,0 +1,383 @@
+//! `foramen eval`: every metric of the study for a model or for saved predictions,
+//! over the pixels of a whole list pooled, in memory that does not grow with it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use foramen_core::config::ModelConfig;
+use foramen_core::{ClassSet, Config};
+use foramen_data::dataset::{DatasetInfo, Sample, load_mask, read_list};
+use foramen_eval::{EvalReport, Evaluation, ImageResult, plot};
+use foramen_segment::Segmenter;
+
+use crate::progress::bar;
+
+/// `foramen eval` options.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Data set root (the list's paths are relative to it).
+    #[arg(long)]
+    data: PathBuf,
+    /// List file of `image mask` lines (relative to --data unless absolute).
+    #[arg(long)]
+    list: PathBuf,
+    /// Run this ONNX model (default: the bundled one, unless --pred is given).
+    #[arg(long, conflicts_with = "pred")]
+    model: Option<PathBuf>,
+    /// Saved class-index PNGs named like the masks.
+    #[arg(long)]
+    pred: Option<PathBuf>,
+    /// Saved float32 probabilities `<stem>.npy`, shape (C, H, W), for ROC AUC.
+    #[arg(long, requires = "pred")]
+    prob: Option<PathBuf>,
+    /// Output folder for metrics.json and report.md.
+    #[arg(long)]
+    out: PathBuf,
+    /// Class names in index order (else dataset.toml, else the model's).
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<String>>,
+    /// Leave these classes' truth pixels out of every metric, e.g. `void` (default:
+    /// those named by dataset.toml's and the model's `ignore_classes`).
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_ignore")]
+    ignore_classes: Option<Vec<String>>,
+    /// Score every class, even those dataset.toml or the model ignore.
+    #[arg(long)]
+    no_ignore: bool,
+}
+
+/// Runs `foramen eval`.
+pub fn exec(a: Args, config: &Config) -> Result<()> {
+    let predictions = match a.pred {
+        Some(pred) => Predictions::Saved { pred, prob: a.prob },
+        None => Predictions::Model(a.model.or_else(|| config.model.path.clone())),
+    };
+    let opts = EvalOptions {
+        data: a.data,
+        list: a.list,
+        predictions,
+        out: a.out,
+        classes: a.classes,
+        ignore_classes: if a.no_ignore {
+            Some(Vec::new())
+        } else {
+            a.ignore_classes
+        },
+    };
+    run(&opts, &config.model)
+}
+
+/// Where predictions come from.
+enum Predictions {
+    /// Run this model (class map and probabilities at each mask's size).
+    Model(Option<PathBuf>),
+    /// Class-index PNGs `<stem>.png`, and optionally probabilities `<stem>.npy`.
+    Saved {
+        pred: PathBuf,
+        prob: Option<PathBuf>,
+    },
+}
+
+/// Options of one evaluation.
+struct EvalOptions {
+    /// Data set root.
+    pub data: PathBuf,
+    /// List file (relative to `data` unless absolute).
+    pub list: PathBuf,
+    /// Predictions.
+    pub predictions: Predictions,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Class names (else dataset.toml, else the model's).
+    pub classes: Option<Vec<String>>,
+    /// Classes whose truth pixels are left out of every metric (as Cityscapes' void);
+    /// `None`: those of dataset.toml and the model's contract; `Some(empty)`: none.
+    pub ignore_classes: Option<Vec<String>>,
+}
+
+/// Loads the model or the data set's names and checks that they agree.
+fn class_names(
+    opts: &EvalOptions,
+    info: Option<&DatasetInfo>,
+    segmenter: Option<&Segmenter>,
+) -> Result<Vec<String>> {
+    let names: Vec<String> = match (&opts.classes, info, segmenter) {
+        (Some(c), _, _) => c.clone(),
+        (None, Some(info), _) => info.classes.iter().map(|c| c.name.clone()).collect(),
+        (None, None, Some(seg)) => seg
+            .classes()
+            .names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        (None, None, None) => {
+            bail!("no class names: give --classes, or a data set with dataset.toml")
+        }
+    };
+    if let Some(seg) = segmenter
+        && seg.classes().len() != names.len()
+    {
+        bail!(
+            "the model has {} classes, the evaluation {}",
+            seg.classes().len(),
+            names.len()
+        );
+    }
+    Ok(names)
+}
+
+/// Runs the evaluation and writes `metrics.json`, `report.md`, `report.html` and the
+/// figures.
+fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
+    let list = if opts.list.is_absolute() {
+        opts.list.clone()
+    } else {
+        opts.data.join(&opts.list)
+    };
+    let samples = read_list(&opts.data, &list)?;
+    if samples.is_empty() {
+        bail!("{}: the list is empty", list.display());
+    }
+    let mut segmenter = match &opts.predictions {
+        Predictions::Model(m) => Some(foramen_pipeline::model::load(m.as_deref(), model_cfg)?),
+        Predictions::Saved { .. } => None,
+    };
+    let info = DatasetInfo::read(&opts.data)?;
+    let names = class_names(opts, info.as_ref(), segmenter.as_ref())?;
+    let ignored = ignored_classes(opts, info.as_ref(), segmenter.as_ref(), &names)?;
+    let with_probs = matches!(
+        opts.predictions,
+        Predictions::Model(_) | Predictions::Saved { prob: Some(_), .. }
+    );
+    let c = names.len();
+    let mut eval = Evaluation::new(names, ignored, with_probs);
+    let pb = bar(samples.len() as u64, "images");
+    for s in &samples {
+        let truth = load_mask(&s.mask)?;
+        let (w, h) = truth.dimensions();
+        let stem = s
+            .mask
+            .file_stem()
+            .and_then(|x| x.to_str())
+            .context("mask name")?
+            .to_string();
+        let (pred, probs) = match (&opts.predictions, segmenter.as_mut()) {
+            (Predictions::Model(_), Some(seg)) => predict(seg, s, (w, h))?,
+            (Predictions::Saved { pred, prob }, _) => {
+                saved(pred, prob.as_deref(), &stem, s, (w, h), c)?
+            }
+            (Predictions::Model(_), None) => bail!("model not loaded"),
+        };
+        let image = ImageResult {
+            stem: &stem,
+            image: &s.image,
+            mask: &s.mask,
+            size: (w, h),
+            truth: truth.into_raw(),
+            pred,
+            probs: probs.as_deref(),
+        };
+        eval.add(image)
+            .with_context(|| format!("{} against {}", stem, s.mask.display()))?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let report = eval.finish();
+    let path = write_report(&report, &list, &opts.out, info.as_ref())?;
+    say!("{}, written to {}", report.summary(), path.display());
+    Ok(())
+}
+
+/// The model's classes and probabilities for one image, whose mask is `w` x `h`.
+fn predict(
+    seg: &mut Segmenter,
+    s: &Sample,
+    (w, h): (u32, u32),
+) -> Result<(Vec<u8>, Option<Vec<f32>>)> {
+    let (iw, ih) = image::image_dimensions(&s.image)
+        .with_context(|| format!("reading {}", s.image.display()))?;
+    if (iw, ih) != (w, h) {
+        bail!(
+            "{} is {iw}x{ih} but its mask {} is {w}x{h}: the mask does not belong to the image",
+            s.image.display(),
+            s.mask.display()
+        );
+    }
+    let r = super::segment::segment_file(seg, &s.image, 0)?;
+    Ok((r.classes, Some(r.probs)))
+}
+
+/// Saved predictions of one image: `<stem>.png`, and `<stem>.npy` probabilities if asked.
+fn saved(
+    pred: &Path,
+    prob: Option<&Path>,
+    stem: &str,
+    s: &Sample,
+    (w, h): (u32, u32),
+    c: usize,
+) -> Result<(Vec<u8>, Option<Vec<f32>>)> {
+    let pp = pred.join(format!("{stem}.png"));
+    let pm = load_mask(&pp)?;
+    if pm.dimensions() != (w, h) {
+        bail!(
+            "{} is {:?}, its mask {} is {:?}",
+            pp.display(),
+            pm.dimensions(),
+            s.mask.display(),
+            (w, h)
+        );
+    }
+    let probs = match prob {
+        Some(dir) => {
+            let np = dir.join(format!("{stem}.npy"));
+            let (shape, data) = foramen_data::npy::read_f32(&np)?;
+            if shape != [c, h as usize, w as usize] {
+                bail!(
+                    "{} has shape {shape:?}, expected [{c}, {h}, {w}]",
+                    np.display()
+                );
+            }
+            Some(data)
+        }
+        None => None,
+    };
+    Ok((pm.into_raw(), probs))
+}
+
+/// Writes `metrics.json`, the figures, the worst images' tiles, `report.md` and
+/// `report.html` into `out`; returns the JSON's path.
+fn write_report(
+    report: &EvalReport,
+    list: &Path,
+    out: &Path,
+    info: Option<&DatasetInfo>,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("metrics.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report.to_json())?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let mut md = report.markdown(&list.display().to_string());
+    // Figures: ROC curves (with probabilities) and the normalised confusion matrix.
+    let names = &report.names;
+    let colors: Vec<[u8; 3]> = match info {
+        Some(info) if info.classes.len() == names.len() => {
+            info.classes.iter().map(|k| k.color).collect()
+        }
+        _ => ClassSet::from_names(names)
+            .classes
+            .iter()
+            .map(|k| k.color)
+            .collect(),
+    };
+    let mut html_figs = String::new();
+    if !report.rocs.is_empty() {
+        let curves: Vec<_> = (0..names.len())
+            .filter_map(|k| {
+                report.aucs[k].map(|auc| plot::RocCurve {
+                    name: names[k].clone(),
+                    color: colors[k],
+                    points: report.rocs[k].curve(400),
+                    auc,
+                })
+            })
+            .collect();
+        let svg = plot::roc_svg(&curves);
+        plot::write_svg_png(&svg, out, "roc")?;
+        let _ = writeln!(md, "\n![ROC curves](roc.png)");
+        html_figs.push_str(&svg);
+    }
+    let svg = plot::confusion_svg(names, &report.matrix);
+    plot::write_svg_png(&svg, out, "confusion")?;
+    let _ = writeln!(md, "\n![Confusion matrix](confusion.png)");
+    html_figs.push_str(&svg);
+    write_worst(&mut md, report, out, &colors)?;
+    std::fs::write(out.join("report.md"), &md)?;
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Foramen evaluation</title></head><body><pre>{}</pre>{html_figs}</body></html>\n",
+        md.replace('&', "&amp;").replace('<', "&lt;")
+    );
+    std::fs::write(out.join("report.html"), html)?;
+    Ok(path)
+}
+
+/// The worst images' lines and picture | truth | prediction tiles (`worst/<stem>.png`).
+fn write_worst(md: &mut String, report: &EvalReport, out: &Path, colors: &[[u8; 3]]) -> Result<()> {
+    let _ = writeln!(
+        md,
+        "\nWorst images by mean IoU over the classes they contain (picture, truth, prediction):\n"
+    );
+    let worst_dir = out.join("worst");
+    std::fs::create_dir_all(&worst_dir)?;
+    for w in &report.worst {
+        let stem = &w.stem;
+        let _ = writeln!(md, "- `{stem}`: {:.4}", w.miou);
+        if let Some(tile) = side_by_side(&w.image, &w.mask, &w.pred, colors) {
+            let file = worst_dir.join(format!("{stem}.png"));
+            tile.save(&file)
+                .with_context(|| format!("writing {}", file.display()))?;
+            let _ = writeln!(md, "\n  ![{stem}](worst/{stem}.png)\n");
+        }
+    }
+    Ok(())
+}
+
+/// Which classes are ignored (one flag per class): the options' list, else the union of
+/// dataset.toml's and the model's. A name that is not a class is an error naming its source.
+fn ignored_classes(
+    opts: &EvalOptions,
+    info: Option<&DatasetInfo>,
+    segmenter: Option<&Segmenter>,
+    names: &[String],
+) -> Result<Vec<bool>> {
+    let mut wanted: Vec<(String, &str)> = Vec::new();
+    match &opts.ignore_classes {
+        Some(list) => wanted.extend(list.iter().map(|n| (n.clone(), "--ignore-classes"))),
+        None => {
+            if let Some(info) = info {
+                wanted.extend(
+                    info.ignore_classes
+                        .iter()
+                        .map(|n| (n.clone(), "dataset.toml")),
+                );
+            }
+            if let Some(seg) = segmenter {
+                let from = seg.contract().ignore_classes.iter();
+                wanted.extend(from.map(|n| (n.clone(), "the model's contract")));
+            }
+        }
+    }
+    let mut flags = vec![false; names.len()];
+    for (name, source) in wanted {
+        let Some(k) = names.iter().position(|n| *n == name) else {
+            bail!("ignored class `{name}` (from {source}) is not one of the classes {names:?}");
+        };
+        flags[k] = true;
+    }
+    if flags.iter().all(|&f| f) {
+        bail!("every class is ignored: nothing left to score");
+    }
+    Ok(flags)
+}
+
+/// Picture, coloured truth and coloured prediction side by side (ignored pixels grey).
+fn side_by_side(
+    image_path: &std::path::Path,
+    mask_path: &std::path::Path,
+    pred: &[u8],
+    colors: &[[u8; 3]],
+) -> Option<image::RgbImage> {
+    let truth = load_mask(mask_path).ok()?;
+    let (w, h) = truth.dimensions();
+    let picture = image::open(image_path).ok()?.into_rgb8();
+    let picture = image::imageops::resize(&picture, w, h, image::imageops::FilterType::Triangle);
+    let paint = |v: u8| colors.get(v as usize).copied().unwrap_or([128, 128, 128]);
+    let mut out = image::RgbImage::new(w * 3, h);
+    for y in 0..h {
+        for x in 0..w {
+            out.put_pixel(x, y, *picture.get_pixel(x, y));
+            out.put_pixel(w + x, y, image::Rgb(paint(truth.get_pixel(x, y).0[0])));
+            out.put_pixel(2 * w + x, y, image::Rgb(paint(pred[(y * w + x) as usize])));
+        }
+    }
+    Some(out)
+}

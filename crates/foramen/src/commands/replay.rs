@@ -1,0 +1,96 @@
+//! `foramen replay`: headless annotated replay of a recording through the offline
+//! pipeline (`foramen_pipeline::replay`), with a progress bar.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use foramen_core::Config;
+use foramen_pipeline::replay::{self, ReplayObserver, ReplayOptions, ReplaySummary};
+
+/// `foramen replay` options.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
+    input: String,
+    /// ONNX model (default: the bundled lumbar model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Annotated video to write (default: out/<input name>.annotated.mp4).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Per-frame telemetry CSV.
+    #[arg(long)]
+    telemetry: Option<PathBuf>,
+}
+
+/// Runs `foramen replay`.
+pub fn exec(a: Args, config: &Config) -> Result<()> {
+    let out = a.out.unwrap_or_else(|| {
+        let stem = Path::new(a.input.trim_end_matches('/'))
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("replay")
+            .replace(':', "_");
+        PathBuf::from("out").join(format!("{stem}.annotated.mp4"))
+    });
+    let model = a.model.or_else(|| config.model.path.clone());
+    let summary = run(
+        &a.input,
+        model.as_deref(),
+        &out,
+        a.telemetry.as_deref(),
+        config,
+        &ReplayOptions::default(),
+    )?;
+    say!("{summary}");
+    Ok(())
+}
+
+/// Runs the offline pipeline with a progress bar and the binary's allocation counter.
+pub fn run(
+    input: &str,
+    model: Option<&Path>,
+    out: &Path,
+    telemetry: Option<&Path>,
+    config: &Config,
+    opts: &ReplayOptions,
+) -> Result<ReplaySummary> {
+    let mut progress = Progress::default();
+    Ok(replay::run(
+        input,
+        model,
+        out,
+        telemetry,
+        config,
+        opts,
+        &mut progress,
+    )?)
+}
+
+/// A progress bar, and the heap counters of the binary's global allocator.
+#[derive(Default)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ReplayObserver for Progress {
+    fn started(&mut self, expected_frames: u64) {
+        self.bar = Some(crate::progress::bar(expected_frames, "frames"));
+    }
+
+    fn frame_written(&mut self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+
+    fn finished(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+
+    fn heap_allocations(&self) -> Option<(u64, u64)> {
+        Some(crate::alloc_count::snapshot())
+    }
+}

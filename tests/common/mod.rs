@@ -1,0 +1,53 @@
+//! Helpers shared by the end-to-end tests (`cli`, `window`, `gpu_bench`): where the
+//! binaries, the repository and the bundled model are, and running the binary.
+#![allow(dead_code)] // Each test crate uses its own subset.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `foramen` binary cargo built for these tests.
+pub fn bin() -> &'static str {
+    // Only the `foramen` package's tests have it; the others never call this.
+    match option_env!("CARGO_BIN_EXE_foramen") {
+        Some(path) => path,
+        None => panic!("this test crate is not the foramen package's"),
+    }
+}
+
+/// The workspace root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The bundled FP32 lumbar model.
+pub fn bundled_model() -> String {
+    repo()
+        .join("models/lumbar-synth.onnx")
+        .display()
+        .to_string()
+}
+
+/// A run's stdout and stderr together.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `foramen ARGS`.
+pub fn foramen(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run foramen")
+}
+
+/// Runs `foramen ARGS`, which must succeed; its output.
+pub fn ok(args: &[&str]) -> String {
+    let out = foramen(args);
+    let text = text(&out);
+    assert!(out.status.success(), "foramen {args:?} failed:\n{text}");
+    text
+}
