@@ -360,6 +360,39 @@ fn bad_arguments_are_clear_errors() {
         !r.status.success() && err.contains("c.toml") && err.contains("line 2"),
         "{err}"
     );
+    // Issue 18, item 19: an unwritable output names the real reason, not "no video
+    // encoder available".
+    // (A folder where the video should go: writing fails as a read-only disk would.)
+    let blocked = dir.path().join("x.mp4");
+    std::fs::create_dir_all(&blocked).expect("mkdir");
+    let r = foramen(&[
+        "replay",
+        "synthetic:1:64x48@10:3",
+        "--out",
+        blocked.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success()
+            && !err.contains("no video encoder")
+            && err.contains("cannot write the file"),
+        "{err}"
+    );
+    // Issue 18, item 15: rates and intervals that hung or divided by zero.
+    for args in [
+        &["extract", "x.mp4", "--out", "/tmp/x", "--every", "0"][..],
+        &["extract", "x.mp4", "--out", "/tmp/x", "--every", "-1"],
+        &["extract", "x.mp4", "--out", "/tmp/x", "--every", "NaN"],
+        &["view", "x.mp4", "--fps", "0", "--headless"],
+        &["synth", "--video", "/tmp/x.mp4", "--fps", "inf"],
+    ] {
+        let r = foramen(args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !r.status.success() && err.contains("is not a positive number"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// Recordings to labelled data set: extract frames from two clips, export them to Label
@@ -637,4 +670,277 @@ fn bench_realtime_paces_the_source_and_reports_both_latencies() {
         );
         assert!(p50 >= 0.0 && p50 <= p99, "{key}: {r}");
     }
+}
+
+#[test]
+fn nothing_is_written_outside_the_named_output() {
+    // Issue 18, item 18: every model load wrote ONNX Runtime's telemetry database and a
+    // device id under ~/.cache/Microsoft/DeveloperTools.
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let data = dir.path().join("data");
+    ok(&[
+        "synth",
+        "--out",
+        data.to_str().expect("utf-8"),
+        "--count",
+        "2",
+        "--size",
+        "96x64",
+    ]);
+    let out = std::process::Command::new(common::bin())
+        .args(["segment", data.join("images").to_str().expect("utf-8")])
+        .args(["--out", dir.path().join("pred").to_str().expect("utf-8")])
+        .args(["--model", &bundled_model()])
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", common::text(&out));
+    let written: Vec<_> = walk(&home);
+    assert!(written.is_empty(), "written under HOME: {written:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(e.path());
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn outputs_that_are_or_hold_an_input_are_refused_and_the_input_kept() {
+    // Issue 18, items 1-3 and 19 (export): each command refuses, by name, an output that
+    // is, contains or lies inside one of its inputs, before writing anything.
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let clip = d.join("clip.mp4");
+    ok(&[
+        "synth",
+        "--video",
+        clip.to_str().expect("utf-8"),
+        "--frames",
+        "12",
+        "--fps",
+        "25",
+        "--size",
+        "96x64",
+    ]);
+    let before = std::fs::read(&clip).expect("clip");
+    let clip_s = clip.to_str().expect("utf-8");
+    let alias = d.join("sub/../clip.mp4");
+    std::fs::create_dir_all(d.join("sub")).expect("mkdir");
+    let alias_s = alias.to_str().expect("utf-8");
+    let data = d.join("data");
+    let data_s = data.to_str().expect("utf-8");
+    ok(&["synth", "--out", data_s, "--count", "2", "--size", "96x64"]);
+    let images = data.join("images");
+    let images_s = images.to_str().expect("utf-8");
+    let first = std::fs::read_dir(&images)
+        .expect("images")
+        .flatten()
+        .next()
+        .expect("one")
+        .path();
+    let image_before = std::fs::read(&first).expect("image");
+    let model = bundled_model();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["replay", clip_s, "--out", clip_s],
+        vec!["replay", clip_s, "--out", alias_s],
+        vec!["bench", clip_s, "--out", clip_s, "--frames", "5"],
+        vec!["segment", images_s, "--out", images_s],
+        vec!["segment", images_s, "--out", data_s],
+        vec![
+            "export",
+            "label-studio",
+            "--images",
+            images_s,
+            "--out",
+            data_s,
+        ],
+    ];
+    for args in &cases {
+        let mut args = args.clone();
+        if args[0] != "export" {
+            args.extend(["--model", model.as_str()]);
+        }
+        let out = foramen(&args);
+        let log = common::text(&out);
+        assert!(!out.status.success(), "{args:?} succeeded: {log}");
+        assert!(log.contains("refusing to write"), "{args:?}: {log}");
+    }
+    assert_eq!(
+        std::fs::read(&clip).expect("clip"),
+        before,
+        "the input video is intact"
+    );
+    assert_eq!(
+        std::fs::read(&first).expect("image"),
+        image_before,
+        "the input image is intact"
+    );
+    // export: the tasks file and the labelling config may not be one file.
+    let xml = d.join("tasks.xml");
+    let xml_s = xml.to_str().expect("utf-8");
+    let out = foramen(&[
+        "export",
+        "label-studio",
+        "--images",
+        images_s,
+        "--out",
+        xml_s,
+    ]);
+    assert!(
+        !out.status.success() && common::text(&out).contains("refusing to write"),
+        "{}",
+        common::text(&out)
+    );
+    // import into the folder holding the labelled images.
+    let export = d.join("export.json");
+    std::fs::write(&export, "[]").expect("export");
+    let out = foramen(&[
+        "import",
+        "label-studio",
+        export.to_str().expect("utf-8"),
+        "--images",
+        images_s,
+        "--out",
+        data_s,
+    ]);
+    assert!(
+        common::text(&out).contains("refusing to write"),
+        "{}",
+        common::text(&out)
+    );
+    assert_eq!(std::fs::read(&first).expect("image"), image_before);
+}
+
+/// A Label Studio export of polygon tasks for `images` (file names), one task each.
+fn polygon_export(images: &[&str]) -> String {
+    let tasks: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            serde_json::json!({
+                "id": i + 1,
+                "data": {"image": format!("/data/local-files/?d=images/{name}")},
+                "annotations": [{"result": [{"type": "polygonlabels", "original_width": 32, "original_height": 24,
+                    "value": {"points": [[10, 10], [60, 10], [60, 60]], "polygonlabels": ["bone"]}}]}]
+            })
+        })
+        .collect();
+    serde_json::Value::Array(tasks).to_string()
+}
+
+#[test]
+fn name_collisions_are_refused_by_name_before_anything_is_written() {
+    // Issue 18, item 12 (and 19: the split in the description).
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let images = d.join("images");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    for name in ["a.png", "a.jpg", "b.png"] {
+        image::RgbImage::new(32, 24)
+            .save(images.join(name))
+            .expect("image");
+    }
+    let import = |names: &[&str], out: &str| {
+        let export = d.join(format!("{out}.json"));
+        std::fs::write(&export, polygon_export(names)).expect("export");
+        foramen(&[
+            "import",
+            "label-studio",
+            export.to_str().expect("utf-8"),
+            "--images",
+            images.to_str().expect("utf-8"),
+            "--out",
+            d.join(out).to_str().expect("utf-8"),
+        ])
+    };
+    for (names, what) in [
+        (&["a.png", "a.jpg"][..], "would both write masks/a.png"),
+        (&["b.png", "b.png"], "both label b.png"),
+    ] {
+        let out = import(names, "collide");
+        let log = common::text(&out);
+        assert!(
+            !out.status.success() && log.contains(what),
+            "{names:?}: {log}"
+        );
+        assert!(!d.join("collide").exists(), "nothing written");
+    }
+    let out = import(&["a.png", "b.png"], "ok");
+    assert!(out.status.success(), "{}", common::text(&out));
+    let manifest = std::fs::read_to_string(d.join("ok/dataset.toml")).expect("dataset.toml");
+    assert!(manifest.contains("(80/10/10, seed 0)"), "{manifest}");
+
+    // eval --pred: two list entries with one mask name would share one prediction.
+    let list = d.join("list.txt");
+    std::fs::create_dir_all(d.join("x")).expect("mkdir");
+    std::fs::copy(d.join("ok/masks/a.png"), d.join("x/a.png")).expect("copy");
+    std::fs::write(&list, "images/a.png masks/a.png\nimages/b.png ../x/a.png\n").expect("list");
+    let ds = d.join("ok");
+    let out = foramen(&[
+        "eval",
+        "--data",
+        ds.to_str().expect("utf-8"),
+        "--list",
+        list.to_str().expect("utf-8"),
+        "--pred",
+        ds.join("masks").to_str().expect("utf-8"),
+        "--out",
+        d.join("e").to_str().expect("utf-8"),
+    ]);
+    let log = common::text(&out);
+    assert!(
+        !out.status.success() && log.contains("entries 1 and 2"),
+        "{log}"
+    );
+    // compare: one reader name twice.
+    let m = ds.join("masks");
+    let m = m.to_str().expect("utf-8");
+    let out = foramen(&[
+        "compare",
+        "--reference",
+        m,
+        "--reader",
+        &format!("r={m}"),
+        "--reader",
+        &format!("r={m}"),
+        "--out",
+        d.join("c").to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success() && common::text(&out).contains("reader r is given twice"));
+    // extract: two videos of one name.
+    for sub in ["p", "q"] {
+        std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        let v = d.join(sub).join("case.mp4");
+        ok(&[
+            "synth",
+            "--video",
+            v.to_str().expect("utf-8"),
+            "--frames",
+            "4",
+            "--size",
+            "64x48",
+        ]);
+    }
+    let out = foramen(&[
+        "extract",
+        d.join("p/case.mp4").to_str().expect("utf-8"),
+        d.join("q/case.mp4").to_str().expect("utf-8"),
+        "--out",
+        d.join("frames").to_str().expect("utf-8"),
+    ]);
+    assert!(
+        !out.status.success() && common::text(&out).contains("would both be named case"),
+        "{}",
+        common::text(&out)
+    );
+    assert!(!d.join("frames").exists());
 }

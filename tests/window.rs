@@ -715,3 +715,89 @@ fn slow_inference_skips_frames_instead_of_queueing_them() {
     let behind = before("ms");
     assert!(behind < 1000.0, "{ai}");
 }
+
+#[test]
+fn a_review_that_ends_while_the_model_loads_exits_cleanly() {
+    // Issue 18, item 5: 3 frames at 60 fps end before the model has loaded; the process
+    // used to exit under ONNX Runtime (a segfault, or the valid model blamed).
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = still_clip_of(dir.path(), "three", 3, 5, "96x64");
+    for run in 0..5 {
+        let out = Command::new(bin())
+            .args([
+                "view",
+                &clip.display().to_string(),
+                "--headless",
+                "--fps",
+                "60",
+            ])
+            .args(["--model", &bundled_model()])
+            .output()
+            .expect("run");
+        let log = text(&out);
+        assert!(out.status.success(), "run {run}: {log}");
+        assert!(!log.contains("not a loadable"), "run {run}: {log}");
+        assert!(log.contains("3 frames"), "run {run}: {log}");
+    }
+}
+
+#[test]
+fn sigint_and_sigterm_end_a_recording_session_cleanly() {
+    // Issue 18, item 16: both signals were a hard kill (exit 130/143, no summary, the open
+    // segment lost).
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let rec = dir.path().join("rec");
+        let child = Command::new(bin())
+            .args([
+                "live",
+                "--device",
+                "synthetic:4:160x96@25",
+                "--headless",
+                "--record",
+            ])
+            .args([
+                "--record-dir",
+                &rec.display().to_string(),
+                "--model",
+                &bundled_model(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_secs(4));
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let out = child.wait_with_output().expect("wait");
+        let log = text(&out);
+        assert!(out.status.success(), "SIG{signal}: {log}");
+        let summary = log
+            .lines()
+            .find(|l| l.starts_with("recording ") && l.contains(" segments"))
+            .unwrap_or_else(|| panic!("SIG{signal}: no recording summary:\n{log}"));
+        let recorded = number_before(summary, "frames");
+        assert!(recorded >= 25.0, "{summary}");
+        let session = std::fs::read_dir(&rec)
+            .expect("rec")
+            .flatten()
+            .next()
+            .expect("one")
+            .path();
+        let check = Command::new(bin())
+            .args(["recording", &session.display().to_string()])
+            .output()
+            .expect("recording");
+        let report = text(&check);
+        let last = report.lines().last().unwrap_or_default();
+        // Every recorded frame is in a closed, readable segment.
+        assert_eq!(
+            number_before(last, "readable"),
+            recorded,
+            "SIG{signal}: {report}"
+        );
+    }
+}

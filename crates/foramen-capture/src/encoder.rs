@@ -167,6 +167,9 @@ fn open_opencv(
     only: Option<Codec>,
 ) -> Result<(Backend, &'static str), String> {
     let name = path.to_str().ok_or("path is not UTF-8")?;
+    // OpenCV says only that no encoder opened: find the real reason first.
+    foramen_core::limits::check_pixels("the video", width, height).map_err(|e| e.to_string())?;
+    std::fs::File::create(path).map_err(|e| format!("cannot write the file: {e}"))?;
     let size = Size::new(width as i32, height as i32);
     let candidates = [
         (Codec::H264, "h264", ['a', 'v', 'c', '1']),

@@ -28,6 +28,8 @@ impl ImageFolderSource {
             .ok_or_else(|| open_err("no images (png, jpg, bmp, tif) in folder".into()))?;
         let (width, height) = image::image_dimensions(first)
             .map_err(|e| open_err(format!("{}: {e}", first.display())))?;
+        foramen_core::limits::check_pixels(&first.display().to_string(), width, height)
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(Self {
             info: SourceInfo {
                 name: dir.display().to_string(),
@@ -64,6 +66,11 @@ impl FrameSource for ImageFolderSource {
             frame: id,
             reason,
         };
+        // The declared size first: one huge picture in the folder is a lost frame, not
+        // gigabytes of memory.
+        let (w, h) = image::image_dimensions(path).map_err(|e| frame_err(e.to_string()))?;
+        foramen_core::limits::check_pixels("the picture", w, h)
+            .map_err(|e| frame_err(e.to_string()))?;
         let mut img = image::open(path)
             .map_err(|e| frame_err(e.to_string()))?
             .into_rgb8();

@@ -59,9 +59,15 @@ impl SyntheticSource {
             .next()
             .map(|f| f.parse().map_err(|_| bad("bad frame count")))
             .transpose()?;
-        if w < 16 || h < 16 || fps.is_nan() || fps <= 0.0 {
-            return Err(bad("size and fps must be positive"));
+        if w < 16 || h < 16 || !fps.is_finite() || fps <= 0.0 || fps > 1000.0 {
+            return Err(bad("size must be at least 16x16 and fps in (0, 1000]"));
         }
+        foramen_core::limits::check_pixels(&format!("synthetic{spec}"), w, h).map_err(|e| {
+            CaptureError::Open {
+                source_name: format!("synthetic{spec}"),
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Self::new(seed, w, h, fps, frames))
     }
 }
@@ -117,6 +123,13 @@ mod tests {
             (320, 180, 50.0, Some(12))
         );
         assert!(SyntheticSource::parse(":x").is_err());
+        // Issue 18, item 6: a huge size is an error, not a 120 GB allocation.
+        let huge = SyntheticSource::parse(":1:100000x100000@30")
+            .err()
+            .expect("too big");
+        assert!(huge.to_string().contains("over the limit"), "{huge}");
+        assert!(SyntheticSource::parse(":1:320x180@0").is_err());
+        assert!(SyntheticSource::parse(":1:320x180@inf").is_err());
         assert!(
             SyntheticSource::parse(":1:320by180")
                 .err()

@@ -110,7 +110,8 @@ pub struct OverlayConfig {
     pub opacity: f32,
     /// Fill, contour or both.
     pub mode: OverlayMode,
-    /// Contour thickness in output pixels.
+    /// Contour thickness in output pixels (1 to 64: thicker hides the tissue it outlines).
+    #[serde(deserialize_with = "contour_width")]
     pub contour_px: u32,
     /// Class names not drawn.
     pub hidden_classes: Vec<String>,
@@ -146,7 +147,8 @@ pub struct CaptureConfig {
     pub width: u32,
     /// Requested frame height in pixels (0: the driver's default).
     pub height: u32,
-    /// Requested frame rate (0: the driver's default).
+    /// Requested frame rate (0: the driver's default; at most 1000).
+    #[serde(deserialize_with = "frame_rate")]
     pub fps: f64,
     /// Requested pixel format as a FourCC (`MJPG`, `YUYV`, ...); empty: the driver's default.
     pub fourcc: String,
@@ -275,6 +277,70 @@ impl Config {
         std::fs::rename(&tmp, path).map_err(io)
     }
 
+    /// Writes only `keys` (`(section, key)`) of this config into the file at `path` and
+    /// keeps everything else in it as it was: comments, order, formatting, other keys. A
+    /// missing file is created with just those keys. Atomic, as [`save`](Self::save). The
+    /// window saves the settings the staff changed this way, and nothing given only for
+    /// one run on the command line.
+    pub fn save_keys(&self, path: &Path, keys: &[(&str, &str)]) -> Result<(), ConfigError> {
+        let io = |source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let parse = |message: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| parse(format!("{e}")))?;
+        let full = toml::Table::try_from(self).map_err(|e| parse(e.to_string()))?;
+        for &(section, key) in keys {
+            let table = doc
+                .entry(section)
+                .or_insert_with(toml_edit::table)
+                .as_table_like_mut()
+                .ok_or_else(|| parse(format!("[{section}] is not a table")))?;
+            match full.get(section).and_then(|t| t.get(key)) {
+                Some(v) => {
+                    let value: toml_edit::Value = match v {
+                        // An f32 setting widened to f64 would be written 0.6000000238418579.
+                        toml::Value::Float(f) if f64::from(*f as f32) == *f => {
+                            let shortest: f64 = (*f as f32).to_string().parse().unwrap_or(*f);
+                            shortest.into()
+                        }
+                        v => v
+                            .to_string()
+                            .parse()
+                            .map_err(|e| parse(format!("{section}.{key}: {e}")))?,
+                    };
+                    // Keep the comment and spacing around an existing value.
+                    match table.get_mut(key).and_then(toml_edit::Item::as_value_mut) {
+                        Some(old) => {
+                            let decor = old.decor().clone();
+                            *old = value;
+                            *old.decor_mut() = decor;
+                        }
+                        None => {
+                            table.insert(key, toml_edit::Item::Value(value));
+                        }
+                    }
+                }
+                None => {
+                    table.remove(key);
+                }
+            }
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, doc.to_string()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
     /// The config as TOML text.
     pub fn to_toml(&self) -> String {
         // Serialising plain structs of numbers, strings and enums cannot fail.
@@ -295,11 +361,34 @@ fn positive_ms<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 
 fn positive_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
-    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+    // Below 0.5 s a segment is a handful of frames: one MP4 per frame, not a recording.
+    if v.is_finite() && (0.5..=3600.0).contains(&v) {
         Ok(v)
     } else {
         Err(serde::de::Error::custom(format!(
-            "{v} s is out of range (0 < s <= 3600)"
+            "{v} s is out of range (0.5 <= s <= 3600)"
+        )))
+    }
+}
+
+fn contour_width<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if (1..=64).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} px is out of range (1 to 64)"
+        )))
+    }
+}
+
+fn frame_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && (0.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} frames/s is out of range (0 for the driver's default, up to 1000)"
         )))
     }
 }
@@ -356,6 +445,43 @@ mod tests {
     }
 
     #[test]
+    fn save_keys_changes_only_those_keys_and_keeps_comments_and_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("or.toml");
+        let text = "# Theatre 3 settings\n[recording]\ndir = \"/srv/rec\" # the RAID\n\n[overlay]\n# agreed with Dr. K\nopacity = 0.4 # not darker\nmode = \"fill\"\n";
+        std::fs::write(&path, text).expect("write");
+        let mut c = Config::load(&path).expect("load");
+        c.overlay.opacity = 0.6;
+        c.overlay.hidden_classes = vec!["disc".into()];
+        // A one-off from the command line: not among the keys saved.
+        c.recording.dir = "/tmp/one-off".into();
+        c.save_keys(
+            &path,
+            &[("overlay", "opacity"), ("overlay", "hidden_classes")],
+        )
+        .expect("save");
+        let saved = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            saved.starts_with("# Theatre 3 settings\n[recording]\ndir = \"/srv/rec\" # the RAID\n"),
+            "{saved}"
+        );
+        assert!(
+            saved.contains("# agreed with Dr. K\nopacity = 0.6 # not darker\nmode = \"fill\"\n"),
+            "{saved}"
+        );
+        let back = Config::load(&path).expect("reload");
+        assert_eq!(back.overlay.hidden_classes, vec!["disc".to_string()]);
+        assert_eq!(back.recording.dir, std::path::PathBuf::from("/srv/rec"));
+        // A new file gets the keys alone.
+        let fresh = dir.path().join("new.toml");
+        c.save_keys(&fresh, &[("display", "hud")]).expect("save");
+        assert_eq!(
+            std::fs::read_to_string(&fresh).expect("read"),
+            "[display]\nhud = true\n"
+        );
+    }
+
+    #[test]
     fn reads_values() {
         let c = parse(
             "[inference]\nmax_mask_age_ms = 120\nlatency_budget_ms = 40.5\n[overlay]\nmode = \"contour\"\nopacity = 0.3\n[model]\nexecution_provider = \"cuda\"\n",
@@ -388,6 +514,21 @@ mod tests {
             msg.contains("disc") && msg.contains("out of range"),
             "{msg}"
         );
+
+        // Issue 18, item 15: values that were accepted and wrecked the screen or the disk.
+        for (text, line) in [
+            ("[overlay]\ncontour_px = 1000000\n", 2),
+            ("[overlay]\n\ncontour_px = 0\n", 3),
+            ("[capture]\nfps = -5\n", 2),
+            ("[capture]\nfps = nan\n", 2),
+            ("[recording]\nsegment_s = 1e-300\n", 2),
+        ] {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("line {line}")) && msg.contains("out of range"),
+                "{text}: {msg}"
+            );
+        }
 
         let msg = parse("[recording]\nsegment_s = 0\n")
             .unwrap_err()

@@ -137,7 +137,9 @@ pub struct Sample {
 /// Blank lines and `#` comments are skipped; every named file must exist.
 pub fn read_list(root: &Path, list: &Path) -> Result<Vec<Sample>, DataError> {
     let text = std::fs::read_to_string(list).map_err(io_err(list))?;
-    parse_list(&text, root, list, |p| p.is_file())
+    // A byte-order mark (editors on Windows add one) is not part of the first path.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_list(text, root, list, |p| p.is_file())
 }
 
 /// Parses the text of list file `list` (named in errors), joining paths to `root` and
@@ -327,19 +329,242 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(files)
 }
 
-/// Reads an 8-bit single-channel mask PNG.
+/// Reads a class mask: one class index per pixel. 8-bit grey and palette PNGs give their
+/// values and indices as they are; a 16-bit grey PNG is read when every value fits in
+/// 8 bits and refused by name otherwise; a colour PNG is refused unless it is grey
+/// (R = G = B). Other formats are read as 8-bit grey. The declared size is checked
+/// against the pixel limit (`foramen_core::limits`) before anything is decoded.
 pub fn load_mask(path: &Path) -> Result<image::GrayImage, DataError> {
+    let bad = |message: String| DataError::Image {
+        path: path.to_path_buf(),
+        message,
+    };
+    let is_png = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut magic = [0u8; 8];
+            std::io::Read::read_exact(&mut f, &mut magic).map(|_| magic)
+        })
+        .is_ok_and(|m| m == *b"\x89PNG\r\n\x1a\n");
+    if is_png {
+        return load_png_mask(path).map_err(bad);
+    }
+    let (w, h) = image::image_dimensions(path).map_err(|e| bad(e.to_string()))?;
+    foramen_core::limits::check_pixels("the mask", w, h).map_err(|e| bad(e.to_string()))?;
     image::open(path)
         .map(|i| i.into_luma8())
-        .map_err(|e| DataError::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// A PNG class mask without the colour conversions a picture gets.
+fn load_png_mask(path: &Path) -> Result<image::GrayImage, String> {
+    use png::{BitDepth, ColorType};
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    foramen_core::limits::check_pixels("the mask", w, h).map_err(|e| e.to_string())?;
+    let (color, depth) = reader.output_color_type();
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or("the mask is too large")?];
+    let frame = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let n = (w * h) as usize;
+    let rows = buf[..frame.buffer_size()].chunks(frame.line_size);
+    let mut out = Vec::with_capacity(n);
+    match (color, depth) {
+        (ColorType::Grayscale | ColorType::Indexed, BitDepth::Eight) => {
+            rows.for_each(|r| out.extend_from_slice(&r[..w as usize]));
+        }
+        (ColorType::Grayscale | ColorType::Indexed, d) if (d as u8) < 8 => {
+            let bits = d as usize;
+            for r in rows {
+                out.extend((0..w as usize).map(|x| {
+                    let shift = 8 - bits - (x * bits) % 8;
+                    (r[x * bits / 8] >> shift) & ((1u16 << bits) - 1) as u8
+                }));
+            }
+        }
+        (ColorType::Grayscale, BitDepth::Sixteen) => {
+            for r in rows {
+                for px in r[..2 * w as usize].chunks(2) {
+                    let v = u16::from_be_bytes([px[0], px[1]]);
+                    let v = u8::try_from(v).map_err(|_| {
+                        format!("16-bit mask with value {v}: class masks hold indices 0-255")
+                    })?;
+                    out.push(v);
+                }
+            }
+        }
+        (ColorType::Rgb | ColorType::Rgba, BitDepth::Eight) => {
+            let ch = if color == ColorType::Rgb { 3 } else { 4 };
+            for r in rows {
+                for px in r[..ch * w as usize].chunks(ch) {
+                    if px[0] != px[1] || px[1] != px[2] {
+                        return Err(format!(
+                            "colour mask (pixel {:?}): class masks are single-channel index images",
+                            &px[..3]
+                        ));
+                    }
+                    out.push(px[0]);
+                }
+            }
+        }
+        (ColorType::GrayscaleAlpha, BitDepth::Eight) => {
+            rows.for_each(|r| out.extend(r[..2 * w as usize].iter().step_by(2)));
+        }
+        (c, d) => {
+            return Err(format!(
+                "{c:?} {d:?} PNG: class masks are 8-bit grey or palette"
+            ));
+        }
+    }
+    image::GrayImage::from_raw(w, h, out).ok_or_else(|| "truncated mask".to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_png(
+        path: &Path,
+        w: u32,
+        h: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        data: &[u8],
+    ) {
+        let file = std::fs::File::create(path).expect("create");
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        if color == png::ColorType::Indexed {
+            enc.set_palette(vec![0u8, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]);
+        }
+        enc.write_header()
+            .expect("header")
+            .write_image_data(data)
+            .expect("data");
+    }
+
+    #[test]
+    fn masks_keep_their_indices_in_every_png_kind_and_refuse_what_would_be_wrong() {
+        // Issue 18, item 11: 16-bit and palette masks were read as background or luma.
+        use png::{BitDepth, ColorType};
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = |n: &str| dir.path().join(n);
+        write_png(
+            &p("g16.png"),
+            4,
+            1,
+            ColorType::Grayscale,
+            BitDepth::Sixteen,
+            &[0, 0, 0, 1, 0, 2, 0, 3],
+        );
+        assert_eq!(
+            load_mask(&p("g16.png")).expect("16-bit").into_raw(),
+            vec![0, 1, 2, 3]
+        );
+        write_png(
+            &p("pal.png"),
+            4,
+            1,
+            ColorType::Indexed,
+            BitDepth::Eight,
+            &[3, 2, 1, 0],
+        );
+        assert_eq!(
+            load_mask(&p("pal.png")).expect("palette").into_raw(),
+            vec![3, 2, 1, 0]
+        );
+        // 2-bit palette, packed: 0b00_01_10_11.
+        write_png(
+            &p("pal2.png"),
+            4,
+            1,
+            ColorType::Indexed,
+            BitDepth::Two,
+            &[0b0001_1011],
+        );
+        assert_eq!(
+            load_mask(&p("pal2.png")).expect("2-bit").into_raw(),
+            vec![0, 1, 2, 3]
+        );
+        write_png(
+            &p("grey.png"),
+            2,
+            1,
+            ColorType::Rgb,
+            BitDepth::Eight,
+            &[2, 2, 2, 1, 1, 1],
+        );
+        assert_eq!(
+            load_mask(&p("grey.png")).expect("grey rgb").into_raw(),
+            vec![2, 1]
+        );
+        write_png(
+            &p("big16.png"),
+            2,
+            1,
+            ColorType::Grayscale,
+            BitDepth::Sixteen,
+            &[0, 1, 1, 44],
+        );
+        let e = load_mask(&p("big16.png")).expect_err("300").to_string();
+        assert!(e.contains("big16.png") && e.contains("value 300"), "{e}");
+        write_png(
+            &p("rgb.png"),
+            1,
+            1,
+            ColorType::Rgb,
+            BitDepth::Eight,
+            &[200, 10, 10],
+        );
+        let e = load_mask(&p("rgb.png")).expect_err("colour").to_string();
+        assert!(e.contains("rgb.png") && e.contains("colour mask"), "{e}");
+    }
+
+    #[test]
+    fn a_mask_declaring_a_huge_size_is_refused_before_decoding() {
+        // Issue 18, item 8: a 74-byte PNG declaring 60000x60000.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("huge.png");
+        let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        let ihdr = [
+            &60000u32.to_be_bytes()[..],
+            &60000u32.to_be_bytes(),
+            &[8, 0, 0, 0, 0],
+        ]
+        .concat();
+        let mut crc_in = b"IHDR".to_vec();
+        crc_in.extend_from_slice(&ihdr);
+        bytes.extend_from_slice(&ihdr);
+        bytes.extend_from_slice(&crc32(&crc_in).to_be_bytes());
+        for chunk in [b"IDAT", b"IEND"] {
+            bytes.extend_from_slice(&[0, 0, 0, 0]);
+            bytes.extend_from_slice(chunk);
+            bytes.extend_from_slice(&crc32(chunk).to_be_bytes());
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let e = load_mask(&path).expect_err("huge").to_string();
+        assert!(
+            e.contains("huge.png") && e.contains("over the limit"),
+            "{e}"
+        );
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
 
     #[test]
     fn synth_dataset_round_trips_through_lists() {
@@ -379,6 +604,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let list = dir.path().join("l.txt");
         std::fs::write(dir.path().join("a.png"), b"x").expect("w");
+        // Issue 18, item 19: a byte-order mark is not part of the first path.
+        std::fs::write(&list, "\u{feff}a.png a.png\n").expect("w");
+        assert_eq!(read_list(dir.path(), &list).expect("BOM").len(), 1);
         std::fs::write(&list, "# comment\na.png a.png\n\nonly_one_field\n").expect("w");
         let msg = read_list(dir.path(), &list).unwrap_err().to_string();
         assert!(

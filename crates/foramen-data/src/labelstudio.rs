@@ -156,8 +156,21 @@ pub fn mask_to_rle(mask: &[bool]) -> Vec<u8> {
 
 /// The painted pixels of a brush layer (alpha > 0) of a `width` x `height` image.
 pub fn rle_to_mask(rle: &[u8], width: u32, height: u32) -> Result<Vec<bool>, RleError> {
-    let values = rle_decode(rle)?;
     let want = width as usize * height as usize * 4;
+    // The header states how many values follow: a wrong count is refused before a
+    // single value is decoded, so a small file cannot make us allocate gigabytes.
+    if let [a, b, c, d, ..] = *rle {
+        let declared = u32::from_be_bytes([a, b, c, d]) as usize;
+        if declared != want {
+            return Err(RleError::Length {
+                got: declared,
+                want,
+                width,
+                height,
+            });
+        }
+    }
+    let values = rle_decode(rle)?;
     if values.len() != want {
         return Err(RleError::Length {
             got: values.len(),
@@ -236,12 +249,20 @@ pub struct ImportedTask {
 
 /// Strips Label Studio's upload prefix (8 hex digits and a dash) and any URL path.
 pub fn image_file_name(url: &str) -> String {
-    let decoded = url.split(['?', '#']).next().unwrap_or(url);
-    let name = decoded.rsplit(['/', '\\']).next().unwrap_or(decoded);
+    // Local files (`/data/local-files/?d=images/a.png`): the path is the `d` parameter.
+    let path = match url.split_once("?d=").or_else(|| url.split_once("&d=")) {
+        Some((_, p)) => p.split(['&', '#']).next().unwrap_or(p),
+        None => url.split(['?', '#']).next().unwrap_or(url),
+    };
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
     let name = name.replace("%20", " ");
+    // Only uploaded files carry Label Studio's 8-hex-digit prefix: a local file named
+    // `20240131-case7.png` keeps its date.
+    let uploaded = url.contains("/data/upload/");
     match name.split_once('-') {
         Some((prefix, rest))
-            if prefix.len() == 8
+            if uploaded
+                && prefix.len() == 8
                 && prefix.chars().all(|c| c.is_ascii_hexdigit())
                 && !rest.is_empty() =>
         {
@@ -261,6 +282,25 @@ pub enum LabelMap {
 }
 
 impl LabelMap {
+    /// Fixed class names for indices 1, 2, ...: at most 254 (255 is the ignore index),
+    /// none empty, none repeated, none named `background` (index 0 is the background).
+    pub fn fixed(names: Vec<String>) -> Result<Self, String> {
+        if names.is_empty() || names.len() > 254 {
+            return Err(format!("{} class names: give 1 to 254", names.len()));
+        }
+        for (i, n) in names.iter().enumerate() {
+            if n.is_empty() || n.eq_ignore_ascii_case("background") {
+                return Err(format!(
+                    "class name {n:?}: index 0 is the background, name the others"
+                ));
+            }
+            if names[..i].contains(n) {
+                return Err(format!("class name {n:?} is given twice"));
+            }
+        }
+        Ok(Self::Fixed(names))
+    }
+
     fn index(&mut self, label: &str) -> Result<u8, String> {
         match self {
             LabelMap::Fixed(names) => names
@@ -274,6 +314,11 @@ impl LabelMap {
                 }
                 if names.len() >= 254 {
                     return Err(format!("too many labels at {label:?}"));
+                }
+                if label.eq_ignore_ascii_case("background") {
+                    return Err(format!(
+                        "label {label:?}: index 0 is the background, not a label"
+                    ));
                 }
                 names.push(label.to_string());
                 Ok(names.len() as u8)
@@ -386,12 +431,21 @@ fn import_task(
         .get("result")
         .and_then(Value::as_array)
         .ok_or("the annotation has no result list")?;
-    let size = results.iter().find_map(|r| {
-        Some((
-            r.get("original_width")?.as_u64()? as u32,
-            r.get("original_height")?.as_u64()? as u32,
-        ))
-    });
+    let size = results
+        .iter()
+        .find_map(|r| {
+            Some((
+                r.get("original_width")?.as_u64()?,
+                r.get("original_height")?.as_u64()?,
+            ))
+        })
+        .map(|(w, h)| match (u32::try_from(w), u32::try_from(h)) {
+            (Ok(w), Ok(h)) => Ok((w, h)),
+            _ => Err(format!(
+                "original_width x original_height {w}x{h} is not a picture size"
+            )),
+        })
+        .transpose()?;
     let (width, height) = size
         .or_else(|| image_size(&image_name))
         .ok_or_else(|| format!("image {image_name} not found and no size in the results"))?;
@@ -404,6 +458,8 @@ fn import_task(
     } else {
         return Err(format!("image {image_name} not found"));
     }
+    foramen_core::limits::check_pixels(&format!("image {image_name}"), width, height)
+        .map_err(|e| e.to_string())?;
     let mut mask = vec![0u8; width as usize * height as usize];
     for (k, r) in results.iter().enumerate() {
         let kind = r
@@ -595,6 +651,81 @@ mod tests {
             rle_decode(&[255, 255, 255, 255, 0x38, 0, 0]),
             Err(RleError::Truncated(_))
         ));
+        // Issue 18, item 7: a header declaring 4 billion values in front of runs that
+        // would decode to gigabytes is refused before decoding, by its count.
+        let mut huge = rle_encode(&[0; 64]);
+        huge[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let t = std::time::Instant::now();
+        let err = rle_to_mask(&huge, 4, 4).expect_err("count");
+        assert!(
+            matches!(err, RleError::Length { got, want: 64, .. } if got == u32::MAX as usize),
+            "{err}"
+        );
+        assert!(t.elapsed() < std::time::Duration::from_millis(50));
+    }
+
+    #[test]
+    fn class_lists_that_would_write_a_broken_data_set_are_refused() {
+        // Issue 18, item 14: more than 254 names wrapped into 255/0; duplicates and a
+        // class named background wrote a dataset.toml that eval rejects.
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(LabelMap::fixed(names(&["bone", "ligament", "disc"])).is_ok());
+        let many: Vec<String> = (0..255).map(|i| format!("c{i}")).collect();
+        assert!(
+            LabelMap::fixed(many)
+                .expect_err("255")
+                .contains("255 class names")
+        );
+        assert!(
+            LabelMap::fixed(names(&["bone", "bone"]))
+                .expect_err("dup")
+                .contains("twice")
+        );
+        let bg = LabelMap::fixed(names(&["Background", "bone"])).expect_err("bg");
+        assert!(bg.contains("background"), "{bg}");
+        let mut first_seen = LabelMap::FirstSeen(Vec::new());
+        assert!(first_seen.index("background").is_err());
+        for i in 0..254 {
+            first_seen.index(&format!("c{i}")).expect("room");
+        }
+        assert!(
+            first_seen
+                .index("one more")
+                .expect_err("full")
+                .contains("too many")
+        );
+    }
+
+    #[test]
+    fn sizes_beyond_32_bits_or_the_pixel_limit_are_refused_per_task() {
+        // Issue 18, item 15: original_width 2^32 + 160 was read as 160.
+        let task = |w: u64, h: u64| {
+            format!(
+                r#"[{{"id": 9, "data": {{"image": "/data/local-files/?d=images/a.png"}},
+                "annotations": [{{"result": [{{"type": "polygonlabels", "original_width": {w}, "original_height": {h},
+                "value": {{"points": [[0, 0], [50, 0], [50, 50]], "polygonlabels": ["bone"]}}}}]}}]}}]"#
+            )
+        };
+        let mut labels = LabelMap::FirstSeen(Vec::new());
+        let mut size = |_: &str| Some((160u32, 90u32));
+        let (ok, issues) = import_export(&task(160, 90), &mut labels, &mut size).expect("json");
+        assert_eq!((ok.len(), issues.len()), (1, 0));
+        let (ok, issues) =
+            import_export(&task((1u64 << 32) + 160, 90), &mut labels, &mut size).expect("json");
+        assert!(ok.is_empty());
+        assert!(
+            issues[0].message.contains("is not a picture size"),
+            "{}",
+            issues[0].message
+        );
+        let mut huge = |_: &str| Some((60_000u32, 60_000u32));
+        let (_, issues) =
+            import_export(&task(60_000, 60_000), &mut labels, &mut huge).expect("json");
+        assert!(
+            issues[0].message.contains("over the limit"),
+            "{}",
+            issues[0].message
+        );
     }
 
     #[test]
@@ -621,6 +752,16 @@ mod tests {
             "case-7_000120.png"
         );
         assert_eq!(image_file_name("http://h/img/abc.png?x=1"), "abc.png");
+        // Issue 18, item 19: a date prefix is not an upload prefix; local files are
+        // named by their `d` parameter.
+        assert_eq!(
+            image_file_name("/data/local-files/?d=images/20240131-case7.png"),
+            "20240131-case7.png"
+        );
+        assert_eq!(
+            image_file_name("s3://b/20240131-case7.png"),
+            "20240131-case7.png"
+        );
         assert_eq!(source_video("case7_000120.png"), "case7");
         assert_eq!(source_video("still.png"), "still");
     }

@@ -80,52 +80,138 @@ pub struct MaskRecord {
     pub classes: Vec<u8>,
 }
 
-/// Reads `masks.bin`: the complete records, and whether a partial (cut) record was
-/// skipped at the end. A record that does not start with the magic is an error.
-pub fn read_masks(path: &Path) -> Result<(Vec<MaskRecord>, bool), RecordingError> {
-    let mut bytes = vec![];
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|error| RecordingError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-    let mut out = vec![];
-    let mut at = 0usize;
-    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let u64_at = |b: &[u8], i: usize| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(a)
+/// What a scan of `masks.bin` found besides its records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaskScan {
+    /// Complete records read.
+    pub records: u64,
+    /// The file ends inside a record (a crash or power cut while writing it).
+    pub cut: bool,
+    /// Damaged regions skipped (a torn write, a zero-filled tail, a corrupted header).
+    pub damaged_regions: u64,
+    /// Bytes in them.
+    pub damaged_bytes: u64,
+}
+
+/// Largest plausible record payload: a mask within the pixel limit.
+fn plausible(w: u32, h: u32) -> bool {
+    let n = u64::from(w) * u64::from(h);
+    n > 0 && n <= foramen_core::limits::max_pixels()
+}
+
+/// Reads `masks.bin` one record at a time (memory: one record, however long the file),
+/// handing each complete record to `each`. A damaged region (bad magic, an implausible
+/// size, a record whose end is not followed by the next record) is skipped up to the next
+/// record that reads back whole and counted, so one torn write does not hide the records
+/// after it; a record cut by the end of the file is reported as `cut`.
+pub fn scan_masks(
+    path: &Path,
+    mut each: impl FnMut(MaskRecord),
+) -> Result<MaskScan, RecordingError> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let io = |error| RecordingError::Io {
+        path: path.to_path_buf(),
+        error,
     };
-    while at < bytes.len() {
-        if bytes.len() - at < MASK_HEADER_BYTES {
-            return Ok((out, true));
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut r = BufReader::with_capacity(1 << 16, file);
+    let mut scan = MaskScan::default();
+    let mut at = 0u64;
+    let mut header = [0u8; MASK_HEADER_BYTES];
+    while at < len {
+        r.seek(SeekFrom::Start(at)).map_err(io)?;
+        let whole_header = len - at >= MASK_HEADER_BYTES as u64;
+        if whole_header {
+            r.read_exact(&mut header).map_err(io)?;
         }
-        if &bytes[at..at + 4] != MASK_MAGIC {
-            return Err(RecordingError::BadMagic {
-                path: path.to_path_buf(),
-                at,
-            });
+        let u32_at =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&header[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        let (w, h) = (u32_at(28), u32_at(32));
+        let sane = whole_header && &header[..4] == MASK_MAGIC && plausible(w, h);
+        if sane {
+            let end = at + MASK_HEADER_BYTES as u64 + u64::from(w) * u64::from(h);
+            if end > len {
+                scan.cut = true;
+                break;
+            }
+            let mut classes = vec![0u8; (w * h) as usize];
+            r.read_exact(&mut classes).map_err(io)?;
+            let mut next = [0u8; 4];
+            let followed = end == len || (r.read_exact(&mut next).is_ok() && next == *MASK_MAGIC);
+            // Not followed by a record: either its size field is corrupt (a later record
+            // exists out of step) or only a damaged tail follows (no record after it).
+            let followed = followed || find_magic(&mut r, end, len).map_err(io)?.is_none();
+            if followed {
+                scan.records += 1;
+                each(MaskRecord {
+                    frame_id: u64_at(4),
+                    pts_us: u64_at(12) as i64,
+                    captured_at_us: u64_at(20),
+                    width: w,
+                    height: h,
+                    infer_ms: f32::from_bits(u32_at(36)),
+                    classes,
+                });
+                at = end;
+                continue;
+            }
+        } else if !whole_header && len - at >= 4 && {
+            let mut m = [0u8; 4];
+            r.read_exact(&mut m).map_err(io)?;
+            m == *MASK_MAGIC
+        } {
+            // A header cut by the end of the file.
+            scan.cut = true;
+            break;
         }
-        let (w, h) = (u32_at(&bytes, at + 28), u32_at(&bytes, at + 32));
-        let n = w as usize * h as usize;
-        if bytes.len() - at - MASK_HEADER_BYTES < n {
-            return Ok((out, true));
-        }
-        let start = at + MASK_HEADER_BYTES;
-        out.push(MaskRecord {
-            frame_id: u64_at(&bytes, at + 4),
-            pts_us: u64_at(&bytes, at + 12) as i64,
-            captured_at_us: u64_at(&bytes, at + 20),
-            width: w,
-            height: h,
-            infer_ms: f32::from_bits(u32_at(&bytes, at + 36)),
-            classes: bytes[start..start + n].to_vec(),
-        });
-        at = start + n;
+        let resume = find_magic(&mut r, at + 1, len).map_err(io)?.unwrap_or(len);
+        scan.damaged_regions += 1;
+        scan.damaged_bytes += resume - at;
+        at = resume;
     }
-    Ok((out, false))
+    Ok(scan)
+}
+
+/// The offset of the next record magic at or after `from`.
+fn find_magic(
+    r: &mut (impl Read + std::io::Seek),
+    from: u64,
+    len: u64,
+) -> std::io::Result<Option<u64>> {
+    r.seek(std::io::SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut base = from;
+    let mut carry = 0usize;
+    while base + (carry as u64) < len {
+        let n = r.read(&mut buf[carry..])?;
+        if n == 0 {
+            break;
+        }
+        let filled = carry + n;
+        if let Some(i) = buf[..filled].windows(4).position(|w| w == MASK_MAGIC) {
+            return Ok(Some(base + i as u64));
+        }
+        // Keep the last 3 bytes: a magic may straddle two reads.
+        let keep = filled.min(3);
+        buf.copy_within(filled - keep..filled, 0);
+        base += (filled - keep) as u64;
+        carry = keep;
+    }
+    Ok(None)
+}
+
+/// Every complete record of `masks.bin` and what the scan found (for tests and small
+/// files; [`scan_masks`] streams).
+pub fn read_masks(path: &Path) -> Result<(Vec<MaskRecord>, MaskScan), RecordingError> {
+    let mut out = vec![];
+    let scan = scan_masks(path, |r| out.push(r))?;
+    Ok((out, scan))
 }
 
 /// One row of `frames.csv`: a captured frame and the mask current when it was captured.
@@ -273,22 +359,49 @@ mod tests {
             write_mask(&mut bytes, &mask(id)).expect("write");
         }
         std::fs::write(&path, &bytes).expect("write");
-        let (masks, cut) = read_masks(&path).expect("read");
-        assert!(!cut);
+        let (masks, scan) = read_masks(&path).expect("read");
+        assert_eq!(
+            scan,
+            MaskScan {
+                records: 3,
+                ..MaskScan::default()
+            }
+        );
         assert_eq!(masks[2].classes, mask(2).classes);
         assert_eq!((masks[2].frame_id, masks[2].pts_us), (2, 80_000));
         bytes.truncate(bytes.len() - 7);
         std::fs::write(&path, &bytes).expect("write");
-        let (masks, cut) = read_masks(&path).expect("read");
-        assert!(cut);
+        let (masks, scan) = read_masks(&path).expect("read");
+        assert!(scan.cut);
         assert_eq!(masks.len(), 2);
-        bytes[MASK_HEADER_BYTES + 48] = b'X';
+    }
+
+    #[test]
+    fn damage_is_skipped_to_the_next_good_record_and_counted() {
+        // Issue 18, item 17: a zero-filled tail (a power cut) failed the whole file with
+        // "bad magic"; one corrupted width hid every later record.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("masks.bin");
+        let mut bytes = vec![];
+        for id in 0..120 {
+            write_mask(&mut bytes, &mask(id)).expect("write");
+        }
+        let record = MASK_HEADER_BYTES + 48;
+        // Record 3's width field corrupted; a 4 KiB zero tail after the last record.
+        bytes[3 * record + 28] = 0xFF;
+        bytes.extend(std::iter::repeat_n(0u8, 4096));
         std::fs::write(&path, &bytes).expect("write");
-        let err = read_masks(&path).expect_err("bad magic").to_string();
-        assert!(
-            err.contains("masks.bin") && err.contains("byte 88"),
-            "{err}"
-        );
+        let (masks, scan) = read_masks(&path).expect("read");
+        assert_eq!(scan.records, 119, "{scan:?}");
+        assert_eq!(scan.damaged_regions, 2, "{scan:?}");
+        assert_eq!(scan.damaged_bytes, record as u64 + 4096, "{scan:?}");
+        assert!(!scan.cut);
+        assert!(masks.iter().all(|m| m.frame_id != 3));
+        assert_eq!(masks.last().map(|m| m.frame_id), Some(119));
+        // Streaming: the count without keeping any record.
+        let mut n = 0;
+        scan_masks(&path, |_| n += 1).expect("scan");
+        assert_eq!(n, 119);
     }
 
     #[test]

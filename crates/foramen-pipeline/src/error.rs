@@ -72,6 +72,14 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// A session ended without a single frame.
+    #[error("no frames from {source_name}{why}")]
+    NoFrames {
+        /// The source.
+        source_name: String,
+        /// `: the last capture error`, or empty.
+        why: String,
+    },
     /// A stage's thread panicked.
     #[error("{name} thread panicked")]
     Panicked {

@@ -76,7 +76,13 @@ pub fn init_runtime() -> Result<&'static ort::environment::Environment, SegmentE
             })?;
             let builder = ort::init_from(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
             tracing::info!("ONNX Runtime loaded from {}", path.display());
-            builder.with_name("foramen").build().map_err(|e| e.to_string())
+            // Nothing may be written outside what the user named: no telemetry (nor the
+            // device id file it keeps under ~/.cache).
+            builder
+                .with_name("foramen")
+                .with_telemetry(false)
+                .build()
+                .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| SegmentError::Runtime(e.clone()))

@@ -263,6 +263,15 @@ impl Segmenter {
         self.scores.clear();
         self.scores.extend_from_slice(data);
         drop(outputs);
+        // A broken model or runtime can emit NaN or infinities: argmax would paint them as
+        // class 0 and the AI would look healthy. It is a fault, reported as one.
+        if let Some(at) = self.scores.iter().position(|v| !v.is_finite()) {
+            return Err(SegmentError::Inference(format!(
+                "the model's output is not a number ({} at value {at} of {}): nothing drawn",
+                self.scores[at],
+                self.scores.len()
+            )));
+        }
         let t2 = Instant::now();
 
         let n = self.out_size.0 * self.out_size.1;

@@ -75,6 +75,15 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // ONNX Runtime's telemetry keeps a device id and an event database under
+    // ~/.cache/Microsoft/DeveloperTools as soon as its environment is created; on a
+    // clinical machine nothing may be written outside what the user named. Only this
+    // variable stops it before the environment exists (`with_telemetry(false)` acts after).
+    // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FORAMEN_LOG")

@@ -103,11 +103,14 @@ impl ForamenApp {
         self.log.clone()
     }
 
-    fn restyle(&mut self) {
+    /// Rebuilds the overlay style and saves the settings the staff just changed
+    /// (`changed`: `(section, key)`), and only those: the file keeps its comments, and
+    /// what the command line set for this run only (`--record-dir`, ...) is never saved.
+    fn restyle(&mut self, changed: &[(&str, &str)]) {
         self.style = Arc::new(OverlayStyle::new(&self.classes, &self.cfg.overlay));
-        if let Some(path) = &self.opts.config_path {
+        if let (Some(path), false) = (&self.opts.config_path, changed.is_empty()) {
             // Settings persist as soon as they change; an error is shown, not fatal.
-            if let Err(e) = self.cfg.save(path) {
+            if let Err(e) = self.cfg.save_keys(path, changed) {
                 self.say(format!("settings not saved: {e}"));
             }
         }
@@ -131,7 +134,7 @@ impl ForamenApp {
             hidden.push(name.clone());
             self.say(format!("{name}: hidden"));
         }
-        self.restyle();
+        self.restyle(&[("overlay", "hidden_classes")]);
     }
 
     fn is_review(&self) -> bool {
@@ -155,7 +158,7 @@ impl ForamenApp {
                     / 10.0;
                 let msg = format!("opacity {:.0}%", self.cfg.overlay.opacity * 100.0);
                 self.say(msg);
-                self.restyle();
+                self.restyle(&[("overlay", "opacity")]);
             }
             Action::CycleMode => {
                 self.cfg.overlay.mode = match self.cfg.overlay.mode {
@@ -165,16 +168,16 @@ impl ForamenApp {
                 };
                 let msg = format!("mode: {:?}", self.cfg.overlay.mode).to_lowercase();
                 self.say(msg);
-                self.restyle();
+                self.restyle(&[("overlay", "mode")]);
             }
             Action::Freeze => self.frozen = !self.frozen,
             Action::ToggleHud => {
                 self.cfg.display.hud = !self.cfg.display.hud;
-                self.restyle();
+                self.restyle(&[("display", "hud")]);
             }
             Action::ToggleLegend => {
                 self.cfg.display.legend = !self.cfg.display.legend;
-                self.restyle();
+                self.restyle(&[("display", "legend")]);
             }
             Action::ToggleFullscreen => self.toggle_fullscreen(ctx),
             Action::LeaveFullscreen if self.fullscreen => self.toggle_fullscreen(ctx),
@@ -236,7 +239,7 @@ impl ForamenApp {
             && c.classes != self.classes.classes
         {
             self.classes = c.clone();
-            self.restyle();
+            self.restyle(&[]);
         }
     }
 
@@ -447,7 +450,9 @@ impl ForamenApp {
     /// Writes the display telemetry (if asked), closes the recording and stops the
     /// worker (a model run must not outlive the runtime at process exit).
     pub fn shutdown(&mut self) {
-        self.session.stop_worker(Duration::from_secs(2));
+        // A load cannot be interrupted: closing while the model loads waits for it, as
+        // a process that exits under ONNX Runtime may crash.
+        self.session.stop_worker(Duration::from_secs(30));
         let captured = self.session.capture_stats().frames;
         let (summary, csv) = {
             let log = lock(&self.log);

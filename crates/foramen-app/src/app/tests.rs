@@ -101,6 +101,10 @@ fn with_the_model_the_overlay_is_drawn_and_keys_toggle_it() {
     // Debug builds on a shared 2-core machine are slow: the age limit is not under test here.
     cfg.inference.max_mask_age_ms = 5000.0;
     let dir = tempfile::tempdir().expect("tmp");
+    // The theatre's settings file, with a comment; the run's own one-offs (the age limit
+    // above, as `--record-dir` would be) must not be written into it.
+    let settings = "# theatre 3\n[recording]\ndir = \"/srv/rec\"\n";
+    std::fs::write(dir.path().join("or.toml"), settings).expect("settings");
     let opts = AppOptions {
         config_path: Some(dir.path().join("or.toml")),
         snapshot_dir: dir.path().join("snapshots"),
@@ -144,7 +148,10 @@ fn with_the_model_the_overlay_is_drawn_and_keys_toggle_it() {
         vec!["ligament".to_string()]
     );
     assert!(h.query_by_label_contains("ligament (hidden)").is_some());
-    // Settings persist as they change.
+    // Settings persist as they change, and only those.
     let saved = Config::load(&dir.path().join("or.toml")).expect("saved settings");
     assert_eq!(saved.overlay.hidden_classes, vec!["ligament".to_string()]);
+    let text = std::fs::read_to_string(dir.path().join("or.toml")).expect("read");
+    assert!(text.starts_with(settings), "{text}");
+    assert_eq!(saved.inference, Config::default().inference, "{text}");
 }

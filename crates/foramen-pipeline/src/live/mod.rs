@@ -6,6 +6,7 @@
 //! [`compose`]. Review of files uses the same graph, paced at the file's rate.
 
 pub mod compose;
+pub mod headless;
 pub mod recorder;
 mod router;
 

@@ -364,9 +364,9 @@ mod tests {
             "{}",
             rows[27]
         );
-        let (masks, cut) =
+        let (masks, scan) =
             foramen_data::recording::read_masks(&dir.join("masks.bin")).expect("masks");
-        assert!(!cut);
+        assert!(!scan.cut && scan.damaged_regions == 0, "{scan:?}");
         assert_eq!(
             masks.iter().map(|m| m.frame_id).collect::<Vec<_>>(),
             (0..60).step_by(5).collect::<Vec<_>>()

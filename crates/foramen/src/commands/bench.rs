@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use foramen_capture::open_source;
+use foramen_core::paths::{check_distinct, check_output};
 use foramen_core::{Config, LatencyStats};
 use serde_json::json;
 
@@ -53,6 +54,12 @@ pub struct Args {
 pub fn exec(a: Args, config: &Config) -> Result<()> {
     let model = a.model.or_else(|| config.model.path.clone());
     let out = a.out.unwrap_or_else(default_out);
+    let input = Path::new(&a.input);
+    check_output(&out, &[input])?;
+    if let Some(j) = &a.json {
+        check_output(j, &[input])?;
+        check_distinct(&out, j)?;
+    }
     let args = BenchArgs {
         input: &a.input,
         model: model.as_deref(),

@@ -42,6 +42,14 @@ fn run(reference: &Path, readers: &[(String, PathBuf)], out: &Path) -> Result<()
     if readers.is_empty() {
         bail!("give at least one --reader NAME=DIR");
     }
+    for (i, (name, _)) in readers.iter().enumerate() {
+        if readers[..i].iter().any(|(n, _)| n == name) {
+            bail!("reader {name} is given twice: give each reader a distinct name");
+        }
+    }
+    let mut inputs = vec![reference];
+    inputs.extend(readers.iter().map(|(_, d)| d.as_path()));
+    foramen_core::paths::check_output(out, &inputs)?;
     let refs =
         list_images(reference).with_context(|| format!("listing {}", reference.display()))?;
     if refs.is_empty() {

@@ -138,6 +138,26 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     if samples.is_empty() {
         bail!("{}: the list is empty", list.display());
     }
+    let mut inputs = vec![list.as_path()];
+    if let Predictions::Saved { pred, prob } = &opts.predictions {
+        inputs.push(pred);
+        inputs.extend(prob.as_deref());
+        // Saved predictions are found by the mask's file stem: two entries with one stem
+        // would both be scored against one prediction.
+        let mut seen = std::collections::BTreeMap::new();
+        for (line, s) in samples.iter().enumerate() {
+            let stem = s.mask.file_stem().unwrap_or_default().to_os_string();
+            if let Some(first) = seen.insert(stem.clone(), line + 1) {
+                bail!(
+                    "{}: entries {first} and {} both have masks named {:?}: --pred matches predictions by file name, so give each image a distinct name (or evaluate the model with --model)",
+                    list.display(),
+                    line + 1,
+                    stem
+                );
+            }
+        }
+    }
+    foramen_core::paths::check_output(&opts.out, &inputs)?;
     let mut segmenter = match &opts.predictions {
         Predictions::Model(m) => Some(foramen_pipeline::model::load(m.as_deref(), model_cfg)?),
         Predictions::Saved { .. } => None,
@@ -235,6 +255,14 @@ fn saved(
                 bail!(
                     "{} has shape {shape:?}, expected [{c}, {h}, {w}]",
                     np.display()
+                );
+            }
+            // A NaN would rank as the lowest score and count silently in every ROC.
+            if let Some(at) = data.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "{}: value {at} is {}, not a probability",
+                    np.display(),
+                    data[at]
                 );
             }
             Some(data)

@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Look at one frame every this many seconds.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::synth::parse_rate)]
     every: f64,
     /// Keep at most this many frames per video.
     #[arg(long)]
@@ -33,6 +33,24 @@ pub struct Args {
 /// every sampled frame's scores and decision.
 pub fn exec(a: Args) -> Result<()> {
     let out = &a.out;
+    let videos: Vec<&Path> = a.videos.iter().map(PathBuf::as_path).collect();
+    foramen_core::paths::check_output(out, &videos)?;
+    // Frames are named after their video's file name: two videos of one name would
+    // write over each other's frames and merge in the split by video.
+    let stems: Vec<String> = a
+        .videos
+        .iter()
+        .map(|v| video_stem(v))
+        .collect::<Result<_>>()?;
+    for (i, s) in stems.iter().enumerate() {
+        if let Some(j) = stems[..i].iter().position(|t| t == s) {
+            anyhow::bail!(
+                "{} and {} would both be named {s}: rename one (frames are named after their video)",
+                a.videos[j].display(),
+                a.videos[i].display()
+            );
+        }
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let csv_path = out.join("extract.csv");
     let mut csv = std::io::BufWriter::new(
@@ -49,13 +67,8 @@ pub fn exec(a: Args) -> Result<()> {
     };
     let (mut total_kept, mut total_seen) = (0usize, 0usize);
     let videos_bar = bar(a.videos.len() as u64, "videos");
-    for video in &a.videos {
-        let stem = video
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .with_context(|| format!("{}: no file name", video.display()))?
-            .replace(['_', ' ', ','], "-");
-        let scores = score_video(video, &stem, a.every)?;
+    for (video, stem) in a.videos.iter().zip(&stems) {
+        let scores = score_video(video, stem, a.every)?;
         let decisions = select(&scores, &opts);
         let keep: BTreeSet<u64> = scores
             .iter()
@@ -63,7 +76,7 @@ pub fn exec(a: Args) -> Result<()> {
             .filter(|(_, d)| **d == Decision::Kept)
             .map(|(s, _)| s.index)
             .collect();
-        write_kept(video, &stem, &keep, out)?;
+        write_kept(video, stem, &keep, out)?;
         for (s, d) in scores.iter().zip(&decisions) {
             writeln!(
                 csv,
@@ -93,6 +106,16 @@ pub fn exec(a: Args) -> Result<()> {
         csv_path.display()
     );
     Ok(())
+}
+
+/// The name a video's frames get: its file stem, with `_`, spaces and commas (which
+/// the source-video split and the lists use as separators) made `-`.
+fn video_stem(video: &Path) -> Result<String> {
+    Ok(video
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .with_context(|| format!("{}: no file name", video.display()))?
+        .replace(['_', ' ', ','], "-"))
 }
 
 /// Pass 1: scores one frame every `every_s` seconds (a cut file: what was decoded).

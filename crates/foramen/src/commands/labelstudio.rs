@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use foramen_core::paths::{check_distinct, check_output};
 use foramen_core::{ClassSet, Config};
 use foramen_data::dataset::{DatasetInfo, list_images, load_mask, save_gray};
 use foramen_data::labelstudio::{
@@ -78,6 +79,12 @@ pub fn exec_export(target: ExportTarget, config: &Config) -> Result<()> {
         config_xml,
     } = target;
     let xml = config_xml.unwrap_or_else(|| out.with_extension("xml"));
+    let mut inputs = vec![images.as_path()];
+    inputs.extend(model.as_deref());
+    inputs.extend(masks.as_deref());
+    check_output(&out, &inputs)?;
+    check_output(&xml, &inputs)?;
+    check_distinct(&out, &xml)?;
     export(
         &images,
         &out,
@@ -100,6 +107,7 @@ pub fn exec_import(source: ImportSource) -> Result<()> {
         seed,
         allow_partial,
     } = source;
+    check_output(&out, &[&export, &images])?;
     let opts = ImportOptions {
         split,
         seed,
@@ -223,12 +231,13 @@ fn import(
     let text = std::fs::read_to_string(export_json)
         .with_context(|| format!("reading {}", export_json.display()))?;
     let mut labels = match classes {
-        Some(list) => LabelMap::Fixed(
+        Some(list) => LabelMap::fixed(
             list.split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
-        ),
+        )
+        .map_err(|e| anyhow::anyhow!("--classes: {e}"))?,
         None => LabelMap::FirstSeen(Vec::new()),
     };
     let files: BTreeMap<String, PathBuf> = list_images(images)
@@ -257,6 +266,7 @@ fn import(
     if tasks.is_empty() {
         bail!("{}: no task could be imported", export_json.display());
     }
+    check_names(&tasks, export_json)?;
     let names: Vec<String> = tasks.iter().map(|t| t.image_name.clone()).collect();
     let assign = split_by_video(&names, opts.split, opts.seed);
     let lists = write_tasks(&tasks, &files, &assign, out)?;
@@ -279,6 +289,44 @@ fn import(
         assign.len(),
         issues.len()
     );
+    Ok(())
+}
+
+/// Refuses, before anything is written, what would silently lose or garble a label: two
+/// tasks for one image, two images whose masks would be one file (`a.png`, `a.jpg`),
+/// and names with white space (list lines are `image mask`, split on spaces).
+fn check_names(tasks: &[ImportedTask], export_json: &Path) -> Result<()> {
+    let mut stems: BTreeMap<String, &ImportedTask> = BTreeMap::new();
+    for t in tasks {
+        if t.image_name.chars().any(char::is_whitespace) {
+            bail!(
+                "{}: task {}: image name {:?} has white space, which the data set's lists cannot hold; rename it",
+                export_json.display(),
+                t.task,
+                t.image_name
+            );
+        }
+        let stem = Path::new(&t.image_name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(first) = stems.insert(stem.clone(), t) {
+            let what = if first.image_name == t.image_name {
+                format!("both label {}", t.image_name)
+            } else {
+                format!(
+                    "{} and {} would both write masks/{stem}.png",
+                    first.image_name, t.image_name
+                )
+            };
+            bail!(
+                "{}: tasks {} and {}: {what}; nothing written",
+                export_json.display(),
+                first.task,
+                t.task
+            );
+        }
+    }
     Ok(())
 }
 
@@ -332,7 +380,9 @@ fn dataset_info(
     opts: &ImportOptions,
 ) -> DatasetInfo {
     let class_set = ClassSet::from_names(names);
-    let split = opts.split;
+    // The ratios as given (80,10,10 or 0.8,0.1,0.1), in percent of their sum.
+    let total: f64 = opts.split.iter().sum();
+    let split = opts.split.map(|r| r / total);
     DatasetInfo {
         name: out
             .file_name()

@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use foramen_app::{AppOptions, WindowSettings, run_window};
 use foramen_core::Config;
-use foramen_pipeline::live::{CaptureStats, LiveSession, Mode, SessionSpec};
-use foramen_segment::WorkerState;
+use foramen_pipeline::live::headless::{HeadlessOptions, run_headless};
+use foramen_pipeline::live::{Mode, SessionSpec};
 
-use super::synth::parse_size;
+use super::synth::{parse_rate, parse_size};
 
 /// `foramen live` options.
 #[derive(clap::Args)]
@@ -30,7 +30,7 @@ pub struct ViewArgs {
     /// Video file or image folder.
     input: String,
     /// Replay at this frame rate instead of the file's own.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_rate)]
     fps: Option<f64>,
     #[command(flatten)]
     window: WindowArgs,
@@ -138,7 +138,18 @@ fn run(
         fps,
     };
     if args.headless {
-        return headless(spec, &args);
+        // Ctrl-C and SIGTERM (a service manager, `kill`) end the session like its end:
+        // the open segment is closed and the summary printed.
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+            tracing::warn!("Ctrl-C will not stop the session cleanly: {e}");
+        }
+        let opts = HeadlessOptions {
+            record: args.record,
+            exit_after_frames: args.exit_after_frames,
+        };
+        return Ok(run_headless(spec, opts, &stop, &mut std::io::stdout())?);
     }
     let opts = AppOptions {
         config_path,
@@ -153,115 +164,4 @@ fn run(
         record: args.record,
     };
     Ok(run_window(spec, config, opts, settings)?)
-}
-
-/// The once-a-second status line of a headless session.
-fn status_line(
-    session: &LiveSession,
-    cap: &CaptureStats,
-    w: &WorkerState,
-    no_signal_ms: f64,
-    t_s: f64,
-) -> String {
-    let mut rec = session
-        .recording()
-        .map(|r| {
-            let failed = r
-                .error
-                .map(|e| format!("  RECORDING FAILED: {e}"))
-                .unwrap_or_default();
-            format!(" rec {} frames {} lost{failed}", r.frames, r.lost)
-        })
-        .unwrap_or_default();
-    let silent_ms = foramen_core::clock_us().saturating_sub(cap.last_frame_at_us) / 1000;
-    if silent_ms as f64 > no_signal_ms {
-        rec.push_str(&format!(
-            "  NO SIGNAL for {silent_ms} ms: {}",
-            cap.last_error
-                .clone()
-                .unwrap_or_else(|| "no frames arriving".into())
-        ));
-    }
-    format!(
-        "{t_s:>6.1} s  frames {}  capture {:.1} fps  masks {}  AI {:?}{}",
-        cap.frames, cap.fps, w.masks, w.status, rec
-    )
-}
-
-/// The pipeline without a window: prints a status line a second and a summary.
-fn headless(spec: SessionSpec, args: &WindowArgs) -> Result<()> {
-    let no_signal_ms = spec.config.capture.no_signal_ms;
-    let session = LiveSession::start(spec, Arc::new(|| ()))?;
-    if args.record {
-        let dir = session.start_recording()?;
-        say!("recording to {}", dir.display());
-    }
-    let t0 = Instant::now();
-    let mut next_print = Duration::from_secs(1);
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        let cap = session.capture_stats();
-        let w = session.worker();
-        if t0.elapsed() >= next_print {
-            next_print += Duration::from_secs(1);
-            let t_s = t0.elapsed().as_secs_f64();
-            say!("{}", status_line(&session, &cap, &w, no_signal_ms, t_s));
-        }
-        let done = args.exit_after_frames.is_some_and(|n| cap.frames >= n) || cap.ended.is_some();
-        if done {
-            break;
-        }
-    }
-    summary(&session)
-}
-
-/// The end-of-session summary of a headless session; fails when no frame came.
-fn summary(session: &LiveSession) -> Result<()> {
-    let cap = session.capture_stats();
-    let w = session.worker();
-    // A model run must not outlive the runtime at process exit (ONNX Runtime reports the
-    // torn-down session as an inference failure).
-    session.stop_worker(Duration::from_secs(2));
-    if let Some(r) = session.finish_recording(Duration::from_secs(60)) {
-        say!(
-            "recording {}: {} frames, {} masks, {} segments, {} lost{}",
-            r.dir.display(),
-            r.frames,
-            r.masks,
-            r.segments,
-            r.lost,
-            r.error.map(|e| format!(", error: {e}")).unwrap_or_default()
-        );
-    }
-    // How far the newest mask was behind the newest frame when the session ended: with
-    // newest-frame-wins inference it stays within about one inference time.
-    let behind_ms = match (session.latest_frame(), session.latest_mask()) {
-        (Some(f), Some(m)) => {
-            Some(f.captured_at_us.saturating_sub(m.source_captured_at_us) as f64 / 1e3)
-        }
-        _ => None,
-    };
-    say!(
-        "AI: {} masks, {} stale frames skipped{}",
-        w.masks,
-        w.skipped,
-        behind_ms
-            .map(|ms| format!(", last mask {ms:.0} ms behind the video"))
-            .unwrap_or_default()
-    );
-    say!(
-        "{} frames, {} masks, {} capture errors, AI {:?}",
-        cap.frames,
-        w.masks,
-        cap.errors,
-        w.status
-    );
-    if cap.frames == 0 {
-        bail!(
-            "no frames from {}{}",
-            session.info().name,
-            cap.last_error.map(|e| format!(": {e}")).unwrap_or_default()
-        );
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use foramen_capture::{FrameSource, OpenCvSource};
-use foramen_data::recording::{count_frame_rows, read_masks};
+use foramen_data::recording::{count_frame_rows, scan_masks};
 
 /// `foramen recording` options.
 #[derive(clap::Args)]
@@ -42,13 +42,26 @@ pub fn exec(a: Args) -> Result<()> {
     }
     let csv = std::fs::read_to_string(dir.join("frames.csv")).unwrap_or_default();
     let rows = count_frame_rows(&csv);
-    let (masks, cut) = read_masks(&dir.join("masks.bin"))?;
+    // Streamed: an hour of masks is gigabytes.
+    let scan = scan_masks(&dir.join("masks.bin"), |_| ())?;
+    let damaged = if scan.damaged_regions > 0 {
+        format!(
+            " ({} damaged region(s), {} bytes, skipped)",
+            scan.damaged_regions, scan.damaged_bytes
+        )
+    } else {
+        String::new()
+    };
     say!(
-        "{}: {} segments, {video_frames} readable video frames, {rows} telemetry rows, {} masks{}",
+        "{}: {} segments, {video_frames} readable video frames, {rows} telemetry rows, {} masks{}{damaged}",
         dir.display(),
         segments.len(),
-        masks.len(),
-        if cut { " (last mask record cut)" } else { "" }
+        scan.records,
+        if scan.cut {
+            " (last mask record cut)"
+        } else {
+            ""
+        }
     );
     if video_frames == 0 && rows == 0 {
         bail!("{}: nothing readable", dir.display());

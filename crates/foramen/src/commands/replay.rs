@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use foramen_core::Config;
+use foramen_core::paths::{check_distinct, check_output};
 use foramen_pipeline::replay::{self, ReplayObserver, ReplayOptions, ReplaySummary};
 
 /// `foramen replay` options.
@@ -33,6 +34,12 @@ pub fn exec(a: Args, config: &Config) -> Result<()> {
             .replace(':', "_");
         PathBuf::from("out").join(format!("{stem}.annotated.mp4"))
     });
+    let input = Path::new(&a.input);
+    check_output(&out, &[input])?;
+    if let Some(t) = &a.telemetry {
+        check_output(t, &[input])?;
+        check_distinct(&out, t)?;
+    }
     let model = a.model.or_else(|| config.model.path.clone());
     let summary = run(
         &a.input,

@@ -62,6 +62,10 @@ pub struct SegmentedImage {
 
 /// Reads and segments one image file (`id` is the frame id it gets).
 pub fn segment_file(seg: &mut Segmenter, path: &Path, id: u64) -> Result<SegmentedImage> {
+    // The declared size first: a small file must not decode to gigabytes.
+    let (w, h) =
+        image::image_dimensions(path).with_context(|| format!("reading {}", path.display()))?;
+    foramen_core::limits::check_pixels(&path.display().to_string(), w, h)?;
     let img = image::open(path)
         .with_context(|| format!("reading {}", path.display()))?
         .into_rgb8();
@@ -88,6 +92,7 @@ fn run(
     cfg: &ModelConfig,
 ) -> Result<()> {
     let files = list_images(input)?;
+    foramen_core::paths::check_output(out, &[input])?;
     let mut seg = foramen_pipeline::model::load(model, cfg)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let c = seg.classes().len();

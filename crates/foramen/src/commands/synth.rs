@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, default_value_t = 300)]
     frames: u64,
     /// Clip frame rate.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = parse_rate)]
     fps: f64,
     /// Folder for the clip's per-frame masks (`000000.png`, ...).
     #[arg(long, requires = "video")]
@@ -50,6 +50,15 @@ pub fn exec(a: Args) -> Result<()> {
             self::video(&video, a.frames, a.fps, size, a.masks, a.seed)
         }
         (None, None) => bail!("give --out DIR (data set) or --video FILE (clip)"),
+    }
+}
+
+/// Parses a rate or interval that must be a positive, finite number (at most 1000):
+/// 0, negative, `inf` and `NaN` are errors, not a hang or a division by zero.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number up to 1000")),
     }
 }
 

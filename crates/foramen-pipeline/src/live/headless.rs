@@ -1,0 +1,153 @@
+//! The live session without a window (`foramen live --headless`: a recording station,
+//! the tests): a status line a second and a summary, written to the caller's writer.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use foramen_segment::WorkerState;
+
+use super::{CaptureStats, LiveSession, SessionSpec};
+use crate::{PipelineError, Result};
+
+/// Writes a line; a closed pipe (`... | head`) is not an error.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// How a headless session runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HeadlessOptions {
+    /// Record from the start (into `[recording].dir`).
+    pub record: bool,
+    /// End after this many frames (else at the end of the stream or on `stop`).
+    pub exit_after_frames: Option<u64>,
+}
+
+/// The once-a-second status line of a headless session.
+fn status_line(
+    session: &LiveSession,
+    cap: &CaptureStats,
+    w: &WorkerState,
+    no_signal_ms: f64,
+    t_s: f64,
+) -> String {
+    let mut rec = session
+        .recording()
+        .map(|r| {
+            let failed = r
+                .error
+                .map(|e| format!("  RECORDING FAILED: {e}"))
+                .unwrap_or_default();
+            format!(" rec {} frames {} lost{failed}", r.frames, r.lost)
+        })
+        .unwrap_or_default();
+    let silent_ms = foramen_core::clock_us().saturating_sub(cap.last_frame_at_us) / 1000;
+    if silent_ms as f64 > no_signal_ms {
+        rec.push_str(&format!(
+            "  NO SIGNAL for {silent_ms} ms: {}",
+            cap.last_error
+                .clone()
+                .unwrap_or_else(|| "no frames arriving".into())
+        ));
+    }
+    format!(
+        "{t_s:>6.1} s  frames {}  capture {:.1} fps  masks {}  AI {:?}{}",
+        cap.frames, cap.fps, w.masks, w.status, rec
+    )
+}
+
+/// Runs the session until the stream ends, `exit_after_frames` or `stop` (a signal
+/// handler's flag: the session then ends exactly as at the end of the stream, the open
+/// segment closed and the summary written). Fails when no frame came.
+pub fn run_headless(
+    spec: SessionSpec,
+    opts: HeadlessOptions,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let no_signal_ms = spec.config.capture.no_signal_ms;
+    let session = LiveSession::start(spec, Arc::new(|| ()))?;
+    if opts.record {
+        let dir = session.start_recording()?;
+        say!(out, "recording to {}", dir.display());
+    }
+    let t0 = Instant::now();
+    let mut next_print = Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        let cap = session.capture_stats();
+        let w = session.worker();
+        if t0.elapsed() >= next_print {
+            next_print += Duration::from_secs(1);
+            let t_s = t0.elapsed().as_secs_f64();
+            say!(
+                out,
+                "{}",
+                status_line(&session, &cap, &w, no_signal_ms, t_s)
+            );
+        }
+        let done = opts.exit_after_frames.is_some_and(|n| cap.frames >= n) || cap.ended.is_some();
+        if done {
+            break;
+        }
+    }
+    summary(&session, out)
+}
+
+/// The end-of-session summary of a headless session; fails when no frame came.
+fn summary(session: &LiveSession, out: &mut dyn Write) -> Result<()> {
+    let cap = session.capture_stats();
+    let w = session.worker();
+    // A model load or run must not outlive the runtime at process exit: a session torn
+    // down under it is reported as a broken model, or crashes. A load cannot be
+    // interrupted, so a session that ends while the model is loading waits for it.
+    session.stop_worker(Duration::from_secs(30));
+    if let Some(r) = session.finish_recording(Duration::from_secs(60)) {
+        say!(
+            out,
+            "recording {}: {} frames, {} masks, {} segments, {} lost{}",
+            r.dir.display(),
+            r.frames,
+            r.masks,
+            r.segments,
+            r.lost,
+            r.error.map(|e| format!(", error: {e}")).unwrap_or_default()
+        );
+    }
+    // How far the newest mask was behind the newest frame when the session ended: with
+    // newest-frame-wins inference it stays within about one inference time.
+    let behind_ms = match (session.latest_frame(), session.latest_mask()) {
+        (Some(f), Some(m)) => {
+            Some(f.captured_at_us.saturating_sub(m.source_captured_at_us) as f64 / 1e3)
+        }
+        _ => None,
+    };
+    say!(
+        out,
+        "AI: {} masks, {} stale frames skipped{}",
+        w.masks,
+        w.skipped,
+        behind_ms
+            .map(|ms| format!(", last mask {ms:.0} ms behind the video"))
+            .unwrap_or_default()
+    );
+    say!(
+        out,
+        "{} frames, {} masks, {} capture errors, AI {:?}",
+        cap.frames,
+        w.masks,
+        cap.errors,
+        w.status
+    );
+    if cap.frames == 0 {
+        return Err(PipelineError::NoFrames {
+            source_name: session.info().name.clone(),
+            why: cap.last_error.map(|e| format!(": {e}")).unwrap_or_default(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+"""User mistakes and hostile input through the real binary (issue 18).
+
+Each test names the issue's item it guards. The Rust tests (tests/cli.rs, tests/window.rs
+and the crates' own) cover the rest.
+"""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from PIL import Image
+
+from conftest import REPO
+
+BUNDLED = REPO / "models" / "lumbar-synth.onnx"
+
+
+def run(foramen_bin, *args, timeout=120, **kw):
+    return subprocess.run([str(foramen_bin), *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def nan_model(tmp: Path) -> Path:
+    """The bundled model with its output multiplied by NaN: loads, runs, emits NaN."""
+    m = onnx.load(str(BUNDLED))
+    out = m.graph.output[0].name
+    for node in m.graph.node:
+        node.output[:] = [f"{o}_pre" if o == out else o for o in node.output]
+    m.graph.initializer.append(numpy_helper.from_array(np.array(np.nan, dtype=np.float32), "nan_const"))
+    m.graph.node.append(helper.make_node("Mul", [f"{out}_pre", "nan_const"], [out]))
+    path = tmp / "nan.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+def test_a_model_that_outputs_nan_is_an_ai_fault_not_a_clean_screen(tmp_path, foramen_bin):
+    # Item 13: NaN drew nothing while the status said the AI was running.
+    model = nan_model(tmp_path)
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.full((64, 96, 3), 120, np.uint8)).save(images / "a.png")
+    seg = run(foramen_bin, "segment", images, "--out", tmp_path / "pred", "--model", model)
+    assert seg.returncode != 0
+    assert "not a number" in seg.stderr, seg.stderr
+    assert not (tmp_path / "pred" / "a.png").exists()
+    live = run(
+        foramen_bin,
+        "live",
+        "--device",
+        "synthetic:2:96x64@25",
+        "--headless",
+        "--exit-after-frames",
+        "25",
+        "--model",
+        model,
+    )
+    assert live.returncode == 0, live.stderr
+    summary = live.stdout.strip().splitlines()[-1]
+    assert "0 masks" in summary and "Failed" in summary and "not a number" in summary, live.stdout
+
+
+def test_a_16_bit_mask_is_scored_by_its_values(tmp_path, foramen_bin):
+    # Item 11: 16-bit masks were read as all background (a perfect reader scored 0).
+    truth = np.zeros((32, 48), np.uint16)
+    truth[8:24, 10:30] = 2
+    ref, reader = tmp_path / "ref", tmp_path / "reader"
+    ref.mkdir()
+    reader.mkdir()
+    Image.fromarray(truth).save(ref / "f.png")
+    Image.fromarray(truth.astype(np.uint8)).save(reader / "f.png")
+    out = run(foramen_bin, "compare", "--reference", ref, "--reader", f"perfect={reader}", "--out", tmp_path / "o")
+    assert out.returncode == 0, out.stderr
+    assert "| perfect | 1.0000 | 1.0000 |" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_a_huge_picture_is_refused_before_it_is_decoded(tmp_path, foramen_bin):
+    # Item 9: a 20000x20000 grey PNG of a few hundred KB peaked at 8.4 GB in `segment`.
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("L", (20000, 20000)).save(images / "big.png", optimize=True)
+    out = run(foramen_bin, "segment", images, "--out", tmp_path / "pred")
+    assert out.returncode != 0
+    assert "big.png" in out.stderr and "over the limit" in out.stderr, out.stderr
+    # The limit is configurable.
+    out = run(
+        foramen_bin,
+        "live",
+        "--device",
+        "synthetic:1:100000x100000@30",
+        "--headless",
+        "--exit-after-frames",
+        "5",
+    )
+    assert out.returncode != 0 and "over the limit" in out.stderr, out.stderr
+
+
+def test_nan_probabilities_are_refused_by_name(tmp_path, foramen_bin):
+    # Item 19: NaN probabilities scored as 0 in every ROC.
+    data, pred = tmp_path / "data", tmp_path / "pred"
+    assert run(foramen_bin, "synth", "--out", data, "--count", "3", "--size", "96x64").returncode == 0
+    assert run(foramen_bin, "segment", data / "images", "--out", pred, "--probs").returncode == 0
+    lines = "".join((data / f"{k}.txt").read_text() for k in ("train", "val", "test"))
+    (data / "all.txt").write_text(lines)
+    first = sorted(pred.glob("*.npy"))[0]
+    p = np.load(first)
+    p[0, 0, 0] = np.nan
+    np.save(first, p)
+    out = run(
+        foramen_bin,
+        "eval",
+        "--data",
+        data,
+        "--list",
+        "train.txt",
+        "--pred",
+        pred,
+        "--prob",
+        pred,
+        "--out",
+        tmp_path / "e",
+    )
+    assert out.returncode != 0
+    assert first.name in out.stderr and "not a probability" in out.stderr, out.stderr
