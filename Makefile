@@ -111,7 +111,7 @@ soak: setup
 # libFuzzer; RUSTC_BOOTSTRAP lets the stable toolchain build the sanitizer flags).
 # Crashes land in fuzz/artifacts/<target>/ and become regression tests.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := rle labelstudio_json config model_metadata dataset_list
+FUZZ_TARGETS := rle labelstudio_json config model_metadata dataset_list masks_bin
 fuzz: setup
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \

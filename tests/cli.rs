@@ -381,7 +381,7 @@ fn bad_arguments_are_clear_errors() {
     // Issue 18, item 15: rates and intervals that hung or divided by zero.
     for args in [
         &["extract", "x.mp4", "--out", "/tmp/x", "--every", "0"][..],
-        &["extract", "x.mp4", "--out", "/tmp/x", "--every", "-1"],
+        &["extract", "x.mp4", "--out", "/tmp/x", "--every=-1"],
         &["extract", "x.mp4", "--out", "/tmp/x", "--every", "NaN"],
         &["view", "x.mp4", "--fps", "0", "--headless"],
         &["synth", "--video", "/tmp/x.mp4", "--fps", "inf"],

@@ -104,26 +104,31 @@ fn plausible(w: u32, h: u32) -> bool {
 /// size, a record whose end is not followed by the next record) is skipped up to the next
 /// record that reads back whole and counted, so one torn write does not hide the records
 /// after it; a record cut by the end of the file is reported as `cut`.
-pub fn scan_masks(
-    path: &Path,
-    mut each: impl FnMut(MaskRecord),
-) -> Result<MaskScan, RecordingError> {
-    use std::io::{BufReader, Seek, SeekFrom};
+pub fn scan_masks(path: &Path, each: impl FnMut(MaskRecord)) -> Result<MaskScan, RecordingError> {
     let io = |error| RecordingError::Io {
         path: path.to_path_buf(),
         error,
     };
     let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    let mut r = BufReader::with_capacity(1 << 16, file);
+    scan_mask_stream(std::io::BufReader::with_capacity(1 << 16, file), len, each).map_err(io)
+}
+
+/// [`scan_masks`] over any seekable stream of `len` bytes (a file, or memory when fuzzing).
+pub fn scan_mask_stream(
+    mut r: impl Read + std::io::Seek,
+    len: u64,
+    mut each: impl FnMut(MaskRecord),
+) -> std::io::Result<MaskScan> {
+    use std::io::SeekFrom;
     let mut scan = MaskScan::default();
     let mut at = 0u64;
     let mut header = [0u8; MASK_HEADER_BYTES];
     while at < len {
-        r.seek(SeekFrom::Start(at)).map_err(io)?;
+        r.seek(SeekFrom::Start(at))?;
         let whole_header = len - at >= MASK_HEADER_BYTES as u64;
         if whole_header {
-            r.read_exact(&mut header).map_err(io)?;
+            r.read_exact(&mut header)?;
         }
         let u32_at =
             |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
@@ -141,12 +146,12 @@ pub fn scan_masks(
                 break;
             }
             let mut classes = vec![0u8; (w * h) as usize];
-            r.read_exact(&mut classes).map_err(io)?;
+            r.read_exact(&mut classes)?;
             let mut next = [0u8; 4];
             let followed = end == len || (r.read_exact(&mut next).is_ok() && next == *MASK_MAGIC);
             // Not followed by a record: either its size field is corrupt (a later record
             // exists out of step) or only a damaged tail follows (no record after it).
-            let followed = followed || find_magic(&mut r, end, len).map_err(io)?.is_none();
+            let followed = followed || find_magic(&mut r, end, len)?.is_none();
             if followed {
                 scan.records += 1;
                 each(MaskRecord {
@@ -163,14 +168,14 @@ pub fn scan_masks(
             }
         } else if !whole_header && len - at >= 4 && {
             let mut m = [0u8; 4];
-            r.read_exact(&mut m).map_err(io)?;
+            r.read_exact(&mut m)?;
             m == *MASK_MAGIC
         } {
             // A header cut by the end of the file.
             scan.cut = true;
             break;
         }
-        let resume = find_magic(&mut r, at + 1, len).map_err(io)?.unwrap_or(len);
+        let resume = find_magic(&mut r, at + 1, len)?.unwrap_or(len);
         scan.damaged_regions += 1;
         scan.damaged_bytes += resume - at;
         at = resume;
