@@ -347,23 +347,63 @@ pub fn import_export(
     labels: &mut LabelMap,
     image_size: &mut dyn FnMut(&str) -> Option<(u32, u32)>,
 ) -> Result<(Vec<ImportedTask>, Vec<TaskIssue>), String> {
-    let doc: Value = serde_json::from_str(json_text).map_err(|e| format!("not JSON: {e}"))?;
-    let tasks = doc
-        .as_array()
-        .ok_or("a Label Studio export is a JSON list of tasks")?;
+    let export = ExportTasks::parse(json_text)?;
     let mut done = Vec::new();
     let mut issues = Vec::new();
-    for (pos, task) in tasks.iter().enumerate() {
-        let id = task
-            .get("id")
-            .map(|v| v.to_string().trim_matches('"').to_string())
-            .unwrap_or_else(|| format!("#{pos}"));
-        match import_task(task, labels, image_size) {
-            Ok(t) => done.push(ImportedTask { task: id, ..t }),
-            Err(message) => issues.push(TaskIssue { task: id, message }),
+    for i in 0..export.len() {
+        match export.import(i, labels, image_size) {
+            Ok(t) => done.push(t),
+            Err(issue) => issues.push(issue),
         }
     }
     Ok((done, issues))
+}
+
+/// The tasks of a Label Studio export, imported one at a time: a caller that writes each
+/// mask as it goes holds one mask in memory, however many tasks (a 1080p mask is 2 MB;
+/// an export of thousands of them would otherwise be gigabytes).
+pub struct ExportTasks {
+    tasks: Vec<Value>,
+}
+
+impl ExportTasks {
+    /// Parses the export's JSON (a list of tasks).
+    pub fn parse(json_text: &str) -> Result<Self, String> {
+        let doc: Value = serde_json::from_str(json_text).map_err(|e| format!("not JSON: {e}"))?;
+        match doc {
+            Value::Array(tasks) => Ok(Self { tasks }),
+            _ => Err("a Label Studio export is a JSON list of tasks".into()),
+        }
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True when the export has no task.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Imports task `i` (as [`import_export`] does; the same task imported twice with
+    /// the same label map gives the same mask).
+    pub fn import(
+        &self,
+        i: usize,
+        labels: &mut LabelMap,
+        image_size: &mut dyn FnMut(&str) -> Option<(u32, u32)>,
+    ) -> Result<ImportedTask, TaskIssue> {
+        let task = &self.tasks[i];
+        let id = task
+            .get("id")
+            .map(|v| v.to_string().trim_matches('"').to_string())
+            .unwrap_or_else(|| format!("#{i}"));
+        match import_task(task, labels, image_size) {
+            Ok(t) => Ok(ImportedTask { task: id, ..t }),
+            Err(message) => Err(TaskIssue { task: id, message }),
+        }
+    }
 }
 
 /// The pixels one brush or polygon result paints (`None` for kinds without a mask).

@@ -9,7 +9,7 @@ use foramen_core::paths::{check_distinct, check_output};
 use foramen_core::{ClassSet, Config};
 use foramen_data::dataset::{DatasetInfo, list_images, load_mask, save_gray};
 use foramen_data::labelstudio::{
-    ImportedTask, LabelMap, import_export, labeling_config_xml, split_by_video, task_json,
+    ExportTasks, ImportedTask, LabelMap, labeling_config_xml, split_by_video, task_json,
 };
 
 use crate::progress::bar;
@@ -250,8 +250,23 @@ fn import(
             .get(name)
             .and_then(|p| image::image_dimensions(p).ok())
     };
-    let (tasks, issues) = import_export(&text, &mut labels, &mut size)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", export_json.display()))?;
+    let export =
+        ExportTasks::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", export_json.display()))?;
+    // Pass 1 checks every task, making and dropping its mask; pass 2 (write_tasks) makes
+    // each again and writes it at once: one mask in memory, however large the export.
+    let (mut tasks, mut issues) = (Vec::new(), Vec::new());
+    for i in 0..export.len() {
+        match export.import(i, &mut labels, &mut size) {
+            Ok(t) => tasks.push((
+                i,
+                ImportedTask {
+                    mask: Vec::new(),
+                    ..t
+                },
+            )),
+            Err(issue) => issues.push(issue),
+        }
+    }
     for i in &issues {
         eprintln!("{}: {i}", export_json.display());
     }
@@ -267,9 +282,15 @@ fn import(
         bail!("{}: no task could be imported", export_json.display());
     }
     check_names(&tasks, export_json)?;
-    let names: Vec<String> = tasks.iter().map(|t| t.image_name.clone()).collect();
+    let names: Vec<String> = tasks.iter().map(|(_, t)| t.image_name.clone()).collect();
     let assign = split_by_video(&names, opts.split, opts.seed);
-    let lists = write_tasks(&tasks, &files, &assign, out)?;
+    let source = TaskSource {
+        export: &export,
+        labels: &mut labels,
+        size: &mut size,
+        files: &files,
+    };
+    let lists = write_tasks(&tasks, source, &assign, out)?;
     dataset_info(out, export_json, &labels.names(), opts).write(out)?;
     for (list, name) in lists.iter().zip(["train.txt", "val.txt", "test.txt"]) {
         let mut text = list.join("\n");
@@ -295,9 +316,9 @@ fn import(
 /// Refuses, before anything is written, what would silently lose or garble a label: two
 /// tasks for one image, two images whose masks would be one file (`a.png`, `a.jpg`),
 /// and names with white space (list lines are `image mask`, split on spaces).
-fn check_names(tasks: &[ImportedTask], export_json: &Path) -> Result<()> {
+fn check_names(tasks: &[(usize, ImportedTask)], export_json: &Path) -> Result<()> {
     let mut stems: BTreeMap<String, &ImportedTask> = BTreeMap::new();
-    for t in tasks {
+    for (_, t) in tasks {
         if t.image_name.chars().any(char::is_whitespace) {
             bail!(
                 "{}: task {}: image name {:?} has white space, which the data set's lists cannot hold; rename it",
@@ -330,11 +351,20 @@ fn check_names(tasks: &[ImportedTask], export_json: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies each task's image and writes its mask into `out`; the train/val/test list
-/// lines, by the task's source video's split (`assign`: video -> 0, 1, 2).
+/// Where `write_tasks` makes each mask again and finds each image.
+struct TaskSource<'a> {
+    export: &'a ExportTasks,
+    labels: &'a mut LabelMap,
+    size: &'a mut dyn FnMut(&str) -> Option<(u32, u32)>,
+    files: &'a BTreeMap<String, PathBuf>,
+}
+
+/// Copies each task's image and writes its mask into `out`, one task at a time; the
+/// train/val/test list lines, by the task's source video's split (`assign`: video -> 0,
+/// 1, 2).
 fn write_tasks(
-    tasks: &[ImportedTask],
-    files: &BTreeMap<String, PathBuf>,
+    tasks: &[(usize, ImportedTask)],
+    src: TaskSource,
     assign: &BTreeMap<String, usize>,
     out: &Path,
 ) -> Result<[Vec<String>; 3]> {
@@ -344,26 +374,30 @@ fn write_tasks(
     }
     let mut lists: [Vec<String>; 3] = Default::default();
     let pb = bar(tasks.len() as u64, "tasks");
-    for t in tasks {
-        let src = &files[&t.image_name];
+    for (i, t) in tasks {
+        let image = &src.files[&t.image_name];
         let stem = Path::new(&t.image_name)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let ext = src
+        let ext = image
             .extension()
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_else(|| "png".into());
         let img_rel = format!("images/{stem}.{ext}");
         let mask_rel = format!("masks/{stem}.png");
-        std::fs::copy(src, out.join(&img_rel)).with_context(|| {
+        std::fs::copy(image, out.join(&img_rel)).with_context(|| {
             format!(
                 "copying {} to {}",
-                src.display(),
+                image.display(),
                 out.join(&img_rel).display()
             )
         })?;
-        save_gray(&out.join(&mask_rel), t.width, t.height, t.mask.clone())?;
+        let full = src
+            .export
+            .import(*i, src.labels, src.size)
+            .map_err(|e| anyhow::anyhow!("task {e}"))?;
+        save_gray(&out.join(&mask_rel), full.width, full.height, full.mask)?;
         let video = foramen_data::labelstudio::source_video(&t.image_name);
         lists[assign[&video]].push(format!("{img_rel} {mask_rel}"));
         pb.inc(1);
