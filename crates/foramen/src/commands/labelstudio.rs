@@ -9,7 +9,8 @@ use foramen_core::paths::{check_distinct, check_output};
 use foramen_core::{ClassSet, Config};
 use foramen_data::dataset::{DatasetInfo, list_images, load_mask, save_gray};
 use foramen_data::labelstudio::{
-    ExportTasks, ImportedTask, LabelMap, labeling_config_xml, split_by_video, task_json,
+    ExportTasks, ImportedTask, LabelMap, check_task_names, imported_dataset_info,
+    labeling_config_xml, split_by_video, task_json,
 };
 
 use crate::progress::bar;
@@ -281,7 +282,8 @@ fn import(
     if tasks.is_empty() {
         bail!("{}: no task could be imported", export_json.display());
     }
-    check_names(&tasks, export_json)?;
+    check_task_names(tasks.iter().map(|(_, t)| t))
+        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing written", export_json.display()))?;
     let names: Vec<String> = tasks.iter().map(|(_, t)| t.image_name.clone()).collect();
     let assign = split_by_video(&names, opts.split, opts.seed);
     let source = TaskSource {
@@ -291,7 +293,11 @@ fn import(
         files: &files,
     };
     let lists = write_tasks(&tasks, source, &assign, out)?;
-    dataset_info(out, export_json, &labels.names(), opts).write(out)?;
+    let name = out
+        .file_name()
+        .map_or_else(|| "imported".into(), |n| n.to_string_lossy().into_owned());
+    let source = export_json.display().to_string();
+    imported_dataset_info(&name, &source, &labels.names(), opts.split, opts.seed).write(out)?;
     for (list, name) in lists.iter().zip(["train.txt", "val.txt", "test.txt"]) {
         let mut text = list.join("\n");
         if !text.is_empty() {
@@ -310,44 +316,6 @@ fn import(
         assign.len(),
         issues.len()
     );
-    Ok(())
-}
-
-/// Refuses, before anything is written, what would silently lose or garble a label: two
-/// tasks for one image, two images whose masks would be one file (`a.png`, `a.jpg`),
-/// and names with white space (list lines are `image mask`, split on spaces).
-fn check_names(tasks: &[(usize, ImportedTask)], export_json: &Path) -> Result<()> {
-    let mut stems: BTreeMap<String, &ImportedTask> = BTreeMap::new();
-    for (_, t) in tasks {
-        if t.image_name.chars().any(char::is_whitespace) {
-            bail!(
-                "{}: task {}: image name {:?} has white space, which the data set's lists cannot hold; rename it",
-                export_json.display(),
-                t.task,
-                t.image_name
-            );
-        }
-        let stem = Path::new(&t.image_name)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let Some(first) = stems.insert(stem.clone(), t) {
-            let what = if first.image_name == t.image_name {
-                format!("both label {}", t.image_name)
-            } else {
-                format!(
-                    "{} and {} would both write masks/{stem}.png",
-                    first.image_name, t.image_name
-                )
-            };
-            bail!(
-                "{}: tasks {} and {}: {what}; nothing written",
-                export_json.display(),
-                first.task,
-                t.task
-            );
-        }
-    }
     Ok(())
 }
 
@@ -404,41 +372,6 @@ fn write_tasks(
     }
     pb.finish_and_clear();
     Ok(lists)
-}
-
-/// The imported data set's `dataset.toml`: classes in index order and where it came from.
-fn dataset_info(
-    out: &Path,
-    export_json: &Path,
-    names: &[String],
-    opts: &ImportOptions,
-) -> DatasetInfo {
-    let class_set = ClassSet::from_names(names);
-    // The ratios as given (80,10,10 or 0.8,0.1,0.1), in percent of their sum.
-    let total: f64 = opts.split.iter().sum();
-    let split = opts.split.map(|r| r / total);
-    DatasetInfo {
-        name: out
-            .file_name()
-            .map_or_else(|| "imported".into(), |n| n.to_string_lossy().into_owned()),
-        description: format!(
-            "Imported from the Label Studio export {} by foramen import. Class indices: {}. Unlabelled pixels are 0 (background); where results overlap, the later result wins. Split by source video ({:.0}/{:.0}/{:.0}, seed {}).",
-            export_json.display(),
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| format!("{i} {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            split[0] * 100.0,
-            split[1] * 100.0,
-            split[2] * 100.0,
-            opts.seed
-        ),
-        ignore_index: 255,
-        classes: class_set.classes.clone(),
-        ignore_classes: Vec::new(),
-    }
 }
 
 /// Parses `80,10,10` (or fractions) into train/val/test ratios.
