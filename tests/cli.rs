@@ -944,3 +944,59 @@ fn name_collisions_are_refused_by_name_before_anything_is_written() {
     );
     assert!(!d.join("frames").exists());
 }
+
+#[test]
+fn the_provider_in_use_is_stated_and_a_required_one_is_enforced() {
+    // Issue 19, item 1: `cuda` asked for on a machine without it ran on the CPU while
+    // the report said nothing. Here (the CPU build of ONNX Runtime) it must say so.
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("gpu.toml");
+    std::fs::write(&cfg, "[model]\nexecution_provider = \"cuda\"\n").expect("cfg");
+    let json = dir.path().join("bench.json");
+    let out = dir.path().join("bench.mp4");
+    let args = |cfg: &Path| {
+        vec![
+            "--config".to_string(),
+            cfg.display().to_string(),
+            "bench".into(),
+            "synthetic:2:96x64@25:6".into(),
+            "--frames".into(),
+            "4".into(),
+            "--model".into(),
+            bundled_model(),
+            "--out".into(),
+            out.display().to_string(),
+            "--json".into(),
+            json.display().to_string(),
+        ]
+    };
+    let a = args(&cfg);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    if doc["provider_fallback"].is_null() {
+        // A GPU build where CUDA works: then it must be the provider in use.
+        assert_eq!(doc["execution_provider"], "cuda", "{doc}");
+        return;
+    }
+    assert_eq!(doc["execution_provider"], "cpu", "{doc}");
+    assert!(
+        doc["provider_fallback"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("CUDA unavailable")),
+        "{doc}"
+    );
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        "[model]\nexecution_provider = \"cuda\"\nrequire_provider = true\n",
+    )
+    .expect("cfg");
+    let a = args(&strict);
+    let r = foramen(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = common::text(&r);
+    assert!(
+        !r.status.success() && log.contains("execution provider cuda unavailable"),
+        "{log}"
+    );
+}

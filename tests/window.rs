@@ -741,6 +741,13 @@ fn a_review_that_ends_while_the_model_loads_exits_cleanly() {
     }
 }
 
+/// The headless session's `recording DIR: N frames, ... segments, ... lost` line.
+fn recording_summary(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.starts_with("recording ") && l.contains(" segments"))
+        .unwrap_or_else(|| panic!("no recording summary:\n{log}"))
+}
+
 #[test]
 fn sigint_and_sigterm_end_a_recording_session_cleanly() {
     // Issue 18, item 16: both signals were a hard kill (exit 130/143, no summary, the open
@@ -775,10 +782,7 @@ fn sigint_and_sigterm_end_a_recording_session_cleanly() {
         let out = child.wait_with_output().expect("wait");
         let log = text(&out);
         assert!(out.status.success(), "SIG{signal}: {log}");
-        let summary = log
-            .lines()
-            .find(|l| l.starts_with("recording ") && l.contains(" segments"))
-            .unwrap_or_else(|| panic!("SIG{signal}: no recording summary:\n{log}"));
+        let summary = recording_summary(&log);
         let recorded = number_before(summary, "frames");
         assert!(recorded >= 25.0, "{summary}");
         let session = std::fs::read_dir(&rec)
@@ -799,5 +803,39 @@ fn sigint_and_sigterm_end_a_recording_session_cleanly() {
             recorded,
             "SIG{signal}: {report}"
         );
+    }
+}
+
+#[test]
+fn a_session_that_stops_after_n_frames_has_recorded_all_n() {
+    // Issue 18, item 19: the last frame was sometimes not recorded while the summary
+    // said "0 lost" (the session stopped between counting a frame and recording it).
+    for run in 0..3 {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = Command::new(bin())
+            .args([
+                "live",
+                "--device",
+                "synthetic:8:96x64@50",
+                "--headless",
+                "--record",
+            ])
+            .args([
+                "--record-dir",
+                &dir.path().display().to_string(),
+                "--exit-after-frames",
+                "30",
+            ])
+            .args(["--model", &bundled_model()])
+            .output()
+            .expect("run");
+        let log = text(&out);
+        assert!(out.status.success(), "run {run}: {log}");
+        let summary = recording_summary(&log);
+        assert!(
+            number_before(summary, "frames") >= 30.0,
+            "run {run}: {summary}"
+        );
+        assert_eq!(number_before(summary, "lost"), 0.0, "run {run}: {summary}");
     }
 }

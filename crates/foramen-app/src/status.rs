@@ -88,6 +88,12 @@ pub fn status_lines(i: &StatusInputs) -> Vec<StatusLine> {
             Severity::Alarm,
         )),
         WorkerStatus::Loading => lines.push(line("AI: loading model".into(), Severity::Warning)),
+        // The provider actually used, never the one asked for: a GPU that failed is said.
+        WorkerStatus::Running => {
+            if let Some(why) = &i.worker.provider_fallback {
+                lines.push(line(format!("AI ON CPU ({why})"), Severity::Warning));
+            }
+        }
         _ => {}
     }
     let heartbeat_ms = heartbeat_age_ms(i.worker, i.now_us);
@@ -280,6 +286,7 @@ mod tests {
             loads: 1,
             classes: None,
             provider: "cpu",
+            provider_fallback: None,
         }
     }
 
@@ -358,6 +365,31 @@ mod tests {
         assert_eq!(lines[0].severity, Severity::Alarm);
         assert_eq!(lines[3].severity, Severity::Warning);
         assert_eq!(ai_line(&overlay, &w.status), None);
+    }
+
+    #[test]
+    fn a_provider_fallback_is_on_screen() {
+        let cap = CaptureStats {
+            frames: 10,
+            last_frame_at_us: NOW,
+            ..Default::default()
+        };
+        let mut w = worker(WorkerStatus::Running, NOW);
+        w.provider_fallback = Some("CUDA unavailable: libcublasLt.so.13 not found".into());
+        let i = StatusInputs {
+            live: true,
+            now_us: NOW,
+            capture: &cap,
+            worker: &w,
+            overlay: &OverlayState::Drawn { age_ms: 20.0 },
+            frozen: false,
+            recording_error: None,
+            no_signal_ms: 500.0,
+        };
+        assert_eq!(
+            texts(&status_lines(&i)),
+            ["AI ON CPU (CUDA unavailable: libcublasLt.so.13 not found)"]
+        );
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct ModelConfig {
     /// `bench`) and the live window, where spinning cores would be taken from video
     /// decoding, compositing, encoding and display.
     pub allow_spinning: Option<bool>,
+    /// Refuse to run when the execution provider asked for cannot be used, instead of
+    /// falling back to the CPU (and saying so): for a site that must not run on the CPU.
+    pub require_provider: bool,
 }
 
 impl Default for ModelConfig {
@@ -63,6 +66,7 @@ impl Default for ModelConfig {
             execution_provider: ExecutionProvider::Cpu,
             intra_threads: 0,
             allow_spinning: None,
+            require_provider: false,
         }
     }
 }

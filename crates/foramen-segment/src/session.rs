@@ -46,7 +46,7 @@ pub struct Segmenter {
     contract: ModelContract,
     classes: ClassSet,
     path: PathBuf,
-    provider: &'static str,
+    provider: ProviderChoice,
     pre: Option<Preprocessor>,
     input: Vec<f32>,
     scores: Vec<f32>,
@@ -60,20 +60,11 @@ fn tensor_shape(t: &ort::value::ValueType) -> Vec<i64> {
     t.tensor_shape().map(|s| s.to_vec()).unwrap_or_default()
 }
 
-/// The ONNX Runtime session of `path` with the configured threads, spinning and
-/// execution provider; the provider asked for is returned with it.
-fn build_session(path: &Path, cfg: &ModelConfig) -> Result<(Session, &'static str), SegmentError> {
-    let model_err = |reason: String| SegmentError::Model {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let env = init_runtime()?;
-    let mut builder = Session::builder(env)
-        .and_then(|b| {
-            b.with_optimization_level(GraphOptimizationLevel::All)
-                .map_err(Into::into)
-        })
-        .map_err(|e| model_err(e.to_string()))?;
+/// The session builder with the configured threads and spinning, before any provider.
+fn base_builder(cfg: &ModelConfig) -> ort::Result<ort::session::builder::SessionBuilder> {
+    let env = init_runtime().map_err(|e| ort::Error::new(e.to_string()))?;
+    let mut builder =
+        Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::All)?;
     // 0 means all cores, stated here: ONNX Runtime's own default counts physical
     // cores, which on a 2-vCPU virtual machine is 1 (4.7 ms against 3.2 ms per
     // frame for the bundled model, `foramen bench`).
@@ -82,30 +73,102 @@ fn build_session(path: &Path, cfg: &ModelConfig) -> Result<(Session, &'static st
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
-    builder = builder
-        .with_intra_threads(intra_threads)
-        .map_err(|e| model_err(e.to_string()))?;
+    builder = builder.with_intra_threads(intra_threads)?;
     if let Some(spin) = cfg.allow_spinning {
         builder = builder
-            .with_intra_op_spinning(spin)
-            .map_err(|e| model_err(e.to_string()))?
-            .with_inter_op_spinning(spin)
-            .map_err(|e| model_err(e.to_string()))?;
+            .with_intra_op_spinning(spin)?
+            .with_inter_op_spinning(spin)?;
     }
-    let provider = choose_provider(cfg.execution_provider);
-    builder = match provider {
-        "tensorrt" => builder.with_execution_providers([
-            ep::TensorRT::default().build(),
-            ep::CUDA::default().build(),
-        ]),
-        "cuda" => builder.with_execution_providers([ep::CUDA::default().build()]),
-        _ => Ok(builder),
-    }
-    .map_err(|e| model_err(e.to_string()))?;
+    Ok(builder)
+}
+
+/// The provider actually in use and, when it is not the one asked for, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderChoice {
+    /// `cpu`, `cuda` or `tensorrt`: what the session runs on.
+    pub in_use: &'static str,
+    /// Why the provider asked for is not in use (`CUDA unavailable: ...`), if it is not.
+    pub fallback: Option<String>,
+}
+
+/// The ONNX Runtime session of `path`: the provider asked for, registered so that a
+/// failure is an error with its reason (not a silent CPU fallback); on failure the CPU,
+/// explicitly, or an error with `require_provider`.
+fn build_session(
+    path: &Path,
+    cfg: &ModelConfig,
+) -> Result<(Session, ProviderChoice), SegmentError> {
+    let model_err = |reason: String| SegmentError::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    init_runtime()?;
+    let (asked, label) = match cfg.execution_provider {
+        ExecutionProvider::Cpu => ("cpu", "CPU"),
+        ExecutionProvider::Cuda => ("cuda", "CUDA"),
+        ExecutionProvider::Tensorrt => ("tensorrt", "TensorRT"),
+    };
+    let attempt = match cfg.execution_provider {
+        ExecutionProvider::Cpu => None,
+        ExecutionProvider::Cuda if !ep::CUDA::is_available().unwrap_or(false) => Some(Err(
+            "not in this ONNX Runtime library (the CPU build; install onnxruntime-gpu)".to_string(),
+        )),
+        ExecutionProvider::Cuda => {
+            Some(base_builder(cfg).map_err(|e| e.to_string()).and_then(|b| {
+                b.with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+                    .map_err(|e| e.to_string())
+            }))
+        }
+        ExecutionProvider::Tensorrt if !ep::TensorRT::is_available().unwrap_or(false) => {
+            Some(Err("not in this ONNX Runtime library".to_string()))
+        }
+        ExecutionProvider::Tensorrt => {
+            Some(base_builder(cfg).map_err(|e| e.to_string()).and_then(|b| {
+                b.with_execution_providers([ep::TensorRT::default().build().error_on_failure()])
+                    .map_err(|e| e.to_string())
+            }))
+        }
+    };
+    let (mut builder, choice) = match attempt {
+        Some(Ok(b)) => (
+            b,
+            ProviderChoice {
+                in_use: asked,
+                fallback: None,
+            },
+        ),
+        Some(Err(reason)) if cfg.require_provider => {
+            return Err(model_err(format!(
+                "execution provider {asked} unavailable: {reason} (require_provider is set, so the CPU is not used)"
+            )));
+        }
+        Some(Err(reason)) => {
+            let fallback = format!("{label} unavailable: {reason}");
+            tracing::warn!("{fallback}; running on the CPU");
+            let b = base_builder(cfg).map_err(|e| model_err(e.to_string()))?;
+            (
+                b,
+                ProviderChoice {
+                    in_use: "cpu",
+                    fallback: Some(fallback),
+                },
+            )
+        }
+        None => {
+            let b = base_builder(cfg).map_err(|e| model_err(e.to_string()))?;
+            (
+                b,
+                ProviderChoice {
+                    in_use: "cpu",
+                    fallback: None,
+                },
+            )
+        }
+    };
     let session = builder
         .commit_from_file(path)
         .map_err(|e| model_err(format!("not a loadable ONNX model: {e}")))?;
-    Ok((session, provider))
+    Ok((session, choice))
 }
 
 /// Checks the graph against the contract: the input's name and shape, the output's name,
@@ -212,9 +275,14 @@ impl Segmenter {
         &self.path
     }
 
-    /// Execution provider asked for and available (`cpu`, `cuda` or `tensorrt`).
+    /// The execution provider the session runs on (`cpu`, `cuda` or `tensorrt`).
     pub fn execution_provider(&self) -> &'static str {
-        self.provider
+        self.provider.in_use
+    }
+
+    /// Why the provider asked for is not the one in use (`CUDA unavailable: ...`).
+    pub fn provider_fallback(&self) -> Option<&str> {
+        self.provider.fallback.as_deref()
     }
 
     /// Segments one frame.
@@ -371,29 +439,6 @@ impl Segmenter {
     }
 }
 
-/// The provider to ask for: the configured one when this ONNX Runtime library has
-/// it, else the next best; CPU always works.
-fn choose_provider(wanted: ExecutionProvider) -> &'static str {
-    let trt = || ep::TensorRT::is_available().unwrap_or(false);
-    let cuda = || ep::CUDA::is_available().unwrap_or(false);
-    let chosen = match wanted {
-        ExecutionProvider::Tensorrt if trt() => "tensorrt",
-        ExecutionProvider::Tensorrt | ExecutionProvider::Cuda if cuda() => "cuda",
-        _ => "cpu",
-    };
-    let asked = match wanted {
-        ExecutionProvider::Cpu => "cpu",
-        ExecutionProvider::Cuda => "cuda",
-        ExecutionProvider::Tensorrt => "tensorrt",
-    };
-    if chosen != asked {
-        tracing::warn!(
-            "execution provider {asked} is not in this ONNX Runtime library; using {chosen}"
-        );
-    }
-    chosen
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +517,39 @@ mod tests {
         };
         let seg = Segmenter::load(&bundled(), &cfg).expect("loads");
         assert!(["cpu", "cuda", "tensorrt"].contains(&seg.execution_provider()));
+    }
+
+    #[test]
+    fn a_fallback_to_the_cpu_is_stated_and_can_be_refused() {
+        // Issue 19, item 1: `cuda` asked for, the CPU used, and nothing said.
+        init_runtime().expect("ONNX Runtime");
+        if ep::CUDA::is_available().unwrap_or(false) {
+            return; // A GPU build: the fallback is not what runs here.
+        }
+        let cfg = ModelConfig {
+            execution_provider: ExecutionProvider::Cuda,
+            ..ModelConfig::default()
+        };
+        let seg = Segmenter::load(&bundled(), &cfg).expect("loads on the CPU");
+        assert_eq!(seg.execution_provider(), "cpu");
+        let why = seg.provider_fallback().expect("the reason");
+        assert!(why.starts_with("CUDA unavailable: "), "{why}");
+        let strict = ModelConfig {
+            require_provider: true,
+            ..cfg
+        };
+        let err = Segmenter::load(&bundled(), &strict)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("execution provider cuda unavailable") && err.contains("require_provider"),
+            "{err}"
+        );
+        let plain = Segmenter::load(&bundled(), &ModelConfig::default()).expect("cpu");
+        assert_eq!(
+            (plain.execution_provider(), plain.provider_fallback()),
+            ("cpu", None)
+        );
     }
 }

@@ -52,6 +52,8 @@ pub struct WorkerState {
     pub classes: Option<ClassSet>,
     /// Execution provider in use (`cpu`, `cuda`, ...), once loaded.
     pub provider: &'static str,
+    /// Why the provider asked for is not the one in use (`CUDA unavailable: ...`).
+    pub provider_fallback: Option<String>,
 }
 
 struct Shared {
@@ -100,6 +102,7 @@ impl InferenceWorker {
                 loads: 0,
                 classes: None,
                 provider: "",
+                provider_fallback: None,
             }),
             stop: AtomicBool::new(false),
         });
@@ -187,6 +190,7 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
             st.loads += 1;
             st.classes = Some(seg.classes().clone());
             st.provider = seg.execution_provider();
+            st.provider_fallback = seg.provider_fallback().map(str::to_string);
         }
         loop {
             let frame = loop {

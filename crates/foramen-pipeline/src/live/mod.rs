@@ -182,7 +182,10 @@ impl LiveSession {
 
     /// Stops recording (the recorder closes its files in the background).
     pub fn stop_recording(&self) {
-        if let Some(r) = lock(&self.shared.recorder).as_ref() {
+        // Out of the router's reach first, so no frame is queued behind the stop; the
+        // recorder thread closes its files on its own.
+        let recorder = lock(&self.shared.recorder).take();
+        if let Some(r) = recorder {
             r.stop();
         }
     }
@@ -199,9 +202,8 @@ impl LiveSession {
 
     /// Stops recording and waits for its files to close (not from the UI thread).
     pub fn finish_recording(&self, timeout: Duration) -> Option<RecorderState> {
-        lock(&self.shared.recorder)
-            .as_ref()
-            .map(|r| r.stop_and_wait(timeout))
+        let recorder = lock(&self.shared.recorder).take();
+        recorder.map(|r| r.stop_and_wait(timeout))
     }
 }
 

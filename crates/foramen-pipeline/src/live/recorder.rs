@@ -61,6 +61,8 @@ pub struct Recorder {
     tx: Sender<Item>,
     state: Arc<Mutex<RecorderState>>,
     stop: Arc<AtomicBool>,
+    /// A stop was asked for: frames pushed after it are counted as lost.
+    stopping: AtomicBool,
 }
 
 impl Recorder {
@@ -129,12 +131,22 @@ impl Recorder {
             .name("recorder".into())
             .spawn(move || writer.run(&rx, &st, &sp))
             .map_err(io(root))?;
-        Ok(Self { tx, state, stop })
+        Ok(Self {
+            tx,
+            state,
+            stop,
+            stopping: AtomicBool::new(false),
+        })
     }
 
     /// Queues a frame and the mask current at its capture. Never blocks: when the
     /// recorder is a full backlog behind, the frame is counted as lost instead.
     pub fn push(&self, frame: Arc<Frame>, mask: Option<Arc<Mask>>) {
+        // After a stop the writer takes nothing more: say so instead of queueing it.
+        if self.stopping.load(Ordering::Relaxed) {
+            lock(&self.state).lost += 1;
+            return;
+        }
         match self.tx.try_send(Item::Frame(frame, mask)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -150,6 +162,7 @@ impl Recorder {
 
     /// Asks the thread to finish what is queued and close its files; does not wait.
     pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
         if self.tx.try_send(Item::Stop).is_err() {
             self.stop.store(true, Ordering::Relaxed);
         }

@@ -12,10 +12,10 @@ use foramen_segment::InferenceWorker;
 
 use super::{CaptureStats, Shared};
 
-/// Updates the counters for a frame that arrived at `now`; `last` is the previous
-/// frame's (arrival time, id).
+/// Updates the rate, the arrival time and the timeline for a frame that arrived at `now`
+/// (before anyone can see it); `last` is the previous frame's (arrival time, id). The
+/// frame is counted only once every consumer has it.
 fn count_frame(st: &mut CaptureStats, f: &Frame, now: u64, last: Option<(u64, u64)>) {
-    st.frames += 1;
     st.last_frame_at_us = now;
     if let Some((prev_at, _)) = last {
         let dt = now.saturating_sub(prev_at) as f64 / 1e6;
@@ -63,6 +63,9 @@ pub(super) fn route(
                 if let Some(rec) = lock(&shared.recorder).as_ref() {
                     rec.push(f, worker.latest_mask());
                 }
+                // Counted last: a session that stops after N frames has handed all N
+                // to the recorder.
+                lock(&shared.stats).frames += 1;
                 repaint();
             }
             CaptureEvent::FrameError(e) => {
@@ -100,7 +103,11 @@ mod tests {
         assert!((st.fps - 25.0).abs() < 1e-9, "{}", st.fps);
         count_frame(&mut st, &frame(2, 61_000), 61_000, Some((41_000, 1)));
         assert!((st.fps - (0.9 * 25.0 + 0.1 * 50.0)).abs() < 1e-9);
-        assert_eq!((st.frames, st.epoch_us), (3, 0));
+        assert_eq!(
+            (st.frames, st.epoch_us),
+            (0, 0),
+            "counted by the router, last"
+        );
         // A seek back to frame 1.
         count_frame(&mut st, &frame(1, 90_000), 95_000, Some((61_000, 2)));
         assert_eq!(st.epoch_us, 90_000);

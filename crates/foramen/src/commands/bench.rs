@@ -26,11 +26,8 @@ const BARE_WARMUP: usize = 10;
 /// `foramen bench` options.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
-    input: String,
-    /// ONNX model (default: the bundled lumbar model).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    source: super::replay::Source,
     /// Stop after this many frames (default: the whole input).
     #[arg(long)]
     frames: Option<u64>,
@@ -52,16 +49,16 @@ pub struct Args {
 
 /// Runs `foramen bench`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
-    let model = a.model.or_else(|| config.model.path.clone());
+    let model = a.source.model.or_else(|| config.model.path.clone());
     let out = a.out.unwrap_or_else(default_out);
-    let input = Path::new(&a.input);
+    let input = Path::new(&a.source.input);
     check_output(&out, &[input])?;
     if let Some(j) = &a.json {
         check_output(j, &[input])?;
         check_distinct(&out, j)?;
     }
     let args = BenchArgs {
-        input: &a.input,
+        input: &a.source.input,
         model: model.as_deref(),
         frames: a.frames,
         out: &out,
@@ -141,6 +138,7 @@ fn bare_model(args: &BenchArgs, cfg: &Config) -> Result<Bare> {
         // the one allocation of the vector of times above.
         rust_allocations_per_run: (a1 - a0).saturating_sub(1) as f64 / BARE_RUNS as f64,
         provider: seg.execution_provider().to_string(),
+        provider_fallback: seg.provider_fallback().map(str::to_string),
         input: (seg.contract().input.width, seg.contract().input.height),
     };
     Ok(bare)
@@ -151,6 +149,7 @@ struct Bare {
     stats: LatencyStats,
     rust_allocations_per_run: f64,
     provider: String,
+    provider_fallback: Option<String>,
     input: (u32, u32),
 }
 
@@ -265,6 +264,7 @@ impl Report {
             "model": model.display().to_string(),
             "model_input": [model_input.0, model_input.1],
             "execution_provider": provider,
+            "provider_fallback": b.provider_fallback,
             "frames": s.frames,
             "lost_frames": s.lost,
             "unsegmented_frames": s.unsegmented,

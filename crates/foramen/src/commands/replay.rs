@@ -8,14 +8,21 @@ use foramen_core::Config;
 use foramen_core::paths::{check_distinct, check_output};
 use foramen_pipeline::replay::{self, ReplayObserver, ReplayOptions, ReplaySummary};
 
+/// What a pipeline command reads: the input and the model (`replay`, `bench`).
+#[derive(clap::Args)]
+pub struct Source {
+    /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
+    pub input: String,
+    /// ONNX model (default: the bundled lumbar model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
 /// `foramen replay` options.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
-    input: String,
-    /// ONNX model (default: the bundled lumbar model).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    source: Source,
     /// Annotated video to write (default: out/<input name>.annotated.mp4).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -26,23 +33,23 @@ pub struct Args {
 
 /// Runs `foramen replay`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
+    let Source { input, model } = a.source;
     let out = a.out.unwrap_or_else(|| {
-        let stem = Path::new(a.input.trim_end_matches('/'))
+        let stem = Path::new(input.trim_end_matches('/'))
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("replay")
             .replace(':', "_");
         PathBuf::from("out").join(format!("{stem}.annotated.mp4"))
     });
-    let input = Path::new(&a.input);
-    check_output(&out, &[input])?;
+    check_output(&out, &[Path::new(&input)])?;
     if let Some(t) = &a.telemetry {
-        check_output(t, &[input])?;
+        check_output(t, &[Path::new(&input)])?;
         check_distinct(&out, t)?;
     }
-    let model = a.model.or_else(|| config.model.path.clone());
+    let model = model.or_else(|| config.model.path.clone());
     let summary = run(
-        &a.input,
+        &input,
         model.as_deref(),
         &out,
         a.telemetry.as_deref(),
