@@ -333,7 +333,16 @@ impl Segmenter {
         drop(outputs);
         // A broken model or runtime can emit NaN or infinities: argmax would paint them as
         // class 0 and the AI would look healthy. It is a fault, reported as one.
-        if let Some(at) = self.scores.iter().position(|v| !v.is_finite()) {
+        // A branch-free OR over every value (vectorised), the position only when needed:
+        // this runs on every frame.
+        let any_bad = self
+            .scores
+            .iter()
+            .fold(false, |bad, v| bad | !v.is_finite());
+        if let Some(at) = any_bad
+            .then(|| self.scores.iter().position(|v| !v.is_finite()))
+            .flatten()
+        {
             return Err(SegmentError::Inference(format!(
                 "the model's output is not a number ({} at value {at} of {}): nothing drawn",
                 self.scores[at],
