@@ -180,6 +180,8 @@ impl StatusLog {
 pub struct HudInputs<'a> {
     /// Source name and size.
     pub source: (&'a str, u32, u32),
+    /// The execution provider the model runs on (`cpu`, `cuda`, ...; empty before it loads).
+    pub provider: &'a str,
     /// Capture rate.
     pub capture_fps: f64,
     /// Mask rate.
@@ -209,12 +211,17 @@ pub fn hud_text(h: &HudInputs) -> String {
     };
     let t = &h.timings;
     let mut s = format!(
-        "{}  {}x{}\ncapture {:.1} fps   AI {:.1} fps\ninference {:.1} ms (pre {:.1} model {:.1} post {:.1})\nmask age {}\nvideo latency p50/p99 {} / {} ms\nannotation latency p50/p99 {} / {} ms\ndropped: capture {}  AI skipped {}  errors {}",
+        "{}  {}x{}\ncapture {:.1} fps   AI {:.1} fps on {}\ninference {:.1} ms (pre {:.1} model {:.1} post {:.1})\nmask age {}\nvideo latency p50/p99 {} / {} ms\nannotation latency p50/p99 {} / {} ms\ndropped: capture {}  AI skipped {}  errors {}",
         h.source.0,
         h.source.1,
         h.source.2,
         h.capture_fps,
         h.ai_fps,
+        if h.provider.is_empty() {
+            "-"
+        } else {
+            h.provider
+        },
         t.total_ms(),
         t.pre_ms,
         t.infer_ms,
@@ -430,6 +437,7 @@ mod tests {
     fn the_hud_gives_rates_timings_latencies_and_the_recording() {
         let h = HudInputs {
             source: ("synthetic:3", 640, 360),
+            provider: "cpu",
             capture_fps: 29.97,
             ai_fps: 12.0,
             timings: StageTimings {
@@ -445,7 +453,7 @@ mod tests {
         };
         let s = hud_text(&h);
         assert!(
-            s.starts_with("synthetic:3  640x360\ncapture 30.0 fps   AI 12.0 fps\n"),
+            s.starts_with("synthetic:3  640x360\ncapture 30.0 fps   AI 12.0 fps on cpu\n"),
             "{s}"
         );
         assert!(

@@ -321,6 +321,7 @@ impl ForamenApp {
         let info = self.session.info();
         HudInputs {
             source: (&info.name, info.width, info.height),
+            provider: w.provider,
             capture_fps: cap.fps,
             ai_fps: self.ai_rate.fps,
             timings: w.last_timings,
