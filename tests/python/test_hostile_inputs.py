@@ -168,4 +168,5 @@ def test_import_holds_one_mask_at_a_time(tmp_path, foramen_bin):
     )
     assert code == 0
     assert len(list((tmp_path / "ds" / "masks").glob("*.png"))) == 120
-    assert mb < 120, f"peak RSS {mb:.0f} MB"
+    # Release: 75 MB (306 MB before). Debug builds map more code: the bound leaves room.
+    assert mb < 160, f"peak RSS {mb:.0f} MB"
