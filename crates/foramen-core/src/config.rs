@@ -219,6 +219,9 @@ pub struct RecordingConfig {
     /// Frames the recorder may fall behind before frames are lost (and counted as a gap);
     /// the live video is never held back for the recorder.
     pub max_backlog_frames: usize,
+    /// Minutes of recording the folder must have room for before a case: `foramen check`
+    /// fails below it (0: only check that the folder is writable).
+    pub min_free_minutes: u32,
 }
 
 impl Default for RecordingConfig {
@@ -227,6 +230,7 @@ impl Default for RecordingConfig {
             dir: PathBuf::from("recordings"),
             segment_s: 2.0,
             max_backlog_frames: 120,
+            min_free_minutes: 60,
         }
     }
 }

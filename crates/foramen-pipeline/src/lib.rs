@@ -4,8 +4,10 @@
 //!   [`live::compose`];
 //! - [`replay`]: the offline pipeline (decode, segment, blend, encode) that `foramen
 //!   replay` and `foramen bench` run;
-//! - [`model`]: finding the bundled model and the model settings a pipeline uses.
+//! - [`model`]: finding the bundled model and the model settings a pipeline uses;
+//! - [`check`]: the readiness check before a case (`foramen check`, the window's panel).
 
+pub mod check;
 pub mod error;
 pub mod live;
 pub mod model;

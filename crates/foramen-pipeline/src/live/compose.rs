@@ -14,8 +14,10 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use foramen_capture::{
-    CaptureHandle, DropPolicy, FrameSource, Paced, ReconnectingSource, V4l2Options, spawn_capture,
+    CaptureError, CaptureHandle, DropPolicy, FrameSource, Paced, ReconnectingSource, V4l2Options,
+    spawn_capture,
 };
+use foramen_core::config::CaptureConfig;
 use foramen_core::{NewestSlot, clock_us};
 use foramen_segment::{InferenceWorker, WorkerConfig};
 
@@ -88,34 +90,44 @@ fn open(spec: &SessionSpec) -> Result<Box<dyn FrameSource>> {
     let input = spec.input.clone();
     let opening = |source| PipelineError::Open {
         input: spec.input.clone(),
+/// Whether `input` is a capture device, opened with `[capture]`'s size, rate and format
+/// (every other source delivers its own).
+pub fn is_device(input: &str) -> bool {
+    input.starts_with("/dev/video")
+}
+
+/// Opens `input` once, as the live session does: a device with `[capture]`'s size, rate
+/// and format; any other source paced at its own rate, as a device would deliver it.
+/// `foramen check` measures what this delivers.
+pub fn open_live(input: &str, cap: &CaptureConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
+    let src: Box<dyn FrameSource> = if is_device(input) {
+        let mut fourcc = ['M', 'J', 'P', 'G'];
+        for (slot, ch) in fourcc.iter_mut().zip(cap.fourcc.chars()) {
+            *slot = ch;
+        }
+        let opts = V4l2Options {
+            width: cap.width,
+            height: cap.height,
+            fps: cap.fps,
+            fourcc,
+        };
+        foramen_capture::open_device(input, &opts)?
+    } else {
+        foramen_capture::open_source(input)?
+    };
+    Ok(if src.info().live {
+        src
+    } else {
+        Box::new(Paced::new(src))
+    })
+}
+
         source,
     };
     match spec.mode {
         Mode::Live => {
             let cap = spec.config.capture.clone();
-            let opener: foramen_capture::Opener = Box::new(move || {
-                let src: Box<dyn FrameSource> = if input.starts_with("/dev/video") {
-                    let mut fourcc = ['M', 'J', 'P', 'G'];
-                    for (slot, ch) in fourcc.iter_mut().zip(cap.fourcc.chars()) {
-                        *slot = ch;
-                    }
-                    let opts = V4l2Options {
-                        width: cap.width,
-                        height: cap.height,
-                        fps: cap.fps,
-                        fourcc,
-                    };
-                    foramen_capture::open_device(&input, &opts)?
-                } else {
-                    foramen_capture::open_source(&input)?
-                };
-                // Non-device sources are paced like a device would deliver them.
-                Ok(if src.info().live {
-                    src
-                } else {
-                    Box::new(Paced::new(src)) as Box<dyn FrameSource>
-                })
-            });
+            let opener: foramen_capture::Opener = Box::new(move || open_live(&input, &cap));
             let src = ReconnectingSource::new(
                 opener,
                 spec.config.capture.reconnect_ms as u64,

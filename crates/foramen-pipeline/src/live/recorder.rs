@@ -340,6 +340,7 @@ mod tests {
             dir: root.path().into(),
             segment_s: 1.0,
             max_backlog_frames: 1000,
+            ..Default::default()
         };
         let rec = Recorder::start(root.path(), &info(), &ClassSet::lumbar(), "m.onnx", &cfg)
             .expect("start");
