@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    bench, compare, eval, extract, labelstudio, live, recording, replay, segment, synth,
+    bench, check, compare, eval, extract, labelstudio, live, recording, replay, segment, synth,
 };
 
 #[global_allocator]
@@ -67,6 +67,8 @@ enum Command {
         #[command(subcommand)]
         source: labelstudio::ImportSource,
     },
+    /// Readiness before a case: model, inference time, capture, recording room.
+    Check(check::Args),
     /// Check a recording folder (after a crash too): segments, frames, masks.
     Recording(recording::Args),
     /// Review a recording or an image folder in the window, paced like live, with
@@ -119,6 +121,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Extract(a) => extract::exec(a),
         Command::Export { target } => labelstudio::exec_export(target, &config),
         Command::Import { source } => labelstudio::exec_import(source),
+        Command::Check(a) => check::exec(a, config),
         Command::Recording(a) => recording::exec(a),
         Command::View(a) => live::exec_view(a, config, cli.config),
     }

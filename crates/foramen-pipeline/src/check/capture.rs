@@ -97,6 +97,8 @@ pub struct Delivered {
     pub size_changed: bool,
     /// The last frame (inference is timed on it).
     pub frame: Option<Frame>,
+    /// The rate required of the source (0: none).
+    pub required_fps: f64,
 }
 
 /// Opens `input` as `foramen live` does, reads for `limits.capture_window` from the first
@@ -131,6 +133,7 @@ fn measure(
     let required = Required::for_source(cap, input, src.info());
     let mut d = Delivered {
         name: src.info().name.clone(),
+        required_fps: required.fps,
         ..Default::default()
     };
     let opened = Instant::now();

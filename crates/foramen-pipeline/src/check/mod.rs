@@ -223,14 +223,17 @@ pub fn run_checks(cfg: &Config, spec: &CheckSpec) -> Readiness {
             None,
         ),
     };
-    let fps = delivered
-        .as_ref()
-        .and_then(|d| d.fps)
-        .unwrap_or(if cfg.capture.fps > 0.0 {
-            cfg.capture.fps
-        } else {
-            recording::FALLBACK_FPS
-        });
+    // The recording's rate: the faster of the delivered and the required one (a capture
+    // measured slow now may deliver its full rate during the case).
+    let fps = match &delivered {
+        Some(d) => d.fps.unwrap_or(0.0).max(d.required_fps),
+        None => cfg.capture.fps,
+    };
+    let fps = if fps > 0.0 {
+        fps
+    } else {
+        recording::FALLBACK_FPS
+    };
     let (width, height) = frame.as_ref().map_or((1920, 1080), |f| (f.width, f.height));
     let rate = recording::DataRate {
         width,

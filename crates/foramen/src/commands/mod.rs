@@ -2,6 +2,7 @@
 //! that does the command's I/O over the library crates.
 
 pub mod bench;
+pub mod check;
 pub mod compare;
 pub mod eval;
 pub mod extract;
