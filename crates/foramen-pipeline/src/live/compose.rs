@@ -84,12 +84,6 @@ pub(super) fn compose(spec: &SessionSpec, repaint: Arc<dyn Fn() + Send + Sync>) 
     })
 }
 
-/// Opens the session's source: live devices reconnect; files and folders are paced at
-/// their own rate so that review behaves exactly like live.
-fn open(spec: &SessionSpec) -> Result<Box<dyn FrameSource>> {
-    let input = spec.input.clone();
-    let opening = |source| PipelineError::Open {
-        input: spec.input.clone(),
 /// Whether `input` is a capture device, opened with `[capture]`'s size, rate and format
 /// (every other source delivers its own).
 pub fn is_device(input: &str) -> bool {
@@ -122,6 +116,12 @@ pub fn open_live(input: &str, cap: &CaptureConfig) -> Result<Box<dyn FrameSource
     })
 }
 
+/// Opens the session's source: live devices reconnect; files and folders are paced at
+/// their own rate so that review behaves exactly like live.
+fn open(spec: &SessionSpec) -> Result<Box<dyn FrameSource>> {
+    let input = spec.input.clone();
+    let opening = |source| PipelineError::Open {
+        input: spec.input.clone(),
         source,
     };
     match spec.mode {
