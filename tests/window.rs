@@ -201,7 +201,7 @@ fn the_window_draws_fresh_masks_only_and_keeps_the_video_through_ai_faults() {
         stale.rows
     );
     assert!(
-        stale.log.contains("status: OVERLAY HIDDEN"),
+        stale.log.contains("status: AI PAUSED: STALE"),
         "{}",
         stale.log
     );

@@ -2,19 +2,28 @@
 //! (`foramen-pipeline`), its wgpu video view (the overlay shader from `foramen-overlay`),
 //! and the runner that opens the window.
 //!
-//! Each concern in its file: `keys` (key -> action table), `overlay` (whether a mask
-//! may be drawn), `status` (status and HUD text, pure), `panels` (drawing them),
-//! `present_log` (display latency), `snapshot`, `video_view` (paint callback), `app`
-//! (one paint, wiring the above), `window` (eframe's native window).
+//! Each concern in its file: `keys` (key -> action table, `[keys]`), `view_state` (what
+//! the staff change during a case), `overlay` (whether a mask may be drawn), `badge`
+//! (the one status state, pure), `hud` (the engineering HUD's text, pure), `scale`
+//! (sizes from the window height), `panels` and `legend` (drawing them), `help` (key
+//! card, settings view), `tags` (class letters on regions), `present_log` (display
+//! latency), `snapshot`, `video_view` (paint callback), `app` (one paint, wiring the
+//! above), `window` (eframe's native window).
 
 mod app;
+pub mod badge;
+mod help;
+pub mod hud;
 pub mod keys;
+mod legend;
 pub mod overlay;
 mod panels;
 pub mod present_log;
+pub mod scale;
 mod snapshot;
-pub mod status;
+pub mod tags;
 mod video_view;
+pub mod view_state;
 mod window;
 
 pub use app::{AppOptions, ForamenApp};

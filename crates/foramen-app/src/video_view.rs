@@ -28,6 +28,9 @@ pub struct VideoCallback {
     pub target_format: wgpu::TextureFormat,
     /// Shared with the HUD.
     pub log: Arc<Mutex<PresentLog>>,
+    /// Outline width factor: `[overlay].contour_px` is for a 1080-line display, so the
+    /// window passes its video height / 1080 (1 draws it as configured).
+    pub contour_scale: f32,
 }
 
 impl CallbackTrait for VideoCallback {
@@ -53,7 +56,7 @@ impl CallbackTrait for VideoCallback {
             screen.pixels_per_point,
             screen.size_in_pixels,
         );
-        let params = OverlayParams::new(
+        let mut params = OverlayParams::new(
             &self.style,
             [f.width, f.height],
             self.mask.as_ref().map(|m| [m.width, m.height]),
@@ -61,6 +64,7 @@ impl CallbackTrait for VideoCallback {
             [vp.width_px as f32, vp.height_px as f32],
             self.target_format.is_srgb(),
         );
+        params.contour_radius_px = (params.contour_radius_px * self.contour_scale).max(1.0);
         gpu.prepare(device, queue, &params);
         if new_frame || new_mask {
             let now = clock_us();
@@ -138,6 +142,7 @@ mod tests {
                         ),
                         target_format: format,
                         log: l2.clone(),
+                        contour_scale: 1.0,
                     },
                 );
             });

@@ -69,6 +69,16 @@ const PALETTE: [[u8; 3]; 8] = [
     [255, 130, 0],
 ];
 
+/// The operating-room colours of the study's lumbar classes: bone blue, ligament
+/// (flavum) yellow, disc cyan. Any two stay at least 40 ΔE*ab apart in normal vision
+/// and under deuteranopia, protanopia and tritanopia (tested with `color_vision`), none
+/// is the beige of tissue, and red, amber and green stay free for status.
+pub const LUMBAR_DISPLAY_COLORS: [(&str, [u8; 3]); 3] = [
+    ("bone", [30, 60, 255]),
+    ("ligament", [230, 230, 0]),
+    ("disc", [0, 190, 220]),
+];
+
 impl ClassSet {
     /// Builds and validates a class set.
     pub fn new(classes: Vec<ClassInfo>, ignore_index: u8) -> Result<Self, ClassesError> {
@@ -82,7 +92,43 @@ impl ClassSet {
 
     /// The lumbar classes of the study: background, bone, ligament (flavum), disc.
     pub fn lumbar() -> Self {
-        Self::from_names(&["background", "bone", "ligament", "disc"])
+        Self::from_names(&["background", "bone", "ligament", "disc"]).with_display_colors()
+    }
+
+    /// The same classes with [`LUMBAR_DISPLAY_COLORS`] for the classes they name: a
+    /// model's own colours are for plots; the theatre gets the colour-blind-safe ones.
+    pub fn with_display_colors(mut self) -> Self {
+        for c in &mut self.classes {
+            if let Some((_, rgb)) = LUMBAR_DISPLAY_COLORS.iter().find(|(n, _)| *n == c.name) {
+                c.color = *rgb;
+            }
+        }
+        self
+    }
+
+    /// A short tag per class drawn on its regions, so that a class is told by more than
+    /// its colour: the first letter of its name in capitals, or more letters where two
+    /// classes share one.
+    pub fn tags(&self) -> Vec<String> {
+        let upper: Vec<Vec<char>> = self
+            .classes
+            .iter()
+            .map(|c| c.name.to_uppercase().chars().collect())
+            .collect();
+        let tag = |name: &[char], n: usize| name.iter().take(n).collect::<String>();
+        upper
+            .iter()
+            .map(|name| {
+                (1..=name.len().max(1))
+                    .map(|n| tag(name, n))
+                    // The background is never drawn: it takes no letter from the others.
+                    .find(|t| {
+                        let n = t.chars().count();
+                        upper[1..].iter().filter(|o| tag(o, n) == *t).count() <= 1
+                    })
+                    .unwrap_or_else(|| tag(name, name.len()))
+            })
+            .collect()
     }
 
     /// Classes named in order, coloured from the default palette (colours repeat
@@ -175,6 +221,39 @@ mod tests {
         assert_eq!(set.index_of("disc"), Some(3));
         assert_eq!(set.color_lut()[1], set.classes[1].color);
         assert_eq!(set.color_lut()[200], [0, 0, 0]);
+    }
+
+    #[test]
+    fn the_display_palette_survives_colour_blindness_and_leaves_status_colours_free() {
+        use crate::color_vision::{Deficiency, delta_e76, min_delta_e};
+        let colors: Vec<[u8; 3]> = ClassSet::lumbar().classes[1..]
+            .iter()
+            .map(|c| c.color)
+            .collect();
+        assert_eq!(colors.len(), 3);
+        for d in [
+            None,
+            Some(Deficiency::Deuteranopia),
+            Some(Deficiency::Protanopia),
+            Some(Deficiency::Tritanopia),
+        ] {
+            let min = min_delta_e(&colors, d);
+            assert!(min >= 40.0, "{d:?}: two classes only {min:.1} apart");
+        }
+        // Alarm red, warning amber and good green (the window's status colours).
+        for status in [[230, 60, 50], [240, 170, 30], [80, 200, 120]] {
+            for c in &colors {
+                let de = delta_e76(c.map(f64::from), status.map(f64::from));
+                assert!(de >= 35.0, "{c:?} is {de:.1} from status {status:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tags_are_letters_made_unique() {
+        assert_eq!(ClassSet::lumbar().tags(), ["B", "B", "L", "D"]);
+        let set = ClassSet::from_names(&["void", "vocal folds", "other tissue", "glottal space"]);
+        assert_eq!(set.tags(), ["V", "V", "O", "G"]);
     }
 
     #[test]

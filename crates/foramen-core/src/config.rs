@@ -81,6 +81,30 @@ pub struct InferenceConfig {
     /// A mask whose source frame is older than this is not drawn.
     #[serde(deserialize_with = "positive_ms")]
     pub max_mask_age_ms: f64,
+    /// Temporal filter: weight of the past in the running average of the class
+    /// probabilities, per mask (`avg = alpha * avg + (1 - alpha) * new`); 0 turns the
+    /// averaging off, below 1.
+    #[serde(deserialize_with = "below_one")]
+    pub temporal_alpha: f32,
+    /// Temporal filter: a pixel changes its shown class only when another class's averaged
+    /// probability beats the shown one's by this much (0 to 1; 0 = plain argmax).
+    #[serde(deserialize_with = "unit_interval")]
+    pub temporal_hysteresis: f32,
+    /// Temporal filter, per pixel: the past's weight and the hysteresis margin fall
+    /// linearly with how much the pixel's probabilities changed (half their L1 distance to
+    /// the average), to 0 at this change, so moving tissue is followed at once and only
+    /// the uncertain flicker is smoothed (0 to 1; 0 = no gate).
+    #[serde(deserialize_with = "unit_interval")]
+    pub temporal_motion: f32,
+    /// Pixels whose largest averaged probability is below this are not drawn (0 to 1;
+    /// 0 draws every pixel).
+    #[serde(deserialize_with = "unit_interval")]
+    pub min_confidence: f32,
+    /// The running average restarts (scene cut, large motion) when the probabilities
+    /// change by more than this against it: half the L1 distance per pixel, averaged
+    /// (0 < threshold <= 1; 1 restarts only on seeks, gaps and reloads).
+    #[serde(deserialize_with = "scene_cut")]
+    pub scene_cut_threshold: f32,
 }
 
 impl Default for InferenceConfig {
@@ -88,6 +112,12 @@ impl Default for InferenceConfig {
         Self {
             latency_budget_ms: 80.0,
             max_mask_age_ms: 250.0,
+            // Chosen on the vocalfolds training sequences (README, "Temporal filter").
+            temporal_alpha: 0.3,
+            temporal_hysteresis: 0.2,
+            temporal_motion: 1.0,
+            min_confidence: 0.3,
+            scene_cut_threshold: 0.7,
         }
     }
 }
@@ -114,7 +144,8 @@ pub struct OverlayConfig {
     pub opacity: f32,
     /// Fill, contour or both.
     pub mode: OverlayMode,
-    /// Contour thickness in output pixels (1 to 64: thicker hides the tissue it outlines).
+    /// Contour thickness in pixels of a 1080-line display (the window scales it with its
+    /// height; snapshots and recordings use it in frame pixels), 1 to 64.
     #[serde(deserialize_with = "contour_width")]
     pub contour_px: u32,
     /// Class names not drawn.
@@ -130,9 +161,10 @@ pub struct OverlayConfig {
 impl Default for OverlayConfig {
     fn default() -> Self {
         Self {
-            opacity: 0.45,
+            // A light fill under a clear outline: the tissue's texture stays visible.
+            opacity: 0.25,
             mode: OverlayMode::Both,
-            contour_px: 2,
+            contour_px: 3,
             hidden_classes: Vec::new(),
             black_level: 8,
             class_opacity: Default::default(),
@@ -199,7 +231,8 @@ pub struct DisplayConfig {
 impl Default for DisplayConfig {
     fn default() -> Self {
         Self {
-            hud: true,
+            // The engineering HUD is for engineers: off in the theatre unless asked for.
+            hud: false,
             legend: true,
             fullscreen: false,
             monitor: None,
@@ -251,6 +284,10 @@ pub struct Config {
     pub display: DisplayConfig,
     /// `[recording]`
     pub recording: RecordingConfig,
+    /// `[keys]`: extra keys per window action, e.g. a foot pedal's
+    /// `toggle_overlay = ["F13"]` (names as egui spells them: `A`, `F13`, `Space`,
+    /// `PageDown`, ...). They add to the built-in keys; the window checks the names.
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -413,6 +450,28 @@ fn unit_interval_map<'de, D: Deserializer<'de>>(
     Ok(m)
 }
 
+fn below_one<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f32::deserialize(d)?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} is out of range (0 <= alpha < 1)"
+        )))
+    }
+}
+
+fn scene_cut<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f32::deserialize(d)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} is out of range (0 < threshold <= 1)"
+        )))
+    }
+}
+
 fn unit_interval<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
     let v = f32::deserialize(d)?;
     if (0.0..=1.0).contains(&v) {
@@ -482,6 +541,7 @@ mod tests {
         assert_eq!(back.recording.dir, std::path::PathBuf::from("/srv/rec"));
         // A new file gets the keys alone.
         let fresh = dir.path().join("new.toml");
+        c.display.hud = true;
         c.save_keys(&fresh, &[("display", "hud")]).expect("save");
         assert_eq!(
             std::fs::read_to_string(&fresh).expect("read"),
@@ -508,6 +568,27 @@ mod tests {
         assert!(
             msg.contains("test.toml") && msg.contains("line 3") && msg.contains("out of range"),
             "{msg}"
+        );
+
+        for (key, bad) in [
+            ("temporal_alpha", "1.0"),
+            ("temporal_hysteresis", "1.5"),
+            ("temporal_motion", "2"),
+            ("min_confidence", "-0.1"),
+            ("scene_cut_threshold", "0.0"),
+        ] {
+            let msg = parse(&format!("[inference]\n{key} = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("line 2") && msg.contains(key) && msg.contains("out of range"),
+                "{msg}"
+            );
+        }
+        let c = parse("[inference]\ntemporal_alpha = 0\nmin_confidence = 0.4\n").expect("valid");
+        assert_eq!(
+            (c.inference.temporal_alpha, c.inference.min_confidence),
+            (0.0, 0.4)
         );
 
         let msg = parse("[overlay]\nopacity = \"half\"\n")

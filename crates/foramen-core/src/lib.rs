@@ -1,6 +1,7 @@
 //! Frames, masks, class palettes, configuration and timing shared by every Foramen crate.
 
 pub mod classes;
+pub mod color_vision;
 pub mod config;
 pub mod fault;
 pub mod frame;

@@ -1,34 +1,40 @@
 //! The operating-room window (`foramen live`, `foramen view`): the video, always; the
-//! overlay only while its mask is fresh; status, HUD, legend and controls.
+//! overlay only while its mask is fresh; one status badge, the REC badge, legend and
+//! controls.
 //!
 //! One paint ([`ForamenApp::show`]): keys -> newest frame -> overlay decision
-//! (`overlay`) -> video view (wgpu callback) -> panels (`status` text drawn by `panels`)
-//! -> snapshots and exit. The UI thread never blocks and does no per-pixel work.
+//! (`overlay`) -> badge (`badge`) -> video view (wgpu callback) -> panels -> snapshots
+//! and exit. The UI thread never blocks and does no frame-sized work. What the staff
+//! change lives in a per-case [`ViewState`]; only the settings view writes the file.
+
+mod actions;
+mod draw;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eframe::egui::{self, Color32};
+use eframe::egui;
 use eframe::wgpu;
-use foramen_core::config::OverlayMode;
 use foramen_core::{ClassSet, Config, Frame, Mask, clock_us, lock};
 use foramen_overlay::OverlayStyle;
 use foramen_pipeline::live::{CaptureStats, LiveSession, Mode};
 use foramen_segment::{WorkerState, WorkerStatus};
 
-use crate::keys::{self, Action};
+use crate::badge::{self, BadgeInputs, StatusLog};
+use crate::help::SettingsDraft;
+use crate::hud::AiRate;
+use crate::keys::Keymap;
 use crate::overlay::{self, OverlayInputs, OverlayState};
-use crate::panels::{self, ReviewRequest};
-use crate::present_log::{PresentLog, recent_percentile};
+use crate::present_log::PresentLog;
 use crate::snapshot::{self, SnapshotState};
-use crate::status::{self, AiRate, HudInputs, StatusInputs, StatusLog};
-use crate::video_view::{self, VideoCallback};
+use crate::tags::TagPos;
+use crate::view_state::ViewState;
 
 /// Options that come from the command line rather than the settings file.
 #[derive(Clone, Debug, Default)]
 pub struct AppOptions {
-    /// Where settings changes are saved (`--config`); none: not persisted.
+    /// Where the settings view saves (`--config`); none: changes last for the case.
     pub config_path: Option<PathBuf>,
     /// Save a screenshot of the window once this many frames have been presented.
     pub snapshot_after: Option<(u64, PathBuf)>,
@@ -40,16 +46,19 @@ pub struct AppOptions {
     pub telemetry: Option<PathBuf>,
     /// Folder for snapshots taken with the S key.
     pub snapshot_dir: PathBuf,
+    /// The keys (built-in plus `[keys]`, checked by the caller).
+    pub keymap: Keymap,
 }
 
 /// The eframe application.
 pub struct ForamenApp {
     session: LiveSession,
+    /// The settings as loaded (or last saved): what every case starts from.
     cfg: Config,
     opts: AppOptions,
     classes: ClassSet,
     style: Arc<OverlayStyle>,
-    overlay_on: bool,
+    view: ViewState,
     frozen: bool,
     shown: Option<Arc<Frame>>,
     shown_mask: Option<Arc<Mask>>,
@@ -62,6 +71,12 @@ pub struct ForamenApp {
     ai_rate: AiRate,
     status_log: StatusLog,
     started_us: u64,
+    help_open: bool,
+    settings: Option<SettingsDraft>,
+    /// The recording folder and when this window first saw it recording.
+    rec_started: Option<(PathBuf, u64)>,
+    /// Tag positions of the mask with this source frame id.
+    tags: Option<(u64, Vec<TagPos>)>,
 }
 
 impl ForamenApp {
@@ -73,7 +88,11 @@ impl ForamenApp {
         target_format: Option<wgpu::TextureFormat>,
     ) -> Self {
         let classes = ClassSet::lumbar();
-        let style = Arc::new(OverlayStyle::new(&classes, &cfg.overlay));
+        let view = ViewState::from_settings(&cfg.overlay, &cfg.display);
+        let style = Arc::new(OverlayStyle::new(
+            &classes,
+            &view.overlay_config(&cfg.overlay),
+        ));
         let now = clock_us();
         Self {
             session,
@@ -82,7 +101,7 @@ impl ForamenApp {
             opts,
             classes,
             style,
-            overlay_on: true,
+            view,
             frozen: false,
             shown: None,
             shown_mask: None,
@@ -94,6 +113,10 @@ impl ForamenApp {
             ai_rate: AiRate::new(now),
             status_log: StatusLog::default(),
             started_us: now,
+            help_open: false,
+            settings: None,
+            rec_started: None,
+            tags: None,
         }
     }
 
@@ -103,17 +126,10 @@ impl ForamenApp {
         self.log.clone()
     }
 
-    /// Rebuilds the overlay style and saves the settings the staff just changed
-    /// (`changed`: `(section, key)`), and only those: the file keeps its comments, and
-    /// what the command line set for this run only (`--record-dir`, ...) is never saved.
-    fn restyle(&mut self, changed: &[(&str, &str)]) {
-        self.style = Arc::new(OverlayStyle::new(&self.classes, &self.cfg.overlay));
-        if let (Some(path), false) = (&self.opts.config_path, changed.is_empty()) {
-            // Settings persist as soon as they change; an error is shown, not fatal.
-            if let Err(e) = self.cfg.save_keys(path, changed) {
-                self.say(format!("settings not saved: {e}"));
-            }
-        }
+    /// Rebuilds the overlay style from the view.
+    fn restyle(&mut self) {
+        let cfg = self.view.overlay_config(&self.cfg.overlay);
+        self.style = Arc::new(OverlayStyle::new(&self.classes, &cfg));
     }
 
     fn say(&mut self, msg: String) {
@@ -121,125 +137,19 @@ impl ForamenApp {
         self.toast = Some((msg, clock_us() as f64 / 1e6 + 3.0));
     }
 
-    fn toggle_class(&mut self, index: usize) {
-        let Some(c) = self.classes.classes.get(index) else {
-            return;
-        };
-        let name = c.name.clone();
-        let hidden = &mut self.cfg.overlay.hidden_classes;
-        if let Some(pos) = hidden.iter().position(|h| h == &name) {
-            hidden.remove(pos);
-            self.say(format!("{name}: shown"));
-        } else {
-            hidden.push(name.clone());
-            self.say(format!("{name}: hidden"));
-        }
-        self.restyle(&[("overlay", "hidden_classes")]);
-    }
-
     fn is_review(&self) -> bool {
         *self.session.mode() == Mode::Review
     }
 
-    /// Carries out one key's action.
-    fn apply(&mut self, ctx: &egui::Context, action: Action) {
-        match action {
-            Action::ToggleClass(i) => self.toggle_class(i),
-            Action::ToggleOverlay => {
-                self.overlay_on = !self.overlay_on;
-                let msg = format!("overlay {}", if self.overlay_on { "on" } else { "off" });
-                self.say(msg);
-            }
-            Action::Opacity(step) => {
-                let o = &mut self.cfg.overlay.opacity;
-                *o = ((*o + 0.1 * f32::from(step)) * 10.0)
-                    .round()
-                    .clamp(0.0, 10.0)
-                    / 10.0;
-                let msg = format!("opacity {:.0}%", self.cfg.overlay.opacity * 100.0);
-                self.say(msg);
-                self.restyle(&[("overlay", "opacity")]);
-            }
-            Action::CycleMode => {
-                self.cfg.overlay.mode = match self.cfg.overlay.mode {
-                    OverlayMode::Fill => OverlayMode::Contour,
-                    OverlayMode::Contour => OverlayMode::Both,
-                    OverlayMode::Both => OverlayMode::Fill,
-                };
-                let msg = format!("mode: {:?}", self.cfg.overlay.mode).to_lowercase();
-                self.say(msg);
-                self.restyle(&[("overlay", "mode")]);
-            }
-            Action::Freeze => self.frozen = !self.frozen,
-            Action::ToggleHud => {
-                self.cfg.display.hud = !self.cfg.display.hud;
-                self.restyle(&[("display", "hud")]);
-            }
-            Action::ToggleLegend => {
-                self.cfg.display.legend = !self.cfg.display.legend;
-                self.restyle(&[("display", "legend")]);
-            }
-            Action::ToggleFullscreen => self.toggle_fullscreen(ctx),
-            Action::LeaveFullscreen if self.fullscreen => self.toggle_fullscreen(ctx),
-            Action::LeaveFullscreen => {}
-            Action::Snapshot => self.snapshot(),
-            Action::ToggleRecording => self.toggle_recording(),
-            _ if !self.is_review() => {}
-            Action::PlayPause => self.session.set_paused(!self.session.is_paused()),
-            Action::StepForward => {
-                self.session.set_paused(true);
-                self.session.step();
-            }
-            Action::StepBack => {
-                if let Some(id) = self.shown.as_ref().map(|f| f.id) {
-                    self.session.set_paused(true);
-                    self.session.seek(id.saturating_sub(1));
-                }
-            }
-        }
-    }
-
-    fn toggle_fullscreen(&mut self, ctx: &egui::Context) {
-        self.fullscreen = !self.fullscreen;
-        if let (true, Some(m)) = (self.fullscreen, self.cfg.display.monitor) {
-            ctx.send_viewport_cmd(egui::ViewportCommand::SetMonitor(m));
-        } else {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.fullscreen));
-        }
-    }
-
-    fn toggle_recording(&mut self) {
-        let recording = self.session.recording().is_some_and(|r| !r.finished);
-        if recording {
-            self.session.stop_recording();
-            self.say("recording stopped".into());
-        } else {
-            match self.session.start_recording() {
-                Ok(dir) => self.say(format!("recording to {}", dir.display())),
-                Err(e) => self.say(format!("cannot record: {}", error_chain(&e))),
-            }
-        }
-    }
-
-    /// The annotated frame at full resolution as PNG, written off the UI thread.
-    fn snapshot(&mut self) {
-        let Some(frame) = self.shown.clone() else {
-            return;
-        };
-        let (mask, style) = (self.shown_mask.clone(), self.style.clone());
-        match snapshot::save_annotated_frame(frame, mask, style, &self.opts.snapshot_dir) {
-            Ok(path) => self.say(format!("snapshot: {}", path.display())),
-            Err(e) => self.say(format!("snapshot failed: {e}")),
-        }
-    }
-
-    /// The model's own classes once it has loaded (the legend and colours follow them).
+    /// The model's own classes once it has loaded (the legend follows them), in the
+    /// theatre's colours.
     fn follow_model_classes(&mut self, w: &WorkerState) {
-        if let Some(c) = &w.classes
-            && c.classes != self.classes.classes
-        {
-            self.classes = c.clone();
-            self.restyle(&[]);
+        if let Some(c) = &w.classes {
+            let c = c.clone().with_display_colors();
+            if c.classes != self.classes.classes {
+                self.classes = c;
+                self.restyle();
+            }
         }
     }
 
@@ -251,7 +161,7 @@ impl ForamenApp {
         w: &WorkerState,
         no_signal: bool,
     ) -> OverlayState {
-        let healthy = status::heartbeat_age_ms(w, now_us) <= status::HEARTBEAT_LIMIT_MS
+        let healthy = badge::heartbeat_age_ms(w, now_us) <= badge::HEARTBEAT_LIMIT_MS
             && !matches!(w.status, WorkerStatus::Failed { .. });
         let inputs = OverlayInputs {
             shown: self.shown.as_deref(),
@@ -264,7 +174,7 @@ impl ForamenApp {
             },
             ai_healthy: healthy,
             epoch_us: cap.epoch_us,
-            overlay_on: self.overlay_on,
+            overlay_on: self.view.overlay_on,
             max_age_ms: self.cfg.inference.max_mask_age_ms,
         };
         let (state, kept) = overlay::decide(inputs, self.shown_mask.take());
@@ -272,119 +182,10 @@ impl ForamenApp {
         state
     }
 
-    /// The video, letterboxed in black, with the mask when the decision allows it.
-    fn paint_video(&self, ui: &egui::Ui, overlay: &OverlayState, no_signal: bool) {
-        let full = ui.max_rect();
-        ui.painter().rect_filled(full, 0.0, Color32::BLACK);
-        let Some(f) = &self.shown else {
-            panels::no_signal(ui.painter(), full);
-            return;
-        };
-        let aspect = f.width as f32 / f.height.max(1) as f32;
-        let mut size = full.size();
-        if size.x / size.y > aspect {
-            size.x = size.y * aspect;
-        } else {
-            size.y = size.x / aspect;
-        }
-        let rect = egui::Rect::from_center_size(full.center(), size);
-        let mask = match overlay {
-            OverlayState::Drawn { .. } => self.shown_mask.clone(),
-            _ => None,
-        };
-        if let Some(fmt) = self.target_format {
-            let cb = VideoCallback {
-                frame: f.clone(),
-                mask,
-                style: self.style.clone(),
-                rect,
-                target_format: fmt,
-                log: self.log.clone(),
-            };
-            video_view::paint(ui, cb);
-        }
-        if no_signal {
-            ui.painter()
-                .rect_filled(rect, 0.0, Color32::from_black_alpha(140));
-            panels::no_signal(ui.painter(), rect);
-        }
-    }
-
-    fn hud_inputs<'a>(
-        &'a self,
-        overlay: &'a OverlayState,
-        cap: &CaptureStats,
-        w: &WorkerState,
-    ) -> HudInputs<'a> {
-        let log = lock(&self.log);
-        let p = |v, q| recent_percentile(v, q);
-        let info = self.session.info();
-        HudInputs {
-            source: (&info.name, info.width, info.height),
-            provider: w.provider,
-            capture_fps: cap.fps,
-            ai_fps: self.ai_rate.fps,
-            timings: w.last_timings,
-            overlay,
-            video_ms: (p(&log.recent_video_ms, 50.0), p(&log.recent_video_ms, 99.0)),
-            annotation_ms: (
-                p(&log.recent_annotation_ms, 50.0),
-                p(&log.recent_annotation_ms, 99.0),
-            ),
-            dropped: (self.session.capture_dropped(), w.skipped, cap.errors),
-            recording: self
-                .session
-                .recording()
-                .filter(|r| !r.finished)
-                .map(|r| (r.frames, r.masks, r.lost)),
-        }
-    }
-
-    /// Status (always), HUD, legend, review bar and toast.
-    fn draw_panels(
-        &mut self,
-        ctx: &egui::Context,
-        overlay: &OverlayState,
-        now_us: u64,
-        cap: &CaptureStats,
-        w: &WorkerState,
-    ) {
-        let recording_error = self.session.recording().and_then(|r| r.error);
-        let mut lines = status::status_lines(&StatusInputs {
-            live: !self.is_review(),
-            now_us,
-            capture: cap,
-            worker: w,
-            overlay,
-            frozen: self.frozen,
-            recording_error: recording_error.as_deref(),
-            no_signal_ms: self.cfg.capture.no_signal_ms,
-        });
-        // Every change of the status also goes to the log.
-        self.status_log.update(&lines);
-        lines.extend(status::ai_line(overlay, &w.status));
-        panels::status(ctx, &lines);
-        if self.cfg.display.hud {
-            panels::hud(ctx, status::hud_text(&self.hud_inputs(overlay, cap, w)));
-        }
-        if self.cfg.display.legend {
-            let o = &self.cfg.overlay;
-            panels::legend(ctx, &self.classes, &o.hidden_classes, o.opacity, o.mode);
-        }
-        if self.is_review() {
-            self.review_bar(ctx);
-        }
-        if let Some((msg, until)) = &self.toast
-            && (now_us as f64 / 1e6) < *until
-        {
-            panels::toast(ctx, msg);
-        }
-    }
-
     /// One frame of the UI; public so that tests can drive it through egui_kittest.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        for action in keys::pressed(&ctx) {
+        for action in self.opts.keymap.pressed(&ctx) {
             self.apply(&ctx, action);
         }
         let now = clock_us();
@@ -401,26 +202,25 @@ impl ForamenApp {
         let no_signal =
             !self.is_review() && !self.frozen && silent_ms > self.cfg.capture.no_signal_ms;
         let overlay = self.decide_overlay(now, &cap, &w, no_signal);
-        self.paint_video(ui, &overlay, no_signal);
-        self.draw_panels(&ctx, &overlay, now, &cap, &w);
+        let drawn = self.view.drawn_classes(&self.classes);
+        let inputs = BadgeInputs {
+            now_us: now,
+            capture: &cap,
+            worker: &w,
+            overlay: &overlay,
+            no_signal,
+            drawn_classes: &drawn,
+        };
+        let (badge, notes) = (badge::badge(&inputs), badge::notes(&inputs, self.frozen));
+        let rec_error = self.session.recording().and_then(|r| r.error);
+        self.status_log
+            .update(&badge, &notes, &w, rec_error.as_deref());
+        self.paint_video(ui, &overlay, no_signal, &badge);
+        self.draw_panels(&ctx, &overlay, &badge, &notes, &cap, &w);
         // A review that ends before N frames were shown still gets its snapshot.
         self.after_frame(&ctx, cap.ended.is_some());
         // Status, ages and the heartbeat change without new frames: keep them current.
         ctx.request_repaint_after(Duration::from_millis(100));
-    }
-
-    fn review_bar(&mut self, ctx: &egui::Context) {
-        let total = self.session.info().frame_count.unwrap_or(0);
-        let current = self.shown.as_ref().map_or(0, |f| f.id);
-        match panels::review_bar(ctx, self.session.is_paused(), current, total) {
-            Some(ReviewRequest::Pause(p)) => self.session.set_paused(p),
-            Some(ReviewRequest::Step) => {
-                self.session.set_paused(true);
-                self.session.step();
-            }
-            Some(ReviewRequest::Seek(pos)) => self.session.seek(pos),
-            None => {}
-        }
     }
 
     fn after_frame(&mut self, ctx: &egui::Context, ended: bool) {

@@ -32,6 +32,9 @@ pub enum Mode {
     Review,
 }
 
+/// The shortest window the capture rate is measured over.
+pub const FPS_WINDOW_US: u64 = 1_000_000;
+
 /// Counters of the capture side, for the HUD.
 #[derive(Clone, Debug, Default)]
 pub struct CaptureStats {
@@ -43,8 +46,11 @@ pub struct CaptureStats {
     pub last_error: Option<String>,
     /// When the last frame arrived ([`clock_us`]).
     pub last_frame_at_us: u64,
-    /// Smoothed capture rate.
+    /// Capture rate: frames over the last window of at least [`FPS_WINDOW_US`], so
+    /// that a source delivering in bursts reads at its true rate (1/Δt of a burst does not).
     pub fps: f64,
+    /// Start of the current rate window ([`clock_us`]) and frames in it.
+    pub fps_window: (u64, u64),
     /// Set when the stream ended (finite sources) or failed for good.
     pub ended: Option<String>,
     /// Bumped at every seek, reconnection or source restart: masks computed before it
@@ -109,6 +115,11 @@ impl LiveSession {
     /// Live or review.
     pub fn mode(&self) -> &Mode {
         &self.spec.mode
+    }
+
+    /// The model file the session was started with.
+    pub fn model_path(&self) -> &std::path::Path {
+        &self.spec.model
     }
 
     /// The newest frame (non-blocking apart from a short lock).

@@ -10,23 +10,22 @@ use foramen_capture::CaptureEvent;
 use foramen_core::{Frame, clock_us, lock};
 use foramen_segment::InferenceWorker;
 
-use super::{CaptureStats, Shared};
+use super::{CaptureStats, FPS_WINDOW_US, Shared};
 
 /// Updates the rate, the arrival time and the timeline for a frame that arrived at `now`
 /// (before anyone can see it); `last` is the previous frame's (arrival time, id). The
 /// frame is counted only once every consumer has it.
 fn count_frame(st: &mut CaptureStats, f: &Frame, now: u64, last: Option<(u64, u64)>) {
     st.last_frame_at_us = now;
-    if let Some((prev_at, _)) = last {
-        let dt = now.saturating_sub(prev_at) as f64 / 1e6;
-        if dt > 0.0 {
-            let inst = 1.0 / dt;
-            st.fps = if st.fps == 0.0 {
-                inst
-            } else {
-                0.9 * st.fps + 0.1 * inst
-            };
-        }
+    let (start, n) = st.fps_window;
+    if last.is_none() || start == 0 {
+        st.fps_window = (now, 0);
+    } else if now.saturating_sub(start) >= FPS_WINDOW_US {
+        // Frames that arrived after the window's first one, over the time they took.
+        st.fps = (n + 1) as f64 / (now - start) as f64 * 1e6;
+        st.fps_window = (now, 0);
+    } else {
+        st.fps_window.1 = n + 1;
     }
     // A frame id that goes backwards means a seek or a restarted stream: older masks
     // belong to another timeline.
@@ -96,13 +95,26 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_is_smoothed_and_a_backward_id_starts_a_new_epoch() {
+    fn the_rate_is_over_a_window_and_a_backward_id_starts_a_new_epoch() {
         let mut st = CaptureStats::default();
         count_frame(&mut st, &frame(0, 1_000), 1_000, None);
         count_frame(&mut st, &frame(1, 41_000), 41_000, Some((1_000, 0)));
-        assert!((st.fps - 25.0).abs() < 1e-9, "{}", st.fps);
         count_frame(&mut st, &frame(2, 61_000), 61_000, Some((41_000, 1)));
-        assert!((st.fps - (0.9 * 25.0 + 0.1 * 50.0)).abs() < 1e-9);
+        assert_eq!(st.fps, 0.0, "no rate before a whole window");
+        // 30 frames a second delivered in bursts of three 0.3 ms apart: 1/Δt would
+        // read 3333 fps; the window reads 30.
+        let mut st = CaptureStats::default();
+        let mut last = None;
+        for i in 0..61u64 {
+            let at = 1_000 + (i / 3) * 100_000 + (i % 3) * 300;
+            count_frame(&mut st, &frame(i, at), at, last);
+            last = Some((at, i));
+        }
+        assert!((st.fps - 30.0).abs() < 0.5, "{}", st.fps);
+        let mut st = CaptureStats::default();
+        count_frame(&mut st, &frame(0, 1_000), 1_000, None);
+        count_frame(&mut st, &frame(1, 41_000), 41_000, Some((1_000, 0)));
+        count_frame(&mut st, &frame(2, 61_000), 61_000, Some((41_000, 1)));
         assert_eq!(
             (st.frames, st.epoch_us),
             (0, 0),

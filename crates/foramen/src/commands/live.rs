@@ -158,6 +158,7 @@ fn run(
         exit_after_frames: args.exit_after_frames,
         telemetry: args.telemetry.clone(),
         snapshot_dir: config.recording.dir.join("snapshots"),
+        keymap: foramen_app::keys::Keymap::from_config(&config.keys)?,
     };
     let settings = WindowSettings {
         size: args.window_size.unwrap_or((1280, 720)),
