@@ -12,10 +12,13 @@
 //!
 //! One concern per file: [`capture`], [`model`] (load and warm inference),
 //! [`recording`]; this file holds the types and [`run_checks`], which runs them in order.
+//! [`session`] judges a running session's own measurements the same way (the window's
+//! panel, without opening the device twice).
 
 pub mod capture;
 pub mod model;
 pub mod recording;
+pub mod session;
 
 use std::path::PathBuf;
 use std::time::Duration;

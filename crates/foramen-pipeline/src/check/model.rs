@@ -156,10 +156,10 @@ pub fn judge_latency(
         return CheckItem::fail("inference", "no timed run");
     };
     let median = sorted[sorted.len() / 2];
-    let how = format!(
-        "(median of {} runs on a {w}x{h} frame on {provider}; worst {worst:.1} ms)",
-        sorted.len()
-    );
+    let how = match sorted.len() {
+        1 => format!("(the last run, on a {w}x{h} frame on {provider})"),
+        n => format!("(median of {n} runs on a {w}x{h} frame on {provider}; worst {worst:.1} ms)"),
+    };
     if median <= budget_ms {
         CheckItem::pass(
             "inference",

@@ -10,7 +10,11 @@ use foramen_core::config::RecordingConfig;
 use super::capture::{Delivered, Required, check_capture, judge_capture};
 use super::model::{check_model, judge_latency, judge_provider};
 use super::recording::{DataRate, FolderError, check_recording, judge_space, probe};
+use super::session::{SessionMeasures, session_items};
 use super::{CheckItem, CheckLimits, CheckSpec, Outcome, Readiness, run_checks, within};
+use crate::live::CaptureStats;
+use foramen_capture::SourceInfo;
+use foramen_segment::{StageTimings, WorkerState, WorkerStatus};
 
 fn rate() -> DataRate {
     DataRate {
@@ -332,4 +336,104 @@ fn a_missing_model_skips_the_inference_and_the_rest_still_runs() {
     );
     assert!(!r.ready());
     assert!(entries(tmp.path()).is_empty());
+}
+
+fn worker(status: WorkerStatus, masks: u64, total_ms: f32) -> WorkerState {
+    WorkerState {
+        status,
+        heartbeat_us: 0,
+        masks,
+        skipped: 0,
+        last_timings: StageTimings {
+            pre_ms: 0.0,
+            infer_ms: total_ms,
+            post_ms: 0.0,
+        },
+        over_budget: 0,
+        loads: 1,
+        classes: None,
+        provider: "cpu",
+        provider_fallback: None,
+    }
+}
+
+#[test]
+fn a_running_session_is_judged_from_its_own_measures() {
+    let info = SourceInfo {
+        name: "/dev/video0".into(),
+        width: 1280,
+        height: 720,
+        fps: 30.0,
+        frame_count: None,
+        live: true,
+    };
+    let mut cfg = Config::default();
+    (cfg.capture.width, cfg.capture.height, cfg.capture.fps) = (1280, 720, 30.0);
+    let stats = CaptureStats {
+        frames: 60,
+        fps: 29.97,
+        ..Default::default()
+    };
+    let running = worker(WorkerStatus::Running, 12, 31.0);
+    let m = SessionMeasures {
+        input: "/dev/video0",
+        model: Path::new("m.onnx"),
+        info: &info,
+        capture: &stats,
+        worker: &running,
+    };
+    let [model, inference, capture] = session_items(&cfg, &m);
+    assert!(model.passed() && inference.passed() && capture.passed());
+    assert!(
+        inference
+            .detail
+            .contains("31.0 ms <= budget 80 ms (the last run")
+    );
+    assert!(capture.detail.contains("(configured 1280x720 at 30 fps)"));
+    // Loading and too few frames: waiting, not ready.
+    let loading = worker(WorkerStatus::Loading, 0, 0.0);
+    let none = CaptureStats::default();
+    let early = SessionMeasures {
+        worker: &loading,
+        capture: &none,
+        ..m
+    };
+    let items = session_items(&cfg, &early);
+    assert!(
+        items.iter().all(|i| i.outcome == Outcome::Skipped),
+        "{items:?}"
+    );
+    // A failed model, a slow one and a slow capture fail.
+    let failed = worker(
+        WorkerStatus::Failed {
+            reason: "model m.onnx: file not found".into(),
+            retry_in_ms: 250,
+        },
+        0,
+        0.0,
+    );
+    let slow = worker(WorkerStatus::Running, 5, 95.0);
+    let slow_stats = CaptureStats {
+        frames: 60,
+        fps: 20.0,
+        ..Default::default()
+    };
+    let [model, _, _] = session_items(
+        &cfg,
+        &SessionMeasures {
+            worker: &failed,
+            ..m
+        },
+    );
+    assert!(!model.passed() && model.detail.contains("file not found"));
+    let bad = SessionMeasures {
+        worker: &slow,
+        capture: &slow_stats,
+        ..m
+    };
+    let [_, inference, capture] = session_items(&cfg, &bad);
+    assert!(
+        !inference.passed() && !capture.passed(),
+        "{inference:?} {capture:?}"
+    );
 }
