@@ -1,14 +1,17 @@
-//! ONNX Runtime sessions built from a model's own contract, pre- and post-processing, timed per stage.
+//! ONNX Runtime sessions built from a model's own contract, pre- and post-processing, timed per stage;
+//! the temporal filter of class probabilities the live worker applies.
 
 mod contract;
 pub mod prepost;
 mod runtime;
 mod session;
+pub mod temporal;
 mod worker;
 
 pub use contract::{InputSpec, ModelContract, OutputSpec};
 pub use runtime::{find_onnxruntime, init_runtime};
 pub use session::{SegmentOutput, Segmenter, StageTimings};
+pub use temporal::{ListFilter, TemporalFilter, TemporalSettings};
 pub use worker::{InferenceWorker, WorkerConfig, WorkerState, WorkerStatus};
 
 use std::path::PathBuf;

@@ -50,6 +50,8 @@ pub struct Segmenter {
     pre: Option<Preprocessor>,
     input: Vec<f32>,
     scores: Vec<f32>,
+    /// Softmax of `scores` for logit models (reused buffer of `output_probabilities`).
+    probs: Vec<f32>,
     out_size: (usize, usize),
     /// Class and confidence buffers of masks handed back by the pipeline's last stage.
     spare_masks: Vec<(Vec<u8>, Vec<u8>)>,
@@ -254,6 +256,7 @@ impl Segmenter {
             pre: None,
             input: vec![0.0; n],
             scores: Vec::new(),
+            probs: Vec::new(),
             out_size: (0, 0),
             spare_masks: Vec::with_capacity(SPARE_MASKS),
             contract,
@@ -418,6 +421,19 @@ impl Segmenter {
         Ok(times)
     }
 
+    /// Class probabilities of the last segmented frame in the model's own output grid,
+    /// planar (C, H, W) at the mask's size: the scores themselves, or their softmax for a
+    /// model that emits logits (into a buffer kept between frames: no allocation once warm).
+    pub fn output_probabilities(&mut self) -> &[f32] {
+        if self.contract.output.kind != "logits" {
+            return &self.scores;
+        }
+        self.probs.clear();
+        self.probs.extend_from_slice(&self.scores);
+        softmax_in_place(&mut self.probs, self.classes.len());
+        &self.probs
+    }
+
     /// The class map of the last segmented frame at `width` x `height`, as the argmax of
     /// [`last_probabilities`](Self::last_probabilities) (so a saved class PNG and its
     /// probabilities always agree), with those probabilities.
@@ -481,6 +497,24 @@ mod tests {
         // Confidence is the winning class's softmax probability: never below 1/C.
         assert!(out.mask.confidence.iter().all(|&p| p >= 255 / 4));
         assert!(out.timings.infer_ms > 0.0 && out.mask.infer_ms >= out.timings.infer_ms);
+        let own = seg.output_probabilities().to_vec();
+        let n = (iw * ih) as usize;
+        assert_eq!(own.len(), 4 * n);
+        for i in (0..n).step_by(97) {
+            let s: f32 = (0..4).map(|c| own[c * n + i]).sum();
+            assert!((s - 1.0).abs() < 1e-4);
+            let best = (0..4).fold(0, |b, c| {
+                if own[c * n + i] > own[b * n + i] {
+                    c
+                } else {
+                    b
+                }
+            });
+            assert_eq!(
+                out.mask.classes[i] as usize, best,
+                "same argmax as the mask"
+            );
+        }
         let p = seg.last_probabilities(50, 30);
         assert_eq!(p.len(), 4 * 50 * 30);
         for i in 0..50 * 30 {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use foramen_core::config::ModelConfig;
 use foramen_core::{ClassSet, Frame, Mask, NewestSlot, clock_us, fault, lock};
 
-use crate::{Segmenter, StageTimings};
+use crate::temporal::{FrameStamp, TemporalFilter, TemporalSettings};
+use crate::{SegmentError, SegmentOutput, Segmenter, StageTimings};
 
 /// What the worker is doing, for the status line.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +79,9 @@ pub struct WorkerConfig {
     pub backoff_ms: u64,
     /// Longest retry delay.
     pub max_backoff_ms: u64,
+    /// The temporal filter applied to every mask (`TemporalSettings::OFF` for the raw
+    /// per-frame argmax); its history restarts on each model (re)load.
+    pub temporal: TemporalSettings,
 }
 
 /// Handle to the running worker. Dropping it asks the thread to stop; it never waits.
@@ -192,6 +196,8 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
             st.provider = seg.execution_provider();
             st.provider_fallback = seg.provider_fallback().map(str::to_string);
         }
+        // A new filter per load: a reloaded model starts without history.
+        let mut filter = TemporalFilter::new(cfg.temporal);
         loop {
             let frame = loop {
                 if s.stop.load(Ordering::Relaxed) {
@@ -205,7 +211,7 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
             };
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 fault::inject(fault::Site::Inference, frame.id);
-                seg.segment(&frame)
+                segment_filtered(&mut seg, &mut filter, &frame)
             }));
             let now = clock_us();
             match result {
@@ -242,6 +248,38 @@ fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
     lock(&s.state).status = WorkerStatus::Stopped;
 }
 
+/// Segments `frame` and, unless the filter is off, replaces the mask's classes and
+/// confidence with the temporally filtered ones (in the mask's own grid, in place).
+fn segment_filtered(
+    seg: &mut Segmenter,
+    filter: &mut TemporalFilter,
+    frame: &Frame,
+) -> Result<SegmentOutput, SegmentError> {
+    let mut out = seg.segment(frame)?;
+    if filter.settings().is_off() {
+        return Ok(out);
+    }
+    let classes = seg.classes().len();
+    let m = &mut out.mask;
+    let size = (m.width as usize, m.height as usize);
+    let stamp = FrameStamp {
+        id: frame.id,
+        at_us: frame.captured_at_us,
+    };
+    let probs = seg.output_probabilities();
+    filter
+        .apply(
+            stamp,
+            probs,
+            classes,
+            size,
+            &mut m.classes,
+            &mut m.confidence,
+        )
+        .map_err(|e| SegmentError::Inference(e.to_string()))?;
+    Ok(out)
+}
+
 /// Records a fault and sleeps the backoff (in short steps, so a stop is honoured).
 fn fail(s: &Shared, reason: String, backoff: &mut u64, max: u64) {
     tracing::warn!("inference worker: {reason}");
@@ -276,6 +314,7 @@ mod tests {
             latency_budget_ms: 1e6,
             backoff_ms: 20,
             max_backoff_ms: 80,
+            temporal: TemporalSettings::OFF,
         }
     }
 

@@ -19,7 +19,7 @@ use foramen_capture::{
 };
 use foramen_core::config::CaptureConfig;
 use foramen_core::{NewestSlot, clock_us};
-use foramen_segment::{InferenceWorker, WorkerConfig};
+use foramen_segment::{InferenceWorker, TemporalSettings, WorkerConfig};
 
 use super::{CaptureStats, Mode, SessionSpec, Shared};
 use crate::model::pipeline_model_config;
@@ -55,6 +55,12 @@ pub(super) fn compose(spec: &SessionSpec, repaint: Arc<dyn Fn() + Send + Sync>) 
             latency_budget_ms: spec.config.inference.latency_budget_ms,
             backoff_ms: 250,
             max_backoff_ms: 8000,
+            // Checked when the config was read; a config built in code with a value out
+            // of range runs unfiltered, and says so.
+            temporal: TemporalSettings::from_config(&spec.config.inference).unwrap_or_else(|e| {
+                tracing::warn!("{e}: the temporal filter is off");
+                TemporalSettings::OFF
+            }),
         },
         Box::new(move || on_mask()),
     ));
