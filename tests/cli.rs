@@ -253,6 +253,71 @@ fn eval_takes_the_ignored_classes_from_the_models_contract() {
     );
 }
 
+/// `foramen eval --temporal` runs the live worker's temporal filter over the list in file
+/// order (restarting at each new sequence folder): on real consecutive frames it lowers
+/// the flip rate, and `metrics.json` says which settings were used.
+#[test]
+fn eval_temporal_lowers_the_flip_rate_and_records_its_settings() {
+    let data = repo().join("../shared/data/vocalfolds");
+    if !data.exists() {
+        eprintln!("skipping: {} not present", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let list = dir.path().join("clips.txt");
+    let val: Vec<String> = std::fs::read_to_string(data.join("val.txt"))
+        .expect("val.txt")
+        .lines()
+        .map(String::from)
+        .collect();
+    // Two sequences: the first 16 frames of patient1/seq3 and the last 10 of patient2/seq6.
+    let lines: Vec<&String> = val.iter().take(16).chain(&val[val.len() - 10..]).collect();
+    assert!(lines[0].contains("seq3") && lines[25].contains("seq6"));
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&list, text).expect("list");
+    let config = dir.path().join("filter.toml");
+    std::fs::write(
+        &config,
+        "[inference]\ntemporal_alpha = 0.3\ntemporal_hysteresis = 0.25\ntemporal_motion = 1.0\nmin_confidence = 0.2\nscene_cut_threshold = 0.7\n",
+    )
+    .expect("config");
+    let model = repo().join("models/vocalfolds.onnx").display().to_string();
+    let metrics = |extra: &[&str], name: &str| -> serde_json::Value {
+        let out = dir.path().join(name).display().to_string();
+        let mut args = vec!["--config", config.to_str().expect("utf-8"), "eval"];
+        args.extend(["--data", data.to_str().expect("utf-8")]);
+        args.extend(["--list", list.to_str().expect("utf-8"), "--model", &model]);
+        args.extend(["--out", &out]);
+        args.extend(extra);
+        ok(&args);
+        let text = std::fs::read_to_string(dir.path().join(name).join("metrics.json"));
+        serde_json::from_str(&text.expect("metrics.json")).expect("json")
+    };
+    let plain = metrics(&[], "plain");
+    let filtered = metrics(&["--temporal"], "filtered");
+    assert_eq!(plain["temporal"]["filter"], serde_json::Value::Null);
+    let f = &filtered["temporal"]["filter"];
+    let pct = |key: &str| f[key].as_f64().map(|v| (v * 100.0).round() as i64);
+    assert_eq!(pct("temporal_alpha"), Some(30));
+    assert_eq!(pct("temporal_hysteresis"), Some(25));
+    assert_eq!(pct("temporal_motion"), Some(100));
+    assert_eq!(pct("min_confidence"), Some(20));
+    assert_eq!(pct("scene_cut_threshold"), Some(70));
+    assert_eq!(f["sequences"], 2, "{f}");
+    let rate = |m: &serde_json::Value| m["temporal"]["flip_rate"].as_f64().expect("flip rate");
+    let miou = |m: &serde_json::Value| m["mean_present"]["iou"].as_f64().expect("mIoU");
+    assert!(
+        rate(&filtered) < 0.85 * rate(&plain),
+        "flip rate {} with the filter, {} without",
+        rate(&filtered),
+        rate(&plain)
+    );
+    let (with, without) = (miou(&filtered), miou(&plain));
+    assert!(with > without - 0.01, "mIoU {with} against {without}");
+    let report = std::fs::read_to_string(dir.path().join("filtered/report.md")).expect("md");
+    assert!(report.contains("temporal_alpha 0.3"), "{report}");
+}
+
 #[test]
 fn missing_model_fails_before_writing_output() {
     let dir = tempfile::tempdir().expect("tmp");

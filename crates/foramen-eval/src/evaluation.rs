@@ -47,11 +47,12 @@ pub struct ImageResult<'a> {
     pub probs: Option<&'a [f32]>,
 }
 
-/// The previous image's truth and prediction, with its size.
+/// The previous image's truth and prediction, with its size and folder.
 struct PreviousFrame {
     truth: Vec<u8>,
     pred: Vec<u8>,
     size: (u32, u32),
+    folder: Option<PathBuf>,
 }
 
 /// The running evaluation.
@@ -107,9 +108,12 @@ impl Evaluation {
         if let Some(p) = r.probs {
             self.add_probs(&r.truth, p);
         }
-        // Temporal stability: consecutive list entries of the same size are
-        // consecutive video frames; count predicted flips where the truth held.
-        if let Some(prev) = self.previous.as_ref().filter(|p| p.size == r.size) {
+        // Temporal stability: consecutive list entries of the same size from the same
+        // folder (sequence) are consecutive video frames; count predicted flips where the
+        // truth held.
+        let folder = r.image.parent().map(PathBuf::from);
+        let same_clip = |p: &&PreviousFrame| p.size == r.size && p.folder == folder;
+        if let Some(prev) = self.previous.as_ref().filter(same_clip) {
             for i in 0..r.truth.len() {
                 if r.truth[i] != IGNORE && prev.truth[i] == r.truth[i] {
                     self.stable += 1;
@@ -121,6 +125,7 @@ impl Evaluation {
             truth: r.truth,
             pred: r.pred,
             size: r.size,
+            folder,
         });
         self.images += 1;
         Ok(())
@@ -213,6 +218,21 @@ mod tests {
         // Stable truth at pixels 0 and 1 (pixel 3 changed, pixel 2 is void): one flip.
         assert_eq!((r.stable_pixels, r.flip_rate), (2, Some(0.5)));
         assert_eq!(r.metrics[1].support, 3);
+    }
+
+    #[test]
+    fn flips_are_not_counted_across_sequences() {
+        let names = vec!["bg".to_string(), "a".into()];
+        let mut e = Evaluation::new(names, vec![false, false], false);
+        for (folder, pred) in [("s1", [0u8, 1]), ("s1", [1, 1]), ("s2", [0, 0])] {
+            let mut r = image("f", &[0, 1], &pred, None);
+            let path = Path::new(folder).join("i.png");
+            r.image = &path;
+            e.add(r).expect("add");
+        }
+        // Only s1's pair counts: one flip in two stable pixels.
+        let r = e.finish();
+        assert_eq!((r.stable_pixels, r.flip_rate), (2, Some(0.5)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use foramen_core::config::ModelConfig;
 use foramen_core::{ClassSet, Config};
 use foramen_data::dataset::{DatasetInfo, Sample, load_mask, read_list};
 use foramen_eval::{EvalReport, Evaluation, ImageResult, plot};
-use foramen_segment::Segmenter;
+use foramen_segment::{ListFilter, Segmenter, TemporalSettings};
 
 use crate::progress::bar;
 
@@ -44,6 +44,9 @@ pub struct Args {
     /// Score every class, even those dataset.toml or the model ignore.
     #[arg(long)]
     no_ignore: bool,
+    /// Apply the live temporal filter (`[inference]` settings) in list order, per folder.
+    #[arg(long)]
+    temporal: bool,
 }
 
 /// Runs `foramen eval`.
@@ -52,6 +55,7 @@ pub fn exec(a: Args, config: &Config) -> Result<()> {
         Some(pred) => Predictions::Saved { pred, prob: a.prob },
         None => Predictions::Model(a.model.or_else(|| config.model.path.clone())),
     };
+    let temporal = TemporalSettings::from_config(&config.inference)?;
     let opts = EvalOptions {
         data: a.data,
         list: a.list,
@@ -63,6 +67,7 @@ pub fn exec(a: Args, config: &Config) -> Result<()> {
         } else {
             a.ignore_classes
         },
+        temporal: a.temporal.then_some(temporal),
     };
     run(&opts, &config.model)
 }
@@ -93,6 +98,8 @@ struct EvalOptions {
     /// Classes whose truth pixels are left out of every metric (as Cityscapes' void);
     /// `None`: those of dataset.toml and the model's contract; `Some(empty)`: none.
     pub ignore_classes: Option<Vec<String>>,
+    /// The temporal filter's settings, with `--temporal`.
+    pub temporal: Option<TemporalSettings>,
 }
 
 /// Loads the model or the data set's names and checks that they agree.
@@ -171,6 +178,7 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     );
     let c = names.len();
     let mut eval = Evaluation::new(names, ignored, with_probs);
+    let mut filter = opts.temporal.map(ListFilter::new);
     let pb = bar(samples.len() as u64, "images");
     for s in &samples {
         let truth = load_mask(&s.mask)?;
@@ -188,6 +196,11 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             }
             (Predictions::Model(_), None) => bail!("model not loaded"),
         };
+        let (pred, probs) = match (filter.as_mut(), probs) {
+            (Some(f), Some(p)) => f.entry(&s.image, &p, (w, h), pred)?,
+            (Some(_), None) => bail!("--temporal filters probabilities: give --prob"),
+            (None, probs) => (pred, probs),
+        };
         let image = ImageResult {
             stem: &stem,
             image: &s.image,
@@ -203,7 +216,7 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     }
     pb.finish_and_clear();
     let report = eval.finish();
-    let path = write_report(&report, &list, &opts.out, info.as_ref())?;
+    let path = write_report(&report, &list, &opts.out, info.as_ref(), filter.as_ref())?;
     say!("{}, written to {}", report.summary(), path.display());
     Ok(())
 }
@@ -279,12 +292,16 @@ fn write_report(
     list: &Path,
     out: &Path,
     info: Option<&DatasetInfo>,
+    filter: Option<&ListFilter>,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join("metrics.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report.to_json())?)
+    let mut doc = report.to_json();
+    doc["temporal"]["filter"] = filter.map_or(serde_json::Value::Null, ListFilter::to_json);
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let mut md = report.markdown(&list.display().to_string());
+    md.extend(filter.map(|f| format!("\n{}\n", f.describe())));
     // Figures: ROC curves (with probabilities) and the normalised confusion matrix.
     let names = &report.names;
     let colors: Vec<[u8; 3]> = match info {
