@@ -5,12 +5,18 @@ use eframe::egui::{self, Align2, Color32, RichText};
 use foramen_core::ClassSet;
 use foramen_core::config::{DisplayConfig, OverlayConfig, OverlayMode};
 
-use crate::keys::{ACTIONS, Keymap};
+use crate::keys::{ACTIONS, Action, Keymap};
 use crate::panels::panel;
 use crate::scale::UiScale;
 
 /// The key card at the centre: every action with its keys. True when it asks to close.
-pub fn key_card(ctx: &egui::Context, s: UiScale, keys: &Keymap, live: bool) -> bool {
+pub fn key_card(
+    ctx: &egui::Context,
+    s: UiScale,
+    keys: &Keymap,
+    classes: &ClassSet,
+    live: bool,
+) -> bool {
     let mut close = false;
     egui::Area::new(egui::Id::unique("keys"))
         .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
@@ -30,12 +36,21 @@ pub fn key_card(ctx: &egui::Context, s: UiScale, keys: &Keymap, live: bool) -> b
                         for (_, action, what) in ACTIONS {
                             let review_only = what.starts_with("review:");
                             let bound = keys.keys_of(*action);
+                            // Classes the model has, by name; none for the others.
+                            let what = match action {
+                                Action::ToggleClass(i) => match classes.classes.get(*i) {
+                                    Some(c) => format!("show / hide {}", c.name),
+                                    None => continue,
+                                },
+                                _ => what.to_string(),
+                            };
                             if bound.is_empty() || (live && review_only) {
                                 continue;
                             }
-                            let k = RichText::new(bound.join("  ")).size(size).monospace();
+                            // Proportional: a monospace O reads as a zero.
+                            let k = RichText::new(bound.join("   ")).size(size).strong();
                             ui.label(k.color(Color32::from_rgb(240, 200, 90)));
-                            ui.label(RichText::new(*what).size(size).color(Color32::WHITE));
+                            ui.label(RichText::new(what).size(size).color(Color32::WHITE));
                             ui.end_row();
                         }
                     });

@@ -19,6 +19,7 @@ mod legend;
 pub mod overlay;
 mod panels;
 pub mod present_log;
+pub mod readiness;
 pub mod scale;
 mod snapshot;
 pub mod tags;

@@ -110,10 +110,10 @@ pub enum RecBadge {
 }
 
 impl RecBadge {
-    /// `● REC mm:ss` or `RECORDING FAILED`.
+    /// `REC mm:ss` (drawn after a red dot) or `RECORDING FAILED`.
     pub fn text(&self) -> String {
         match self {
-            Self::Recording(s) => format!("● REC {:02}:{:02}", s / 60, s % 60),
+            Self::Recording(s) => format!("REC {:02}:{:02}", s / 60, s % 60),
             Self::Failed => "RECORDING FAILED".into(),
         }
     }
@@ -131,10 +131,18 @@ fn rec_badge(ui: &mut egui::Ui, s: UiScale, r: &RecBadge) {
         .inner_margin(s.margin())
         .corner_radius(s.margin() * 0.6)
         .show(ui, |ui| {
-            label(
-                ui,
-                RichText::new(r.text()).color(tone).size(s.text()).strong(),
-            );
+            ui.horizontal(|ui| {
+                if matches!(r, RecBadge::Recording(_)) {
+                    // The dot is painted: the bundled font has no U+25CF.
+                    let d = s.text() * 0.6;
+                    let (rect, _) = ui.allocate_exact_size(egui::vec2(d, d), egui::Sense::hover());
+                    ui.painter().circle_filled(rect.center(), d * 0.5, red);
+                }
+                label(
+                    ui,
+                    RichText::new(r.text()).color(tone).size(s.text()).strong(),
+                );
+            });
         });
 }
 

@@ -117,9 +117,10 @@ impl ForamenApp {
 
     /// Escape: close what is open, else leave full screen.
     fn back(&mut self, ctx: &egui::Context) {
-        if self.help_open || self.settings.is_some() {
+        if self.help_open || self.settings.is_some() || !self.readiness.done {
             self.help_open = false;
             self.settings = None;
+            self.readiness.done = true;
         } else if self.fullscreen {
             self.toggle_fullscreen(ctx);
         }

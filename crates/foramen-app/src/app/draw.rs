@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use eframe::egui::{self, Align2, Color32, FontId};
 use foramen_core::{clock_us, lock};
+use foramen_pipeline::check::session::SessionMeasures;
 use foramen_pipeline::live::CaptureStats;
 use foramen_segment::{WorkerState, WorkerStatus};
 
@@ -16,6 +17,7 @@ use crate::legend;
 use crate::overlay::OverlayState;
 use crate::panels::{self, RecBadge, ReviewRequest};
 use crate::present_log::recent_percentile;
+use crate::readiness;
 use crate::scale::UiScale;
 use crate::tags;
 use crate::video_view::{self, VideoCallback};
@@ -225,14 +227,43 @@ impl ForamenApp {
         {
             panels::toast(ctx, s, msg);
         }
-        if self.help_open && help::key_card(ctx, s, &self.opts.keymap, !self.is_review()) {
+        if self.help_open
+            && help::key_card(ctx, s, &self.opts.keymap, &self.classes, !self.is_review())
+        {
             self.help_open = false;
         }
+        self.readiness_panel(ctx, s, cap, w, now);
         let can_save = self.opts.config_path.is_some();
         if let Some(draft) = &mut self.settings
             && let Some(r) = help::settings_view(ctx, s, draft, &self.classes, can_save)
         {
             self.apply_settings(r);
+        }
+    }
+
+    /// The start-of-case check, until READY has shown or the staff close it.
+    fn readiness_panel(
+        &mut self,
+        ctx: &egui::Context,
+        s: UiScale,
+        cap: &CaptureStats,
+        w: &WorkerState,
+        now_us: u64,
+    ) {
+        if self.is_review() || self.readiness.done {
+            return;
+        }
+        let m = SessionMeasures {
+            input: self.session.input(),
+            model: self.session.model_path(),
+            info: self.session.info(),
+            capture: cap,
+            worker: w,
+        };
+        if let Some(r) = self.readiness.update(&self.cfg, &m, now_us)
+            && readiness::show(ctx, s, &r)
+        {
+            self.readiness.done = true;
         }
     }
 

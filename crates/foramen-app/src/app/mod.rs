@@ -27,6 +27,7 @@ use crate::hud::AiRate;
 use crate::keys::Keymap;
 use crate::overlay::{self, OverlayInputs, OverlayState};
 use crate::present_log::PresentLog;
+use crate::readiness::ReadinessPanel;
 use crate::snapshot::{self, SnapshotState};
 use crate::tags::TagPos;
 use crate::view_state::ViewState;
@@ -77,6 +78,8 @@ pub struct ForamenApp {
     rec_started: Option<(PathBuf, u64)>,
     /// Tag positions of the mask with this source frame id.
     tags: Option<(u64, Vec<TagPos>)>,
+    /// The start-of-case readiness check (live sessions).
+    readiness: ReadinessPanel,
 }
 
 impl ForamenApp {
@@ -117,6 +120,7 @@ impl ForamenApp {
             settings: None,
             rec_started: None,
             tags: None,
+            readiness: ReadinessPanel::default(),
         }
     }
 

@@ -92,6 +92,12 @@ fn with_the_model_missing_the_video_plays_and_the_badge_says_ai_off_in_plain_wor
         presented(app) >= 5 && matches!(app.session.worker().status, WorkerStatus::Failed { .. })
     });
     assert!(has(&h, "AI OFF"), "the fault is on screen");
+    // The readiness panel says what failed, as `foramen check` would, until closed.
+    assert!(has(&h, "NOT READY: model"), "the readiness panel");
+    h.key_press(Key::Escape);
+    run_until(&mut h, |app| app.readiness.done);
+    h.step();
+    assert!(!has(&h, "NOT READY"));
     assert!(has(&h, "model not loaded"));
     // The path is for the log; the model line names the file and says it is not running.
     assert!(!has(&h, "/nonexistent"));
@@ -294,6 +300,10 @@ fn text_keeps_its_share_of_the_screen_at_720p_1080p_and_4k() {
             (w as f32, h_px as f32),
         );
         run_until(&mut h, |app| presented(app) >= 2);
+        // The readiness panel closed (it would cover the centre).
+        h.key_press(Key::Escape);
+        run_until(&mut h, |app| app.readiness.done);
+        run_until(&mut h, |_| true);
         // The model is missing: AI OFF, white capitals in a red box; the fault frame
         // around the video is red too, but spans the whole width.
         let img = h.render().expect("render");
@@ -325,7 +335,8 @@ fn text_keeps_its_share_of_the_screen_at_720p_1080p_and_4k() {
         // The legend's first entry (capitals and digits, bottom left), greyed as the AI
         // is off.
         let grey = |p: &image::Rgba<u8>| p.0[..3].iter().all(|c| c.abs_diff(150) < 4);
-        let legend = run_height(&img, (0, h_px / 2, w * 2 / 5, h_px), grey);
+        // Left of the video (which starts at 22 % of the width), where only the legend is.
+        let legend = run_height(&img, (0, h_px / 2, w * 18 / 100, h_px), grey);
         let first = legend.first().expect("legend text").1 as f32;
         let need = 18.0 * h_px as f32 / 1080.0;
         assert!(
@@ -337,4 +348,155 @@ fn text_keeps_its_share_of_the_screen_at_720p_1080p_and_4k() {
             share * 100.0
         );
     }
+}
+
+/// Saves the window as `<FORAMEN_TEST_SHOTS>/<name>.png` when that folder is given
+/// (`tools/window_states.py` makes `docs/window-states.jpg` from them).
+fn shot(h: &mut Harness<'static, ForamenApp>, name: &str) {
+    if let Ok(dir) = std::env::var("FORAMEN_TEST_SHOTS") {
+        let img = h.render().expect("render");
+        img.save(format!("{dir}/{name}.png")).expect("save");
+    }
+}
+
+#[test]
+fn each_state_shows_its_own_badge_and_only_that_one() {
+    let titles = [
+        "AI ON",
+        "OVERLAY OFF",
+        "AI PAUSED: STALE",
+        "AI OFF",
+        "NO SIGNAL",
+    ];
+    // Waits for `title` (a loaded 2-core machine may pass through other true states,
+    // such as a late heartbeat), then checks that no other title is on screen with it.
+    let only = |h: &mut Harness<'static, ForamenApp>, title: &str| {
+        let t = std::time::Instant::now();
+        while !has(h, title) && t.elapsed() < Duration::from_secs(30) {
+            h.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for t in titles {
+            // Each title is its own label: "AI OFF" is not found inside "OVERLAY OFF".
+            let found = h.query_all_by_label(t).next().is_some();
+            assert_eq!(found, t == title, "{title}: {t} found={found}");
+        }
+    };
+    let size = (1280.0, 720.0);
+    let dir = tempfile::tempdir().expect("tmp");
+    // Drawing, while recording.
+    let mut cfg = patient_cfg();
+    cfg.recording.dir = dir.path().join("rec");
+    std::fs::create_dir(&cfg.recording.dir).expect("recording folder");
+    let mut h = harness_with(
+        "synthetic:3:640x360@10",
+        MODEL,
+        cfg,
+        AppOptions::default(),
+        size,
+    );
+    run_until(&mut h, annotated);
+    h.key_press(Key::Escape);
+    h.key_press(Key::R);
+    run_until(&mut h, |app| {
+        app.session.recording().is_some_and(|r| r.frames > 2)
+    });
+    run_until(&mut h, |_| true);
+    only(&mut h, "AI ON");
+    assert!(has(&h, "REC 00:0"), "the REC badge");
+    shot(&mut h, "1-drawing-rec");
+    // The key card over it.
+    h.key_press(Key::F1);
+    h.step();
+    assert!(has(&h, "KEYS") && has(&h, "overlay on / off"));
+    shot(&mut h, "6-keys");
+    h.key_press(Key::Escape);
+    for k in [Key::Num1, Key::Num2, Key::Num3] {
+        h.key_press(k);
+    }
+    run_until(&mut h, |_| true);
+    only(&mut h, "OVERLAY OFF");
+    shot(&mut h, "2-all-hidden");
+    drop(h);
+    // Masks older than the limit.
+    let mut cfg = patient_cfg();
+    cfg.inference.max_mask_age_ms = 0.5;
+    // 60 fps: the newest frame is ahead of the newest mask.
+    let mut h = harness_with(
+        "synthetic:3:640x360@60",
+        MODEL,
+        cfg,
+        AppOptions::default(),
+        size,
+    );
+    run_until(&mut h, |app| app.session.worker().masks > 2);
+    run_until(&mut h, |_| true);
+    only(&mut h, "AI PAUSED: STALE");
+    shot(&mut h, "3-stale");
+    drop(h);
+    let mut h = harness_with(
+        "synthetic:3:640x360@10",
+        "/nonexistent/model.onnx",
+        Config::default(),
+        AppOptions::default(),
+        size,
+    );
+    run_until(&mut h, |app| {
+        presented(app) > 2 && matches!(app.session.worker().status, WorkerStatus::Failed { .. })
+    });
+    run_until(&mut h, |_| true);
+    assert!(has(&h, "NOT READY: model"));
+    shot(&mut h, "7-not-ready");
+    h.key_press(Key::Escape);
+    only(&mut h, "AI OFF");
+    shot(&mut h, "4-ai-off");
+    drop(h);
+    // A live source that delivers one frame a second: silent for longer than
+    // `[capture].no_signal_ms` between frames, as a stalled capture card.
+    let mut h = harness_with(
+        "synthetic:3:640x360@1",
+        MODEL,
+        patient_cfg(),
+        AppOptions::default(),
+        size,
+    );
+    run_until(&mut h, |app| presented(app) > 0);
+    h.key_press(Key::Escape);
+    only(&mut h, "NO SIGNAL");
+    shot(&mut h, "5-no-signal");
+}
+
+#[test]
+fn on_a_good_set_up_the_readiness_panel_says_ready_and_steps_aside() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = patient_cfg();
+    // The checks' judges are under test, not this loaded machine's speed.
+    cfg.inference.latency_budget_ms = 5000.0;
+    cfg.recording.dir = dir.path().to_path_buf();
+    let mut h = harness_with(
+        "synthetic:3:160x90@5",
+        MODEL,
+        cfg,
+        AppOptions::default(),
+        (480.0, 270.0),
+    );
+    let t = std::time::Instant::now();
+    while h.query_by_label("READY").is_none() && t.elapsed() < Duration::from_secs(60) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        h.query_all_by_label("PASS").count(),
+        4,
+        "every check passed"
+    );
+    assert!(!has(&h, "NOT READY") && !has(&h, "FAIL"));
+    // Nothing was left in the recording folder by its probe.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    run_until(&mut h, |app| app.readiness.done);
+    h.step();
+    assert!(
+        h.query_by_label("READY").is_none(),
+        "it steps aside by itself"
+    );
 }

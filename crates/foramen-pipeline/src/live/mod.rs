@@ -117,6 +117,11 @@ impl LiveSession {
         &self.spec.mode
     }
 
+    /// The source as given (`/dev/video0`, `synthetic:...`, a file).
+    pub fn input(&self) -> &str {
+        &self.spec.input
+    }
+
     /// The model file the session was started with.
     pub fn model_path(&self) -> &std::path::Path {
         &self.spec.model
