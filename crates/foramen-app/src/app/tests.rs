@@ -350,6 +350,13 @@ fn text_keeps_its_share_of_the_screen_at_720p_1080p_and_4k() {
     }
 }
 
+/// Closes the start-of-case panel (Esc) and waits until it is gone.
+fn close_readiness(h: &mut Harness<'static, ForamenApp>) {
+    h.key_press(Key::Escape);
+    run_until(h, |app| app.readiness.done);
+    h.step();
+}
+
 /// Saves the window as `<FORAMEN_TEST_SHOTS>/<name>.png` when that folder is given
 /// (`tools/window_states.py` makes `docs/window-states.jpg` from them).
 fn shot(h: &mut Harness<'static, ForamenApp>, name: &str) {
@@ -396,7 +403,7 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
         size,
     );
     run_until(&mut h, annotated);
-    h.key_press(Key::Escape);
+    close_readiness(&mut h);
     h.key_press(Key::R);
     run_until(&mut h, |app| {
         app.session.recording().is_some_and(|r| r.frames > 2)
@@ -420,7 +427,7 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
     drop(h);
     // Masks older than the limit.
     let mut cfg = patient_cfg();
-    cfg.inference.max_mask_age_ms = 0.5;
+    cfg.inference.max_mask_age_ms = 1.0;
     // 60 fps: the newest frame is ahead of the newest mask.
     let mut h = harness_with(
         "synthetic:3:640x360@60",
@@ -430,7 +437,7 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
         size,
     );
     run_until(&mut h, |app| app.session.worker().masks > 2);
-    run_until(&mut h, |_| true);
+    close_readiness(&mut h);
     only(&mut h, "AI PAUSED: STALE");
     shot(&mut h, "3-stale");
     drop(h);
@@ -447,7 +454,7 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
     run_until(&mut h, |_| true);
     assert!(has(&h, "NOT READY: model"));
     shot(&mut h, "7-not-ready");
-    h.key_press(Key::Escape);
+    close_readiness(&mut h);
     only(&mut h, "AI OFF");
     shot(&mut h, "4-ai-off");
     drop(h);
@@ -461,7 +468,7 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
         size,
     );
     run_until(&mut h, |app| presented(app) > 0);
-    h.key_press(Key::Escape);
+    close_readiness(&mut h);
     only(&mut h, "NO SIGNAL");
     shot(&mut h, "5-no-signal");
 }
