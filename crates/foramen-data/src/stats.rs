@@ -27,6 +27,20 @@ pub struct Appearance {
 /// Measures `rgb` (packed RGB8, `width` wide) inside the circle of centre (cx, cy)
 /// and radius `r` pixels.
 pub fn measure(rgb: &[u8], width: u32, height: u32, cx: f64, cy: f64, r: f64) -> Appearance {
+    measure_ring(rgb, width, height, (cx, cy), -1.0, r)
+}
+
+/// Measures `rgb` over the ring of centre `c` between radii `inner` (excluded; negative
+/// for a whole disc) and `outer` pixels, e.g. the rim of the field of view.
+pub fn measure_ring(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    c: (f64, f64),
+    inner: f64,
+    outer: f64,
+) -> Appearance {
+    let ((cx, cy), r) = (c, outer);
     let (w, h) = (width as usize, height as usize);
     let grey: Vec<f64> = rgb
         .chunks_exact(3)
@@ -40,7 +54,8 @@ pub fn measure(rgb: &[u8], width: u32, height: u32, cx: f64, cy: f64, r: f64) ->
     for y in 1..h.saturating_sub(1) {
         for x in 1..w.saturating_sub(1) {
             let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
-            if dx * dx + dy * dy > r * r {
+            let d2 = dx * dx + dy * dy;
+            if d2 > r * r || (inner >= 0.0 && d2 <= inner * inner) {
                 continue;
             }
             let i = y * w + x;

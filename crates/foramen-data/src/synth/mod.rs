@@ -6,9 +6,14 @@
 //! rotation and zoom move it coherently in a clip); instruments live in *scope*
 //! coordinates (they travel with the scope); optics (blur, vignetting, warm cast,
 //! sharpening halo, noise, the circular field stop) are applied last, on the picture.
+//! The field stop is out of focus, as on real towers: the light falls off toward the
+//! rim (vignetting, steeper over the outer 15 % of the radius), and the circle's edge
+//! goes from full light to black over 1-2 % of its radius, its pale rim as soft.
 //!
 //! Masks: 0 background (outside the circle, dura, fat, muscle, blood clots,
-//! instruments), 1 bone, 2 ligament (flavum), 3 disc.
+//! instruments), 1 bone, 2 ligament (flavum), 3 disc. They follow the nominal circle
+//! (where the soft edge passes half the light): the rim lining it and everything
+//! beyond, the dim outer half of the soft edge included, are background.
 
 mod optics;
 mod scene;
@@ -50,6 +55,15 @@ pub struct FrameState {
 /// up, which costs nothing visible because real towers are soft (Laplacian variance
 /// 25-93 at 1080p) and keeps 1080p60 clips practical on two cores.
 const MAX_INTERNAL_HEIGHT: u32 = 560;
+
+/// The field of view of `spec` in a `width` x `height` picture, in pixels: centre x,
+/// centre y, the nominal radius (the field stop's half-light circle, which the masks
+/// follow) and the lit radius (the outer end of the stop's soft edge; black beyond).
+pub fn lit_radius(spec: &SceneSpec, width: u32, height: u32) -> (f64, f64, f64, f64) {
+    let g = optics::ScopeGeometry::new(spec, width, height);
+    let (cx, cy, r) = (g.cx as f64, g.cy as f64, g.radius as f64);
+    (cx, cy, r, r + g.edge as f64)
+}
 
 /// Renders one still frame of `spec` at its starting state.
 pub fn render_still(spec: &SceneSpec, width: u32, height: u32) -> Rendered {

@@ -15,18 +15,24 @@ pub struct ScopeGeometry {
     pub cx: f32,
     /// Circle centre, pixels.
     pub cy: f32,
-    /// Circle radius, pixels.
+    /// Circle radius, pixels: where the field stop passes half the light.
     pub radius: f32,
+    /// Half the width of the stop's soft edge, pixels: the light falls smoothly from
+    /// full at `radius - edge` to none at `radius + edge` (the lit radius).
+    pub edge: f32,
 }
 
 impl ScopeGeometry {
     /// The field stop for `spec` in a `width` x `height` picture.
     pub fn new(spec: &SceneSpec, width: u32, height: u32) -> Self {
         let h = height as f32;
+        let radius = spec.optics.circle_frac * h / 2.0;
         Self {
             cx: width as f32 / 2.0 + spec.optics.circle_dx * h,
             cy: h / 2.0,
-            radius: spec.optics.circle_frac * h / 2.0,
+            radius,
+            // At least half a pixel either side: antialiased in small pictures.
+            edge: (spec.optics.edge_frac * radius / 2.0).max(0.5),
         }
     }
 
@@ -37,6 +43,7 @@ impl ScopeGeometry {
             cx: self.cx * s,
             cy: self.cy * s,
             radius: self.radius * s,
+            edge: (self.edge * s).max(0.5),
         }
     }
 
@@ -456,6 +463,10 @@ pub(crate) fn resize_nearest(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> 
     out
 }
 
+/// The rim's colour and its strength over the tissue at its centre line.
+const RIM_COLOUR: [f32; 3] = [0.96, 0.74, 0.52];
+const RIM_ALPHA: f32 = 0.5;
+
 #[inline]
 fn hash_noise(seed: u32, x: u32, y: u32) -> f32 {
     let mut h = seed ^ x.wrapping_mul(0x8da6_b343) ^ y.wrapping_mul(0xd816_3841);
@@ -497,31 +508,33 @@ pub(crate) fn finish(
                     - 1.0)
                     * o.noise
                     * 2.0;
-                if d_px > geo.radius + 0.5 {
+                let black = 0.012 * hash_noise(frame_seed ^ 0x77, x as u32, y as u32);
+                if d_px > geo.radius + geo.edge {
                     labels[x] = 0;
-                    let black = 0.012 * hash_noise(frame_seed ^ 0x77, x as u32, y as u32);
                     p.fill(black);
                     continue;
                 }
                 let block = 0.5
                     * o.noise
                     * perlin(frame_seed, (x / 8) as f32 * 0.71, (y / 8) as f32 * 0.71);
-                let vig = 1.0 - o.vignette * r.powf(2.4);
+                // Vignetting over the whole field, steeper over its outer 15 %.
+                let vig = (1.0 - o.vignette * r.powf(2.4))
+                    * (1.0 - o.rim_falloff * smoothstep(0.85, 1.0, r));
                 let cast = [1.0, o.warm_g, o.warm_b];
                 for c in 0..3 {
                     let sharp = p[c] + o.sharpen * (p[c] - soft_row[x * 3 + c]);
                     p[c] = sharp * o.exposure * vig * cast[c] + n + block;
                 }
-                // The bright pale-orange rim lining the field stop, antialiased.
-                let rim_t = smoothstep(geo.radius - rim - 1.0, geo.radius - rim, d_px)
-                    * smoothstep(geo.radius + 0.5, geo.radius - 0.5, d_px);
-                let edge = smoothstep(geo.radius + 0.5, geo.radius - 0.5, d_px);
-                let mixed = mix3(
-                    [p[0] * edge, p[1] * edge, p[2] * edge],
-                    [0.96, 0.74, 0.52],
-                    rim_t * 0.9,
-                );
+                // The pale-orange rim lining the field stop, as soft as the stop itself,
+                // then the stop's out-of-focus edge down to the black surround.
+                let sigma = (rim * 0.5).max(geo.edge * 0.6);
+                let ring = (-0.5 * ((d_px - (geo.radius - rim * 0.5)) / sigma).powi(2)).exp();
+                let stop = smoothstep(geo.radius + geo.edge, geo.radius - geo.edge, d_px);
+                let lit = mix3([p[0], p[1], p[2]], RIM_COLOUR, ring * RIM_ALPHA);
+                let mixed = mix3([black; 3], lit, stop);
                 p.copy_from_slice(&mixed);
+                // Masks follow the circle: the rim and everything outside it, the soft
+                // edge's dim outer half included, are background.
                 if d_px > geo.radius - rim {
                     labels[x] = 0;
                 }

@@ -85,6 +85,12 @@ pub struct Optics {
     pub circle_dx: f32,
     /// Width of the bright rim in pixels at 1080 lines.
     pub rim_px: f32,
+    /// Width of the field stop's soft edge (light from full to none, centred on the
+    /// circle) as a fraction of the circle's radius: real stops are out of focus.
+    pub edge_frac: f32,
+    /// Extra fall-off of brightness over the outer 15 % of the radius, 0..1, on top of
+    /// `vignette` (the light guide's and the lens's fall-off at the field's edge).
+    pub rim_falloff: f32,
     /// Burn a tower logo into the top-left corner.
     pub logo: bool,
 }
@@ -198,7 +204,8 @@ impl SceneSpec {
 
         let instruments = random_instruments(&mut r);
         let debris = random_debris(&mut r);
-        let optics = random_optics(&mut r);
+        // The field stop's edge has its own generator: scenes keep their other draws.
+        let optics = random_optics(&mut r, &mut Rng::new(seed ^ 0x0ED6_E5ED));
 
         Self {
             seed,
@@ -314,7 +321,7 @@ fn random_debris(r: &mut Rng) -> Vec<Debris> {
 }
 
 /// The scope's optics: blur, vignette, exposure, colour, noise, the image circle and rim.
-fn random_optics(r: &mut Rng) -> Optics {
+fn random_optics(r: &mut Rng, edge: &mut Rng) -> Optics {
     Optics {
         blur_sigma: r.range(1.7, 2.8),
         vignette: r.range(0.35, 0.6),
@@ -326,6 +333,8 @@ fn random_optics(r: &mut Rng) -> Optics {
         circle_frac: r.range(0.975, 1.0),
         circle_dx: r.range(-0.01, 0.01),
         rim_px: r.range(1.0, 3.0),
+        edge_frac: edge.range(0.01, 0.02),
+        rim_falloff: edge.range(0.25, 0.45),
         logo: r.chance(0.35),
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::stats::measure;
+use crate::stats::{measure, measure_ring};
 
 #[test]
 fn same_seed_same_frame_other_seed_other_frame() {
@@ -87,44 +87,107 @@ fn instruments_are_background() {
 #[test]
 fn looks_like_the_published_frames() {
     // The ranges of shared/docs/endoscopic-appearance.md, measured at 1080p as there,
-    // averaged over scenes (single frames vary as real ones do).
+    // averaged over scenes (single frames vary as real ones do): inside the field of
+    // view, and over the whole lit area with its rim and soft edge (a model must not be
+    // able to learn a razor-sharp circle that real towers do not show).
     let seeds = [1u64, 2, 5, 8, 13, 21];
-    let mut acc = vec![];
+    let (mut inside, mut lit) = (vec![], vec![]);
     for &s in &seeds {
         let spec = SceneSpec::from_seed(s);
         let r = render_still(&spec, 1920, 1080);
-        let geo = optics::ScopeGeometry::new(&spec, 1920, 1080);
-        let a = measure(
-            &r.rgb,
-            1920,
-            1080,
-            geo.cx as f64,
-            geo.cy as f64,
-            geo.radius as f64 * 0.97,
+        let (cx, cy, radius, lit_r) = lit_radius(&spec, 1920, 1080);
+        let a = measure(&r.rgb, 1920, 1080, cx, cy, radius * 0.97);
+        let l = measure(&r.rgb, 1920, 1080, cx, cy, lit_r);
+        // The rim band alone: the outer 10 % of the radius and the soft edge.
+        let rim = measure_ring(&r.rgb, 1920, 1080, (cx, cy), radius * 0.9, lit_r);
+        eprintln!(
+            "seed {s}: laplacian variance inside {:.1}, lit area {:.1}, rim band {:.1}",
+            a.laplacian_var, l.laplacian_var, rim.laplacian_var
         );
-        // Every single frame: warm, no neutral white, soft.
+        // Every single frame: warm, no neutral white, soft, the rim no sharper.
+        for m in [&a, &l] {
+            assert!(
+                m.mean_rgb[0] > m.mean_rgb[1] && m.mean_rgb[1] > m.mean_rgb[2] - 5.0,
+                "seed {s}: {m:?}"
+            );
+            assert!(m.warm_hue > 0.97, "seed {s}: {m:?}");
+            assert!(m.neutral_white < 0.03, "seed {s}: {m:?}");
+            assert!((15.0..110.0).contains(&m.laplacian_var), "seed {s}: {m:?}");
+        }
         assert!(
-            a.mean_rgb[0] > a.mean_rgb[1] && a.mean_rgb[1] > a.mean_rgb[2] - 5.0,
-            "seed {s}: {a:?}"
+            rim.laplacian_var < 93.0,
+            "seed {s}: rim band sharper than real frames: {rim:?}"
         );
-        assert!(a.warm_hue > 0.97, "seed {s}: {a:?}");
-        assert!(a.neutral_white < 0.03, "seed {s}: {a:?}");
-        assert!((15.0..110.0).contains(&a.laplacian_var), "seed {s}: {a:?}");
-        acc.push(a);
+        // Vignetting: the rim band is darker than the field's centre.
+        assert!(rim.mean_value < a.mean_value * 0.85, "seed {s}: {rim:?}");
+        inside.push(a);
+        lit.push(l);
     }
-    let mean = |f: &dyn Fn(&crate::stats::Appearance) -> f64| {
-        acc.iter().map(f).sum::<f64>() / acc.len() as f64
+    for (what, acc) in [("inside", &inside), ("lit area", &lit)] {
+        let mean = |f: &dyn Fn(&crate::stats::Appearance) -> f64| {
+            acc.iter().map(f).sum::<f64>() / acc.len() as f64
+        };
+        let rb = mean(&|a| a.red_over_blue);
+        let sat = mean(&|a| a.mean_saturation);
+        let val = mean(&|a| a.mean_value);
+        let lap = mean(&|a| a.laplacian_var);
+        let std = mean(&|a| a.grey_std);
+        assert!(rb > 0.85, "{what}: R > B + 20 on {rb}");
+        assert!((0.3..=0.56).contains(&sat), "{what}: saturation {sat}");
+        assert!((0.47..=0.8).contains(&val), "{what}: value {val}");
+        assert!(
+            (25.0..=93.0).contains(&lap),
+            "{what}: laplacian variance {lap}"
+        );
+        assert!((25.0..=50.0).contains(&std), "{what}: grey std {std}");
+    }
+}
+
+#[test]
+fn the_soft_edge_is_background_and_fades_to_black() {
+    // Labels stop inside the rim; the stop's soft edge falls smoothly to the black
+    // surround (along a radius, no step of 60 grey levels from one sample to the next,
+    // where the old razor-sharp circle stepped from its bright rim to black, 150-200).
+    let spec = SceneSpec::from_seed(2);
+    let (w, h) = (1920u32, 1080u32);
+    let r = render_still(&spec, w, h);
+    let (cx, cy, radius, lit_r) = lit_radius(&spec, w, h);
+    assert!(
+        (lit_r - radius) >= 0.005 * radius,
+        "soft edge {:.1} px",
+        lit_r - radius
+    );
+    let grey = |x: usize, y: usize| {
+        let i = (y * w as usize + x) * 3;
+        0.299 * r.rgb[i] as f64 + 0.587 * r.rgb[i + 1] as f64 + 0.114 * r.rgb[i + 2] as f64
     };
-    let rb = mean(&|a| a.red_over_blue);
-    let sat = mean(&|a| a.mean_saturation);
-    let val = mean(&|a| a.mean_value);
-    let lap = mean(&|a| a.laplacian_var);
-    let std = mean(&|a| a.grey_std);
-    assert!(rb > 0.85, "R > B + 20 on {rb}");
-    assert!((0.3..=0.56).contains(&sat), "saturation {sat}");
-    assert!((0.47..=0.8).contains(&val), "value {val}");
-    assert!((25.0..=93.0).contains(&lap), "laplacian variance {lap}");
-    assert!((25.0..=50.0).contains(&std), "grey std {std}");
+    for k in 0..16 {
+        let a = k as f64 * std::f64::consts::TAU / 16.0;
+        let (ux, uy) = (a.cos(), a.sin());
+        let mut prev: Option<f64> = None;
+        let mut d = radius - 2.0 * (lit_r - radius);
+        while d < lit_r + 3.0 {
+            let (x, y) = ((cx + ux * d) as usize, (cy + uy * d) as usize);
+            if d >= radius {
+                assert_eq!(
+                    r.mask[y * w as usize + x],
+                    0,
+                    "({x},{y}) outside the circle"
+                );
+            }
+            let g = grey(x, y);
+            if let Some(p) = prev {
+                assert!(
+                    (g - p).abs() < 60.0,
+                    "step of {:.0} grey levels at ({x},{y})",
+                    g - p
+                );
+            }
+            prev = Some(g);
+            d += 1.0;
+        }
+        assert!(prev.unwrap_or(255.0) < 8.0, "black beyond the lit radius");
+    }
 }
 
 #[test]
