@@ -1,8 +1,9 @@
 //! The reader study: per-image agreement of each reader (a surgeon, or the model) with a
 //! reference, and the tests of whether the readers differ, as JSON and Markdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -12,10 +13,9 @@ use crate::stats::{f_oneway, friedman, holm, kruskal, wilcoxon};
 /// Mask value that is never scored.
 const IGNORE: u8 = 255;
 
-/// Per-image agreement of `pred` with `truth`: IoU and Dice per foreground class
-/// (index >= 1) present in either mask, averaged. When neither mask has any
-/// foreground the two agree completely and both values are 1.
-pub fn image_scores(truth: &[u8], pred: &[u8]) -> (f64, f64) {
+/// Per-image agreement of `pred` with `truth`, per foreground class (index >= 1)
+/// present in either mask: (class, IoU, Dice), in class order.
+pub fn image_class_scores(truth: &[u8], pred: &[u8]) -> Vec<(u8, f64, f64)> {
     let mut tp = [0u64; 256];
     let mut in_truth = [0u64; 256];
     let mut in_pred = [0u64; 256];
@@ -29,21 +29,52 @@ pub fn image_scores(truth: &[u8], pred: &[u8]) -> (f64, f64) {
             tp[t as usize] += 1;
         }
     }
-    let (mut iou, mut dice, mut n) = (0.0, 0.0, 0);
-    for c in 1..255 {
-        if in_truth[c] + in_pred[c] == 0 {
-            continue;
+    (1..255u8)
+        .filter(|&c| in_truth[c as usize] + in_pred[c as usize] > 0)
+        .map(|c| {
+            let (t, p, both) = (in_truth[c as usize], in_pred[c as usize], tp[c as usize]);
+            let iou = both as f64 / (t + p - both) as f64;
+            (c, iou, 2.0 * both as f64 / (t + p) as f64)
+        })
+        .collect()
+}
+
+/// Per-image agreement of `pred` with `truth`: IoU and Dice per foreground class
+/// (index >= 1) present in either mask, averaged. When neither mask has any
+/// foreground the two agree completely and both values are 1.
+pub fn image_scores(truth: &[u8], pred: &[u8]) -> (f64, f64) {
+    mean_scores(&image_class_scores(truth, pred))
+}
+
+fn mean_scores(per_class: &[(u8, f64, f64)]) -> (f64, f64) {
+    if per_class.is_empty() {
+        return (1.0, 1.0);
+    }
+    let n = per_class.len() as f64;
+    let iou = per_class.iter().map(|c| c.1).sum::<f64>() / n;
+    (iou, per_class.iter().map(|c| c.2).sum::<f64>() / n)
+}
+
+/// Parses a `--reader NAME=DIR`.
+pub fn parse_reader(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(dir)))
         }
-        let union = in_truth[c] + in_pred[c] - tp[c];
-        iou += tp[c] as f64 / union as f64;
-        dice += 2.0 * tp[c] as f64 / (in_truth[c] + in_pred[c]) as f64;
-        n += 1;
+        _ => Err(format!("reader {s:?} is not NAME=DIR")),
     }
-    if n == 0 {
-        (1.0, 1.0)
-    } else {
-        (iou / n as f64, dice / n as f64)
-    }
+}
+
+/// One class's agreement summed over the images where it is in the reference or the
+/// reader's mask.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClassScore {
+    /// Sum of the per-image IoUs.
+    pub iou_sum: f64,
+    /// Sum of the per-image Dices.
+    pub dice_sum: f64,
+    /// Images counted.
+    pub images: usize,
 }
 
 /// One reader's per-image scores, in the reference's image order.
@@ -55,6 +86,24 @@ pub struct ReaderScores {
     pub ious: Vec<f64>,
     /// Dice per image.
     pub dices: Vec<f64>,
+    /// Per foreground class, over the images where it occurs.
+    pub classes: BTreeMap<u8, ClassScore>,
+}
+
+impl ReaderScores {
+    /// Scores one more image: the reader's mask `pred` against the reference's.
+    pub fn add_image(&mut self, truth: &[u8], pred: &[u8]) {
+        let per_class = image_class_scores(truth, pred);
+        for &(c, iou, dice) in &per_class {
+            let s = self.classes.entry(c).or_default();
+            s.iou_sum += iou;
+            s.dice_sum += dice;
+            s.images += 1;
+        }
+        let (iou, dice) = mean_scores(&per_class);
+        self.ious.push(iou);
+        self.dices.push(dice);
+    }
 }
 
 /// A pairwise Wilcoxon signed-rank test between two readers' IoUs.
@@ -85,6 +134,10 @@ pub struct ReaderStudy {
     pub friedman: TestResult,
     /// Every pair of readers.
     pub pairwise: Vec<Pairwise>,
+    /// Class names by index (empty: classes are named by index).
+    pub class_names: Vec<String>,
+    /// Where the names came from (`--classes`, a `dataset.toml`, `indices`).
+    pub names_from: String,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -122,6 +175,83 @@ impl ReaderStudy {
             images,
             readers,
             pairwise,
+            class_names: Vec::new(),
+            names_from: "indices".into(),
+        }
+    }
+
+    /// Names the classes in the report, checking that every class in the masks has a
+    /// name; `names` empty: by index.
+    pub fn with_class_names(mut self, names: Vec<String>, from: &str) -> Result<Self, String> {
+        if !names.is_empty()
+            && let Some(c) = self
+                .classes()
+                .into_iter()
+                .find(|&c| c as usize >= names.len())
+        {
+            return Err(format!(
+                "class {c} is in the masks but {from} names only classes 0-{} ({})",
+                names.len() - 1,
+                names.join(",")
+            ));
+        }
+        self.class_names = names;
+        self.names_from = from.to_string();
+        Ok(self)
+    }
+
+    /// The foreground classes in any reader's or the reference's masks.
+    pub fn classes(&self) -> BTreeSet<u8> {
+        let per_reader = self.readers.iter().flat_map(|r| r.classes.keys());
+        per_reader.copied().collect()
+    }
+
+    /// A class's name, else its index.
+    pub fn class_name(&self, c: u8) -> String {
+        self.class_names
+            .get(c as usize)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    }
+
+    fn per_class_json(&self, r: &ReaderScores) -> Value {
+        let per_class: serde_json::Map<String, Value> = r
+            .classes
+            .iter()
+            .map(|(&c, s)| {
+                let n = s.images as f64;
+                let v = json!({"mean_iou": s.iou_sum / n, "mean_dice": s.dice_sum / n, "images": s.images});
+                (self.class_name(c), v)
+            })
+            .collect();
+        Value::Object(per_class)
+    }
+
+    /// The per-class table of `report.md`: mean IoU per reader and class.
+    fn per_class_markdown(&self, md: &mut String) {
+        let classes = self.classes();
+        let names: Vec<String> = classes.iter().map(|&c| self.class_name(c)).collect();
+        let from = if self.class_names.is_empty() {
+            "classes by index".to_string()
+        } else {
+            format!("names from `{}`", self.names_from)
+        };
+        let _ = writeln!(
+            md,
+            "\nPer class ({from}): mean IoU over the images where the class is in the reference or the reader's mask.\n\n| reader | {} |\n| --- |{}",
+            names.join(" | "),
+            " --- |".repeat(names.len())
+        );
+        for r in &self.readers {
+            let cells: Vec<String> = classes
+                .iter()
+                .map(|c| {
+                    r.classes.get(c).map_or("-".into(), |s| {
+                        format!("{:.4}", s.iou_sum / s.images as f64)
+                    })
+                })
+                .collect();
+            let _ = writeln!(md, "| {} | {} |", r.name, cells.join(" | "));
         }
     }
 
@@ -137,7 +267,7 @@ impl ReaderStudy {
                     .map(String::as_str)
                     .zip(r.ious.iter().copied())
                     .collect();
-                let v = json!({"mean_iou": mean(&r.ious), "mean_dice": mean(&r.dices), "per_image_iou": per_image});
+                let v = json!({"mean_iou": mean(&r.ious), "mean_dice": mean(&r.dices), "per_image_iou": per_image, "per_class": self.per_class_json(r)});
                 (r.name.clone(), v)
             })
             .collect();
@@ -155,6 +285,7 @@ impl ReaderStudy {
         json!({
             "reference": reference,
             "images": self.images.len(),
+            "classes": {"names_from": self.names_from, "names": self.class_names},
             "readers": readers,
             "tests": {
                 "anova": test_json(self.anova),
@@ -180,6 +311,7 @@ impl ReaderStudy {
                 mean(&r.dices)
             );
         }
+        self.per_class_markdown(&mut md);
         let _ = writeln!(md, "\n| test | statistic | p |\n| --- | --- | --- |");
         for (key, t) in [
             ("anova", self.anova),
@@ -217,6 +349,44 @@ mod tests {
         assert!((iou - (2.0 / 3.0) / 2.0).abs() < 1e-12);
         assert!((dice - 0.4).abs() < 1e-12);
         assert_eq!(image_scores(&[0, 0], &[0, 0]), (1.0, 1.0));
+        let per_class = image_class_scores(&truth, &pred);
+        assert_eq!(per_class.len(), 2);
+        assert_eq!((per_class[1].0, per_class[1].1), (2, 0.0));
+    }
+
+    #[test]
+    fn per_class_scores_are_named_from_the_names_given_else_by_index() {
+        let mut r = ReaderScores {
+            name: "model".into(),
+            ..ReaderScores::default()
+        };
+        r.add_image(&[1, 1, 2, 0], &[1, 1, 2, 2]); // 1: IoU 1; 2: IoU 1/2
+        r.add_image(&[1, 1, 0, 0], &[1, 0, 0, 0]); // 1: IoU 1/2
+        assert_eq!(r.ious, [0.75, 0.5]);
+        assert_eq!(r.classes[&1].images, 2);
+        assert!((r.classes[&1].iou_sum - 1.5).abs() < 1e-12);
+        let images = vec!["a".to_string(), "b".to_string()];
+        let study = ReaderStudy::new(images, vec![r]);
+        let md = study.markdown("ref");
+        assert!(
+            md.contains("(classes by index)") && md.contains("| reader | 1 | 2 |"),
+            "{md}"
+        );
+        assert!(md.contains("| model | 0.7500 | 0.5000 |"), "{md}");
+        let named = |n: &[&str]| {
+            let names = n.iter().map(|s| s.to_string()).collect();
+            study.clone().with_class_names(names, "--classes")
+        };
+        let err = named(&["bg", "bone"]).expect_err("class 2 has no name");
+        assert!(
+            err.contains("class 2") && err.contains("--classes names only classes 0-1"),
+            "{err}"
+        );
+        let study = named(&["bg", "bone", "disc"]).expect("named");
+        assert!(study.markdown("ref").contains("| reader | bone | disc |"));
+        let doc = study.to_json("ref");
+        assert_eq!(doc["readers"]["model"]["per_class"]["disc"]["images"], 1);
+        assert_eq!(doc["classes"]["names_from"], "--classes");
     }
 
     #[test]
@@ -225,6 +395,7 @@ mod tests {
             name: name.into(),
             ious: ious.to_vec(),
             dices: ious.iter().map(|i| 2.0 * i / (1.0 + i)).collect(),
+            ..ReaderScores::default()
         };
         let images: Vec<String> = (0..5).map(|i| format!("f{i}")).collect();
         let study = ReaderStudy::new(

@@ -122,6 +122,26 @@ impl DatasetInfo {
     pub fn class_set(&self) -> Result<ClassSet, ClassesError> {
         ClassSet::new(self.classes.clone(), self.ignore_index)
     }
+
+    /// The class names for a folder of masks and where they came from: `given` (a
+    /// command's `--classes`), else the classes of the `dataset.toml` in the folder or
+    /// beside it (in its parent: `DATA/masks` is named by `DATA/dataset.toml`), else
+    /// none, and the caller names the classes by index.
+    pub fn names_for(
+        masks: &Path,
+        given: Option<Vec<String>>,
+    ) -> Result<(Vec<String>, String), DataError> {
+        if let Some(names) = given {
+            return Ok((names, "--classes".into()));
+        }
+        for dir in std::iter::once(masks).chain(masks.parent()) {
+            if let Some(info) = Self::read(dir)? {
+                let names = info.classes.into_iter().map(|c| c.name).collect();
+                return Ok((names, dir.join(Self::FILE).display().to_string()));
+            }
+        }
+        Ok((Vec::new(), "indices".into()))
+    }
 }
 
 /// One image and its mask, as absolute (root-joined) paths.

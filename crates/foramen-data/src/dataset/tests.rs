@@ -228,3 +228,27 @@ fn reads_vocalfolds_lists_when_present() {
     let m = load_mask(&val[0].mask).expect("mask");
     assert!(m.pixels().all(|p| p.0[0] <= 6));
 }
+
+#[test]
+fn class_names_for_masks_come_from_the_option_then_dataset_toml_then_nowhere() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let masks = dir.path().join("masks");
+    std::fs::create_dir_all(&masks).expect("mkdir");
+    let none = DatasetInfo::names_for(&masks, None).expect("none");
+    assert_eq!(none, (vec![], "indices".to_string()));
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "name = \"x\"\n[[classes]]\nindex = 0\nname = \"bg\"\ncolor = [0, 0, 0]\n\
+         [[classes]]\nindex = 1\nname = \"bone\"\ncolor = [9, 9, 9]\n",
+    )
+    .expect("w");
+    let (names, from) = DatasetInfo::names_for(&masks, None).expect("beside");
+    assert_eq!(names, ["bg", "bone"]);
+    assert!(from.ends_with("dataset.toml"), "{from}");
+    let given = Some(vec!["a".to_string(), "b".to_string()]);
+    let (names, from) = DatasetInfo::names_for(&masks, given).expect("given");
+    assert_eq!(
+        (names, from.as_str()),
+        (vec!["a".into(), "b".into()], "--classes")
+    );
+}

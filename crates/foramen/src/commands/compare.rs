@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use foramen_data::dataset::{list_images, load_mask};
-use foramen_eval::reader_study::{ReaderScores, ReaderStudy, image_scores};
+use foramen_data::dataset::{DatasetInfo, list_images, load_mask};
+use foramen_eval::reader_study::{ReaderScores, ReaderStudy, parse_reader};
 
 /// `foramen compare` options.
 #[derive(clap::Args)]
@@ -20,25 +20,15 @@ pub struct Args {
     /// Output folder for compare.json and report.md.
     #[arg(long)]
     out: PathBuf,
+    /// Class names in index order for the report (else dataset.toml in or beside the
+    /// reference folder, else the classes' indices).
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<String>>,
 }
 
-fn parse_reader(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, dir) = s
-        .split_once('=')
-        .ok_or_else(|| format!("reader {s:?} is not NAME=DIR"))?;
-    if name.is_empty() || dir.is_empty() {
-        return Err(format!("reader {s:?} is not NAME=DIR"));
-    }
-    Ok((name.to_string(), PathBuf::from(dir)))
-}
-
-/// Runs `foramen compare`.
+/// Runs `foramen compare`: writes `OUT/compare.json` and `OUT/report.md`.
 pub fn exec(a: Args) -> Result<()> {
-    run(&a.reference, &a.readers, &a.out)
-}
-
-/// Runs the comparison and writes `OUT/compare.json` and `OUT/report.md`.
-fn run(reference: &Path, readers: &[(String, PathBuf)], out: &Path) -> Result<()> {
+    let (reference, readers, out) = (a.reference.as_path(), &a.readers, a.out.as_path());
     if readers.is_empty() {
         bail!("give at least one --reader NAME=DIR");
     }
@@ -50,6 +40,7 @@ fn run(reference: &Path, readers: &[(String, PathBuf)], out: &Path) -> Result<()
     let mut inputs = vec![reference];
     inputs.extend(readers.iter().map(|(_, d)| d.as_path()));
     foramen_core::paths::check_output(out, &inputs)?;
+    let (names, from) = DatasetInfo::names_for(reference, a.classes)?;
     let refs =
         list_images(reference).with_context(|| format!("listing {}", reference.display()))?;
     if refs.is_empty() {
@@ -68,7 +59,9 @@ fn run(reference: &Path, readers: &[(String, PathBuf)], out: &Path) -> Result<()
         .iter()
         .map(|(name, dir)| score_reader(name, dir, &refs, &stems))
         .collect::<Result<Vec<_>>>()?;
-    let study = ReaderStudy::new(stems, scores);
+    let study = ReaderStudy::new(stems, scores)
+        .with_class_names(names, &from)
+        .map_err(anyhow::Error::msg)?;
     let reference_name = reference.display().to_string();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json_path = out.join("compare.json");
@@ -125,9 +118,7 @@ fn score_reader(
                 truth.dimensions()
             );
         }
-        let (i, d) = image_scores(truth.as_raw(), pred.as_raw());
-        r.ious.push(i);
-        r.dices.push(d);
+        r.add_image(truth.as_raw(), pred.as_raw());
     }
     Ok(r)
 }
