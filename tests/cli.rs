@@ -1267,3 +1267,65 @@ fn check_names_what_failed_exits_non_zero_and_writes_nothing() {
     assert!(!missing_rec.parent().expect("parent").exists());
     assert_eq!(walk(dir.path()), before, "the check wrote something");
 }
+
+/// `foramen eval --shard I/N` on N array jobs, then `--merge`: exactly the confusion
+/// matrix, per-class metrics and ROC AUCs of one run over the whole list; a merge with a
+/// shard missing is refused.
+#[test]
+fn eval_shards_merged_equal_one_run_over_the_whole_list() {
+    let data = repo().join("../shared/data/vocalfolds");
+    if !data.exists() {
+        eprintln!("skipping: {} not present", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let list = dir.path().join("few.txt");
+    let lines: Vec<String> = std::fs::read_to_string(data.join("val.txt"))
+        .expect("val.txt")
+        .lines()
+        .step_by(7)
+        .map(String::from)
+        .collect();
+    std::fs::write(&list, lines.join("\n")).expect("list");
+    let model = repo().join("models/vocalfolds.onnx").display().to_string();
+    let (data_s, list_s) = (data.display().to_string(), list.display().to_string());
+    let run = |name: &str, shard: Option<&str>| {
+        let out = dir.path().join(name).display().to_string();
+        let mut args = vec![
+            "eval", "--data", &data_s, "--list", &list_s, "--model", &model,
+        ];
+        args.extend(["--out", &out]);
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        ok(&args);
+        out
+    };
+    let json = |out: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(Path::new(out).join("metrics.json")).expect("json");
+        serde_json::from_str(&text).expect("metrics.json")
+    };
+    let whole = json(&run("whole", None));
+    let shards: Vec<String> = (0..3)
+        .map(|i| run(&format!("s{i}"), Some(&format!("{i}/3"))))
+        .collect();
+    let merged_out = dir.path().join("merged").display().to_string();
+    let mut args = vec!["eval", "--out", &merged_out, "--merge"];
+    args.extend(shards.iter().map(String::as_str));
+    ok(&args);
+    let merged = json(&merged_out);
+    for key in ["confusion_matrix", "per_class", "pixel_accuracy", "images"] {
+        assert_eq!(merged[key], whole[key], "{key}");
+    }
+    let partial = foramen(&[
+        "eval",
+        "--out",
+        &merged_out,
+        "--merge",
+        &shards[0],
+        &shards[2],
+    ]);
+    assert!(!partial.status.success());
+    let said = common::text(&partial);
+    assert!(said.contains("each of 0/N ... N-1/N once"), "{said}");
+}

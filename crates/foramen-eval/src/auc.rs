@@ -17,8 +17,8 @@ const BINS: usize = 2 * HALF + 1;
 /// Positive and negative score histograms for one class.
 #[derive(Clone)]
 pub struct BinnedRoc {
-    pos: Vec<u64>,
-    neg: Vec<u64>,
+    pub(crate) pos: Vec<u64>,
+    pub(crate) neg: Vec<u64>,
 }
 
 impl Default for BinnedRoc {

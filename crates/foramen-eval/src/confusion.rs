@@ -20,9 +20,9 @@ pub struct ClassMetrics {
 /// Pixel counts, rows = truth, columns = prediction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfusionMatrix {
-    n: usize,
-    counts: Vec<u64>,
-    ignore: u8,
+    pub(crate) n: usize,
+    pub(crate) counts: Vec<u64>,
+    pub(crate) ignore: u8,
 }
 
 /// Errors adding masks.

@@ -57,16 +57,16 @@ struct PreviousFrame {
 
 /// The running evaluation.
 pub struct Evaluation {
-    names: Vec<String>,
-    ignored: Vec<bool>,
-    truth_lut: [u8; 256],
-    cm: ConfusionMatrix,
-    rocs: Vec<BinnedRoc>,
-    flips: u64,
-    stable: u64,
+    pub(crate) names: Vec<String>,
+    pub(crate) ignored: Vec<bool>,
+    pub(crate) truth_lut: [u8; 256],
+    pub(crate) cm: ConfusionMatrix,
+    pub(crate) rocs: Vec<BinnedRoc>,
+    pub(crate) flips: u64,
+    pub(crate) stable: u64,
     previous: Option<PreviousFrame>,
-    worst: Vec<WorstImage>,
-    images: usize,
+    pub(crate) worst: Vec<WorstImage>,
+    pub(crate) images: usize,
 }
 
 impl Evaluation {
@@ -133,17 +133,33 @@ impl Evaluation {
 
     /// Only the few worst images keep their prediction: memory stays flat in the list.
     fn keep_if_worst(&mut self, r: &ImageResult, miou: f64) {
-        if self.worst.len() < WORST || self.worst.last().is_some_and(|w| miou < w.miou) {
-            self.worst.push(WorstImage {
-                stem: r.stem.to_string(),
-                miou,
-                image: r.image.to_path_buf(),
-                mask: r.mask.to_path_buf(),
-                pred: r.pred.clone(),
-            });
-            self.worst.sort_by(|a, b| a.miou.total_cmp(&b.miou));
+        // The prediction is copied only for an image that is kept.
+        if !self.qualifies(miou) {
+            return;
+        }
+        self.keep_worst(WorstImage {
+            stem: r.stem.to_string(),
+            miou,
+            image: r.image.to_path_buf(),
+            mask: r.mask.to_path_buf(),
+            pred: r.pred.clone(),
+        });
+    }
+
+    /// Keeps `w` if it is among the [`WORST`] lowest so far.
+    pub(crate) fn keep_worst(&mut self, w: WorstImage) {
+        if self.qualifies(w.miou) {
+            self.worst.push(w);
+            // Ties broken by name: the same worst images whatever the order they came in
+            // (one run, or shards merged).
+            self.worst
+                .sort_by(|a, b| a.miou.total_cmp(&b.miou).then_with(|| a.stem.cmp(&b.stem)));
             self.worst.truncate(WORST);
         }
+    }
+
+    fn qualifies(&self, miou: f64) -> bool {
+        self.worst.len() < WORST || self.worst.last().is_some_and(|x| miou <= x.miou)
     }
 
     fn add_probs(&mut self, truth: &[u8], p: &[f32]) {

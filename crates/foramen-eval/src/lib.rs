@@ -13,6 +13,7 @@ pub mod evaluation;
 pub mod plot;
 pub mod reader_study;
 pub mod report;
+pub mod shard;
 mod special;
 pub mod stats;
 
@@ -21,4 +22,5 @@ pub use confusion::{ClassMetrics, ConfusionMatrix, EvalError};
 pub use evaluation::{Evaluation, ImageResult, WorstImage};
 pub use reader_study::{ReaderStudy, image_scores};
 pub use report::{Average, EvalReport};
+pub use shard::ShardError;
 pub use stats::TestResult;

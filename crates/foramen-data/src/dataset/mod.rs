@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::synth::{SceneSpec, render_still};
 
+mod ignore;
+mod shard;
+mod tiles;
+pub use ignore::ignored_flags;
+pub use shard::{parse_shard, select_shard};
+pub use tiles::side_by_side;
+
 /// Errors reading or writing a data set; each names the file (and line) at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {

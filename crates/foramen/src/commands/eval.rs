@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use foramen_core::config::ModelConfig;
 use foramen_core::{ClassSet, Config};
-use foramen_data::dataset::{DatasetInfo, Sample, load_mask, read_list};
+use foramen_data::dataset::{
+    DatasetInfo, Sample, ignored_flags, load_mask, parse_shard, read_list, select_shard,
+    side_by_side,
+};
 use foramen_eval::{EvalReport, Evaluation, ImageResult, plot};
 use foramen_segment::{ListFilter, Segmenter, TemporalSettings};
 
@@ -17,11 +20,11 @@ use crate::progress::bar;
 #[derive(clap::Args)]
 pub struct Args {
     /// Data set root (the list's paths are relative to it).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "merge")]
+    data: Option<PathBuf>,
     /// List file of `image mask` lines (relative to --data unless absolute).
-    #[arg(long)]
-    list: PathBuf,
+    #[arg(long, required_unless_present = "merge")]
+    list: Option<PathBuf>,
     /// Run this ONNX model (default: the bundled one, unless --pred is given).
     #[arg(long, conflicts_with = "pred")]
     model: Option<PathBuf>,
@@ -47,18 +50,30 @@ pub struct Args {
     /// Apply the live temporal filter (`[inference]` settings) in list order, per folder.
     #[arg(long)]
     temporal: bool,
+    /// Score only entries I, I+N, I+2N, ... of the list (`I/N`, for array jobs); --out
+    /// also gets `shard.bin` for --merge.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Add up the shard folders' `shard.bin` (all N of one list) into one report in
+    /// --out: the numbers of one run over the whole list.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["data", "model", "pred", "shard", "temporal"])]
+    merge: Vec<PathBuf>,
 }
 
 /// Runs `foramen eval`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
+    if !a.merge.is_empty() {
+        return merge(&a.merge, &a.out);
+    }
     let predictions = match a.pred {
         Some(pred) => Predictions::Saved { pred, prob: a.prob },
         None => Predictions::Model(a.model.or_else(|| config.model.path.clone())),
     };
     let temporal = TemporalSettings::from_config(&config.inference)?;
     let opts = EvalOptions {
-        data: a.data,
-        list: a.list,
+        data: a.data.context("--data")?,
+        list: a.list.context("--list")?,
+        shard: a.shard,
         predictions,
         out: a.out,
         classes: a.classes,
@@ -89,6 +104,8 @@ struct EvalOptions {
     pub data: PathBuf,
     /// List file (relative to `data` unless absolute).
     pub list: PathBuf,
+    /// Only this `(i, n)` shard of the list.
+    pub shard: Option<(usize, usize)>,
     /// Predictions.
     pub predictions: Predictions,
     /// Output folder.
@@ -141,7 +158,10 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     } else {
         opts.data.join(&opts.list)
     };
-    let samples = read_list(&opts.data, &list)?;
+    let mut samples = read_list(&opts.data, &list)?;
+    if let Some(shard) = opts.shard {
+        samples = select_shard(samples, shard);
+    }
     if samples.is_empty() {
         bail!("{}: the list is empty", list.display());
     }
@@ -171,7 +191,15 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     };
     let info = DatasetInfo::read(&opts.data)?;
     let names = class_names(opts, info.as_ref(), segmenter.as_ref())?;
-    let ignored = ignored_classes(opts, info.as_ref(), segmenter.as_ref(), &names)?;
+    let ignored = ignored_flags(
+        &names,
+        opts.ignore_classes.as_deref(),
+        info.as_ref().map_or(&[][..], |i| &i.ignore_classes),
+        segmenter
+            .as_ref()
+            .map_or(&[][..], |s| &s.contract().ignore_classes),
+    )
+    .map_err(anyhow::Error::msg)?;
     let with_probs = matches!(
         opts.predictions,
         Predictions::Model(_) | Predictions::Saved { prob: Some(_), .. }
@@ -215,8 +243,32 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
+    if let Some(shard) = opts.shard {
+        write_shard(&eval, shard, &opts.out)?;
+    }
     let report = eval.finish();
     let path = write_report(&report, &list, &opts.out, info.as_ref(), filter.as_ref())?;
+    say!("{}, written to {}", report.summary(), path.display());
+    Ok(())
+}
+
+/// `OUT/shard.bin`, for `--merge`.
+fn write_shard(eval: &Evaluation, shard: (usize, usize), out: &Path) -> Result<()> {
+    let path = out.join("shard.bin");
+    std::fs::create_dir_all(out)?;
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(eval.write_shard(shard, std::io::BufWriter::new(file))?)
+}
+
+/// `--merge`: the shards added up and reported as one run; every shard of one `I/N`
+/// split must be there once.
+fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
+    foramen_core::paths::check_output(out, &dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    let files: Vec<PathBuf> = dirs.iter().map(|d| d.join("shard.bin")).collect();
+    let (eval, n) = foramen_eval::shard::merge_files(&files)?;
+    let report = eval.finish();
+    let path = write_report(&report, Path::new(&format!("{n} shards")), out, None, None)?;
     say!("{}, written to {}", report.summary(), path.display());
     Ok(())
 }
@@ -364,65 +416,4 @@ fn write_worst(md: &mut String, report: &EvalReport, out: &Path, colors: &[[u8; 
         }
     }
     Ok(())
-}
-
-/// Which classes are ignored (one flag per class): the options' list, else the union of
-/// dataset.toml's and the model's. A name that is not a class is an error naming its source.
-fn ignored_classes(
-    opts: &EvalOptions,
-    info: Option<&DatasetInfo>,
-    segmenter: Option<&Segmenter>,
-    names: &[String],
-) -> Result<Vec<bool>> {
-    let mut wanted: Vec<(String, &str)> = Vec::new();
-    match &opts.ignore_classes {
-        Some(list) => wanted.extend(list.iter().map(|n| (n.clone(), "--ignore-classes"))),
-        None => {
-            if let Some(info) = info {
-                wanted.extend(
-                    info.ignore_classes
-                        .iter()
-                        .map(|n| (n.clone(), "dataset.toml")),
-                );
-            }
-            if let Some(seg) = segmenter {
-                let from = seg.contract().ignore_classes.iter();
-                wanted.extend(from.map(|n| (n.clone(), "the model's contract")));
-            }
-        }
-    }
-    let mut flags = vec![false; names.len()];
-    for (name, source) in wanted {
-        let Some(k) = names.iter().position(|n| *n == name) else {
-            bail!("ignored class `{name}` (from {source}) is not one of the classes {names:?}");
-        };
-        flags[k] = true;
-    }
-    if flags.iter().all(|&f| f) {
-        bail!("every class is ignored: nothing left to score");
-    }
-    Ok(flags)
-}
-
-/// Picture, coloured truth and coloured prediction side by side (ignored pixels grey).
-fn side_by_side(
-    image_path: &std::path::Path,
-    mask_path: &std::path::Path,
-    pred: &[u8],
-    colors: &[[u8; 3]],
-) -> Option<image::RgbImage> {
-    let truth = load_mask(mask_path).ok()?;
-    let (w, h) = truth.dimensions();
-    let picture = image::open(image_path).ok()?.into_rgb8();
-    let picture = image::imageops::resize(&picture, w, h, image::imageops::FilterType::Triangle);
-    let paint = |v: u8| colors.get(v as usize).copied().unwrap_or([128, 128, 128]);
-    let mut out = image::RgbImage::new(w * 3, h);
-    for y in 0..h {
-        for x in 0..w {
-            out.put_pixel(x, y, *picture.get_pixel(x, y));
-            out.put_pixel(w + x, y, image::Rgb(paint(truth.get_pixel(x, y).0[0])));
-            out.put_pixel(2 * w + x, y, image::Rgb(paint(pred[(y * w + x) as usize])));
-        }
-    }
-    Some(out)
 }
