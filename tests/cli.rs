@@ -102,7 +102,8 @@ fn replay_keeps_frame_count_and_size_of_an_unseen_clip() {
         .map(String::from)
         .collect();
     assert!(
-        rows[0].starts_with("frame,pts_ms,mask_frame,mask_age_ms,infer_ms"),
+        rows[0].starts_with("frame,pts_ms,mask_frame,mask_age_ms,infer_ms")
+            && rows[0].ends_with(",total_ms,provider"),
         "{}",
         rows[0]
     );
@@ -118,6 +119,7 @@ fn replay_keeps_frame_count_and_size_of_an_unseen_clip() {
         let age: f64 = f[3].parse().expect("age");
         let total: f64 = f[9].parse().expect("total");
         assert!(age >= 0.0 && total >= age, "{row}");
+        assert_eq!(f[10], "cpu", "the provider in use: {row}");
     }
 }
 

@@ -158,6 +158,8 @@ struct Sinks<'a> {
     encoder: VideoEncoder,
     out: &'a Path,
     csv: Option<(&'a Path, std::io::BufWriter<std::fs::File>)>,
+    /// The provider in use, the telemetry's last column.
+    provider: &'static str,
     output_buffers: crossbeam_channel::Sender<Vec<u8>>,
 }
 
@@ -192,8 +194,13 @@ fn encode_all(
             t.stages.post.push(b.timings.post_ms as f64);
         }
         if let Some((path, f)) = sinks.csv.as_mut() {
-            writeln!(f, "{}", stages::telemetry_row(&b, total_ms))
-                .map_err(PipelineError::io("writing", *path))?;
+            writeln!(
+                f,
+                "{},{}",
+                stages::telemetry_row(&b, total_ms),
+                sinks.provider
+            )
+            .map_err(PipelineError::io("writing", *path))?;
         }
         t.frames += 1;
         observer.frame_written();
@@ -259,6 +266,7 @@ pub fn run(
     // Load the model before creating any output, so a broken model leaves nothing
     // that could pass for a finished replay.
     let seg = load(model, &pipeline_model_config(cfg))?;
+    let provider = seg.execution_provider();
     let style = OverlayStyle::new(seg.classes(), &cfg.overlay);
     let csv = telemetry
         .map(|p| telemetry_file(p).map(|f| (p, f)))
@@ -292,6 +300,7 @@ pub fn run(
         encoder,
         out,
         csv,
+        provider,
         output_buffers: pool_tx,
     };
     let encoded = encode_all(&blend_rx, &mut sinks, expected, observer);

@@ -186,9 +186,9 @@ pub(super) fn spawn_blend(
     })
 }
 
-/// Header of the per-frame telemetry CSV.
-pub(super) const TELEMETRY_HEADER: &str =
-    "frame,pts_ms,mask_frame,mask_age_ms,infer_ms,pre_ms,model_ms,post_ms,blend_ms,total_ms";
+/// Header of the per-frame telemetry CSV; `provider` is the execution provider the model
+/// actually ran on (`cpu` after a GPU that failed to register, never the one asked for).
+pub(super) const TELEMETRY_HEADER: &str = "frame,pts_ms,mask_frame,mask_age_ms,infer_ms,pre_ms,model_ms,post_ms,blend_ms,total_ms,provider";
 
 /// The telemetry row of one written frame (without its line end).
 pub(super) fn telemetry_row(b: &Blended, total_ms: f64) -> String {
