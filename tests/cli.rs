@@ -1331,3 +1331,60 @@ fn eval_shards_merged_equal_one_run_over_the_whole_list() {
     let said = common::text(&partial);
     assert!(said.contains("each of 0/N ... N-1/N once"), "{said}");
 }
+
+/// `foramen replay --inputs LIST --shard I/N --out-dir D`: the shards together replay
+/// every input once, one video and telemetry CSV per input; a broken input is recorded in
+/// the shard's summary, the others still run, and the exit status says it failed.
+#[test]
+fn replay_shards_a_list_of_inputs_and_records_each_in_its_summary() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let list = dir.path().join("archive.txt");
+    let inputs = "# three recordings and a missing one\nsynthetic:1:64x48@5:6\nsynthetic:2:64x48@5:4\nmissing.mp4\nsynthetic:3:64x48@5:5\n";
+    std::fs::write(&list, inputs).expect("list");
+    let out = dir.path().join("out");
+    let (list_s, out_s) = (list.display().to_string(), out.display().to_string());
+    let model = bundled_model();
+    let shard = |s: &str| {
+        let args = [
+            "replay",
+            "--inputs",
+            &list_s,
+            "--shard",
+            s,
+            "--out-dir",
+            &out_s,
+        ];
+        foramen(&[&args[..], &["--model", &model]].concat())
+    };
+    // Shard 0/2: inputs 1 and 3 (the missing file): it fails, input 1 is still written.
+    let first = shard("0/2");
+    assert!(!first.status.success(), "{}", common::text(&first));
+    let second = shard("1/2");
+    assert!(second.status.success(), "{}", common::text(&second));
+    for (name, frames) in [
+        ("synthetic_1_64x48@5_6", 6),
+        ("synthetic_2_64x48@5_4", 4),
+        ("synthetic_3_64x48@5_5", 5),
+    ] {
+        let video = out
+            .join(format!("{name}.annotated.mp4"))
+            .display()
+            .to_string();
+        assert_eq!(count_frames(&video), (frames, 64, 48), "{name}");
+        let csv = std::fs::read_to_string(out.join(format!("{name}.telemetry.csv"))).expect("csv");
+        assert_eq!(csv.lines().count() as u64, frames + 1, "{name}");
+    }
+    let summary = std::fs::read_to_string(out.join("shard-0-of-2.csv")).expect("summary");
+    let rows: Vec<&str> = summary.lines().collect();
+    assert_eq!(rows.len(), 3, "{summary}");
+    assert!(
+        rows[1].contains(",6,") && rows[1].ends_with("\"ok\""),
+        "{summary}"
+    );
+    assert!(
+        rows[2].contains("missing.mp4") && rows[2].contains("failed"),
+        "{summary}"
+    );
+    let other = std::fs::read_to_string(out.join("shard-1-of-2.csv")).expect("summary");
+    assert_eq!(other.lines().count(), 3, "{other}");
+}

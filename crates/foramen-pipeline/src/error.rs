@@ -80,6 +80,16 @@ pub enum PipelineError {
         /// `: the last capture error`, or empty.
         why: String,
     },
+    /// A line of an inputs list cannot be used.
+    #[error("{}, line {line}: {message}", path.display())]
+    List {
+        /// The list file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A stage's thread panicked.
     #[error("{name} thread panicked")]
     Panicked {

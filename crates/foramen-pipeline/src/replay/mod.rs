@@ -5,6 +5,7 @@
 //! by bounded channels that block rather than drop: offline, every frame is kept and the
 //! output has exactly the input's frame count and size.
 
+pub mod batch;
 mod stages;
 
 use std::io::Write;
@@ -142,22 +143,28 @@ impl Totals {
     }
 }
 
-/// Creates the telemetry CSV (and its folder) with its header.
-fn telemetry_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+/// The telemetry CSV, if asked for, with its path.
+type Telemetry<'a> = Option<(&'a Path, std::io::BufWriter<std::fs::File>)>;
+
+/// Creates the telemetry CSV (and its folder) with its header, if asked for.
+fn telemetry_file(path: Option<&Path>) -> Result<Telemetry<'_>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
     if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(d).map_err(PipelineError::io("creating", d))?;
     }
     let file = std::fs::File::create(path).map_err(PipelineError::io("creating", path))?;
     let mut f = std::io::BufWriter::new(file);
     writeln!(f, "{}", stages::TELEMETRY_HEADER).map_err(PipelineError::io("writing", path))?;
-    Ok(f)
+    Ok(Some((path, f)))
 }
 
 /// Where the encode loop writes: the video and the telemetry CSV.
 struct Sinks<'a> {
     encoder: VideoEncoder,
     out: &'a Path,
-    csv: Option<(&'a Path, std::io::BufWriter<std::fs::File>)>,
+    csv: Telemetry<'a>,
     /// The provider in use, the telemetry's last column.
     provider: &'static str,
     output_buffers: crossbeam_channel::Sender<Vec<u8>>,
@@ -268,9 +275,7 @@ pub fn run(
     let seg = load(model, &pipeline_model_config(cfg))?;
     let provider = seg.execution_provider();
     let style = OverlayStyle::new(seg.classes(), &cfg.overlay);
-    let csv = telemetry
-        .map(|p| telemetry_file(p).map(|f| (p, f)))
-        .transpose()?;
+    let csv = telemetry_file(telemetry)?;
     let encoder = VideoEncoder::create_with(out, info.width, info.height, info.fps, opts.codec)
         .map_err(encode_error("creating", out))?;
     let codec = encoder.codec();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use foramen_core::Config;
 use foramen_core::paths::{check_distinct, check_output};
-use foramen_pipeline::replay::{self, ReplayObserver, ReplayOptions, ReplaySummary};
+use foramen_pipeline::replay::{self, ReplayObserver, ReplayOptions, ReplaySummary, batch};
 
 /// What a pipeline command reads: the input and the model (`replay`, `bench`).
 #[derive(clap::Args)]
@@ -21,8 +21,21 @@ pub struct Source {
 /// `foramen replay` options.
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    source: Source,
+    /// Video file, image folder, or synthetic[:SEED[:WxH[@FPS[:FRAMES]]]].
+    #[arg(required_unless_present = "inputs")]
+    input: Option<String>,
+    /// ONNX model (default: the bundled lumbar model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A list of inputs, one per line: a video and telemetry per input in --out-dir.
+    #[arg(long, conflicts_with_all = ["input", "out", "telemetry"], requires = "out_dir")]
+    inputs: Option<PathBuf>,
+    /// With --inputs: only inputs I, I+N, I+2N, ... (`I/N`, for array jobs).
+    #[arg(long, value_parser = foramen_data::dataset::parse_shard, default_value = "0/1")]
+    shard: (usize, usize),
+    /// With --inputs: the output folder.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
     /// Annotated video to write (default: out/<input name>.annotated.mp4).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -33,7 +46,21 @@ pub struct Args {
 
 /// Runs `foramen replay`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
-    let Source { input, model } = a.source;
+    let model = a.model.or_else(|| config.model.path.clone());
+    if let (Some(list), Some(dir)) = (&a.inputs, &a.out_dir) {
+        check_output(dir, &[list.as_path()])?;
+        let mut bar = Progress::default();
+        let s = batch::run_list(list, a.shard, dir, model.as_deref(), config, &mut bar)?;
+        say!("{s}");
+        anyhow::ensure!(
+            s.failed == 0,
+            "{} inputs failed: see {}",
+            s.failed,
+            s.csv.display()
+        );
+        return Ok(());
+    }
+    let input = a.input.unwrap_or_default();
     let out = a.out.unwrap_or_else(|| {
         let stem = Path::new(input.trim_end_matches('/'))
             .file_stem()
@@ -47,7 +74,6 @@ pub fn exec(a: Args, config: &Config) -> Result<()> {
         check_output(t, &[Path::new(&input)])?;
         check_distinct(&out, t)?;
     }
-    let model = model.or_else(|| config.model.path.clone());
     let summary = run(
         &input,
         model.as_deref(),
