@@ -3,6 +3,7 @@
 //! and writing tasks with model pre-annotations plus the labelling config.
 
 mod brush;
+mod images;
 #[cfg(test)]
 mod tests;
 
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 pub use brush::{RleError, mask_to_rle, rasterize_polygon, rle_decode, rle_encode, rle_to_mask};
+pub use images::{ImageFiles, image_file_name, image_url, local_files_path};
 
 /// One problem with one task of an export; the task is skipped, the rest imported.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,39 +34,16 @@ impl std::fmt::Display for TaskIssue {
 pub struct ImportedTask {
     /// Task id.
     pub task: String,
-    /// The image's file name with Label Studio's upload prefix (`1a2b3c4d-`) removed.
+    /// The image's file name ([`image_file_name`] of its URL).
     pub image_name: String,
+    /// The task's image URL (`data.image`), which [`ImageFiles::find`] resolves.
+    pub image_url: String,
     /// Image size.
     pub width: u32,
     /// Image size.
     pub height: u32,
     /// Class index per pixel (0 = unlabelled background).
     pub mask: Vec<u8>,
-}
-
-/// Strips Label Studio's upload prefix (8 hex digits and a dash) and any URL path.
-pub fn image_file_name(url: &str) -> String {
-    // Local files (`/data/local-files/?d=images/a.png`): the path is the `d` parameter.
-    let path = match url.split_once("?d=").or_else(|| url.split_once("&d=")) {
-        Some((_, p)) => p.split(['&', '#']).next().unwrap_or(p),
-        None => url.split(['?', '#']).next().unwrap_or(url),
-    };
-    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    let name = name.replace("%20", " ");
-    // Only uploaded files carry Label Studio's 8-hex-digit prefix: a local file named
-    // `20240131-case7.png` keeps its date.
-    let uploaded = url.contains("/data/upload/");
-    match name.split_once('-') {
-        Some((prefix, rest))
-            if uploaded
-                && prefix.len() == 8
-                && prefix.chars().all(|c| c.is_ascii_hexdigit())
-                && !rest.is_empty() =>
-        {
-            rest.to_string()
-        }
-        _ => name,
-    }
 }
 
 /// How labels become class indices.
@@ -200,8 +179,9 @@ pub fn imported_dataset_info(
 /// Reads a Label Studio JSON export (a list of tasks). For each task the last
 /// annotation that was not cancelled is drawn; within it, results are painted in order,
 /// so a later result covers an earlier one where they overlap. An annotation submitted
-/// with no results is an all-background mask; a task with no annotation is an issue. `image_size` gives the
-/// size of an image by file name, when the results do not carry it.
+/// with no results is an all-background mask; a task with no annotation is an issue.
+/// `image_size` gives the size of the image a task's URL (`data.image`) names, `None`
+/// when there is no such file.
 pub fn import_export(
     json_text: &str,
     labels: &mut LabelMap,
@@ -315,6 +295,9 @@ fn import_task(
         .and_then(Value::as_str)
         .ok_or("no data.image")?;
     let image_name = image_file_name(url);
+    if image_name.is_empty() {
+        return Err(format!("image URL {url:?} names no file"));
+    }
     let annotation = task
         .get("annotations")
         .and_then(Value::as_array)
@@ -347,16 +330,16 @@ fn import_task(
         })
         .transpose()?;
     let (width, height) = size
-        .or_else(|| image_size(&image_name))
+        .or_else(|| image_size(url))
         .ok_or_else(|| format!("image {image_name} not found and no size in the results"))?;
-    if let Some((iw, ih)) = image_size(&image_name) {
+    if let Some((iw, ih)) = image_size(url) {
         if (iw, ih) != (width, height) {
             return Err(format!(
                 "image {image_name} is {iw}x{ih}, the annotation is for {width}x{height}"
             ));
         }
     } else {
-        return Err(format!("image {image_name} not found"));
+        return Err(format!("image {image_name} not found (URL {url:?})"));
     }
     foramen_core::limits::check_pixels(&format!("image {image_name}"), width, height)
         .map_err(|e| e.to_string())?;
@@ -388,6 +371,7 @@ fn import_task(
     Ok(ImportedTask {
         task: String::new(),
         image_name,
+        image_url: url.to_string(),
         width,
         height,
         mask,

@@ -280,3 +280,122 @@ fn predictions_carry_one_brush_layer_per_class_present() {
         "index 0 is not a label"
     );
 }
+
+#[test]
+fn local_files_urls_are_decoded_and_found_relative_to_the_folder_or_by_name() {
+    // Issue 21: the URL `foramen export label-studio --image-root /data/local-files/?d=...`
+    // writes, as a Label Studio server exports it, must find its image again.
+    assert_eq!(
+        local_files_path("/data/local-files/?d=images%2Fcase%207%2Bb_000023.png"),
+        Some("images/case 7+b_000023.png".to_string())
+    );
+    assert_eq!(
+        local_files_path("http://127.0.0.1:8080/data/local-files/?x=1&d=a/b+c.png#top"),
+        Some("a/b c.png".to_string())
+    );
+    assert_eq!(local_files_path("/data/upload/3/1a2b3c4d-a.png"), None);
+    assert_eq!(
+        image_file_name("/data/local-files/?d=images/synth_000023.png"),
+        "synth_000023.png"
+    );
+    assert_eq!(
+        image_file_name("/data/local-files/?d=images%2Fcase%207_000023.png"),
+        "case 7_000023.png"
+    );
+    assert_eq!(
+        image_file_name("/data/upload/3/1a2b3c4d-a%20b.png"),
+        "a b.png"
+    );
+    assert_eq!(image_file_name("/data/local-files/?d=%zz.png"), "%zz.png");
+    // Export writes names Label Studio decodes back to the file's own name.
+    let url = image_url("/data/local-files/?d=images/", "case 7+b&c_000023.png");
+    assert_eq!(
+        url,
+        "/data/local-files/?d=images/case%207%2Bb%26c_000023.png"
+    );
+    assert_eq!(
+        local_files_path(&url).as_deref(),
+        Some("images/case 7+b&c_000023.png")
+    );
+    assert_eq!(image_url("", "a.png"), "a.png");
+
+    let dir = std::env::temp_dir().join(format!("foramen-ls-files-{}", std::process::id()));
+    let images = dir.join("frames").join("case7");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    for name in ["synth_000023.png", "a b.png"] {
+        std::fs::write(images.join(name), b"x").expect("write");
+    }
+    std::fs::write(dir.join("secret.png"), b"x").expect("write");
+    let url = "/data/local-files/?d=frames%2Fcase7%2Fsynth_000023.png";
+    // --images at the document root, at frames/, at frames/case7/: the same file.
+    for root in [dir.clone(), dir.join("frames"), images.clone()] {
+        let files = ImageFiles::new(&root).expect("list");
+        assert_eq!(
+            files.find(url),
+            Some(
+                root.join(images.strip_prefix(&root).expect("below"))
+                    .join("synth_000023.png")
+            ),
+            "{}",
+            root.display()
+        );
+        assert!(
+            files
+                .find("/data/local-files/?d=frames/case7/missing.png")
+                .is_none()
+        );
+    }
+    let files = ImageFiles::new(&images).expect("list");
+    // By name (uploads, other folders) and decoded.
+    assert_eq!(
+        files.find("/data/upload/1/deadbeef-a%20b.png"),
+        Some(images.join("a b.png"))
+    );
+    assert_eq!(
+        files.find("/data/local-files/?d=elsewhere/a+b.png"),
+        Some(images.join("a b.png"))
+    );
+    // Never outside the folder.
+    assert!(
+        files
+            .find("/data/local-files/?d=../../secret.png")
+            .is_none()
+    );
+    assert!(
+        files
+            .find("/data/local-files/?d=%2F..%2Fsecret.png")
+            .is_none()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_url_naming_no_file_is_reported_with_the_url() {
+    let export = r#"[{"id": 4, "data": {"image": "/data/local-files/?d=images/"},
+        "annotations": [{"result": []}]}]"#;
+    let mut labels = LabelMap::FirstSeen(Vec::new());
+    let mut size = |_: &str| Some((4u32, 4u32));
+    let (ok, issues) = import_export(export, &mut labels, &mut size).expect("json");
+    assert!(ok.is_empty());
+    assert!(
+        issues[0].to_string().contains("names no file"),
+        "{}",
+        issues[0]
+    );
+    // The size callback receives the URL itself, which ImageFiles::find resolves.
+    let export = r#"[{"id": 5, "data": {"image": "/data/local-files/?d=images/a%2Bb.png"},
+        "annotations": [{"result": []}]}]"#;
+    let mut seen = Vec::new();
+    let mut size = |url: &str| {
+        seen.push(url.to_string());
+        Some((2u32, 1u32))
+    };
+    let (ok, _) = import_export(export, &mut labels, &mut size).expect("json");
+    assert_eq!(ok[0].image_name, "a+b.png");
+    assert_eq!(ok[0].image_url, "/data/local-files/?d=images/a%2Bb.png");
+    assert_eq!(ok[0].mask, vec![0, 0]);
+    assert!(
+        seen.iter()
+            .all(|u| u == "/data/local-files/?d=images/a%2Bb.png")
+    );
+}

@@ -9,8 +9,8 @@ use foramen_core::paths::{check_distinct, check_output};
 use foramen_core::{ClassSet, Config};
 use foramen_data::dataset::{DatasetInfo, list_images, load_mask, save_gray};
 use foramen_data::labelstudio::{
-    ExportTasks, ImportedTask, LabelMap, check_task_names, imported_dataset_info,
-    labeling_config_xml, split_by_video, task_json,
+    ExportTasks, ImageFiles, ImportedTask, LabelMap, check_task_names, image_url,
+    imported_dataset_info, labeling_config_xml, split_by_video, task_json,
 };
 
 use crate::progress::bar;
@@ -146,7 +146,6 @@ fn export(
     let model_name = model
         .and_then(|m| m.file_name())
         .map_or_else(|| "masks".to_string(), |n| n.to_string_lossy().into_owned());
-    let root = image_root.trim_end_matches('/');
     let pb = bar(files.len() as u64, "images");
     let mut tasks = Vec::new();
     for (i, path) in files.iter().enumerate() {
@@ -154,11 +153,7 @@ fn export(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let url = if root.is_empty() {
-            name.clone()
-        } else {
-            format!("{root}/{name}")
-        };
+        let url = image_url(image_root, &name);
         let pred = match (seg.as_mut(), masks) {
             (Some(seg), _) => {
                 let r = super::segment::segment_file(seg, path, i as u64)?;
@@ -241,14 +236,10 @@ fn import(
         .map_err(|e| anyhow::anyhow!("--classes: {e}"))?,
         None => LabelMap::FirstSeen(Vec::new()),
     };
-    let files: BTreeMap<String, PathBuf> = list_images(images)
-        .with_context(|| format!("listing {}", images.display()))?
-        .into_iter()
-        .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), p)))
-        .collect();
-    let mut size = |name: &str| {
+    let files = ImageFiles::new(images).with_context(|| format!("listing {}", images.display()))?;
+    let mut size = |url: &str| {
         files
-            .get(name)
+            .find(url)
             .and_then(|p| image::image_dimensions(p).ok())
     };
     let export =
@@ -324,7 +315,7 @@ struct TaskSource<'a> {
     export: &'a ExportTasks,
     labels: &'a mut LabelMap,
     size: &'a mut dyn FnMut(&str) -> Option<(u32, u32)>,
-    files: &'a BTreeMap<String, PathBuf>,
+    files: &'a ImageFiles,
 }
 
 /// Copies each task's image and writes its mask into `out`, one task at a time; the
@@ -343,7 +334,7 @@ fn write_tasks(
     let mut lists: [Vec<String>; 3] = Default::default();
     let pb = bar(tasks.len() as u64, "tasks");
     for (i, t) in tasks {
-        let image = &src.files[&t.image_name];
+        let image = &src.files.find(&t.image_url).context("an image went away")?;
         let stem = Path::new(&t.image_name)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
