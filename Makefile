@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv check-rust build run test test-rust test-python bench bench-window soak fuzz demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
+.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -47,6 +47,19 @@ $(VENV)/.installed: $(REQS) | $(STAMPS)/apt
 	$(PY) -m pip install -q --no-deps label-studio-converter==0.0.59
 	@touch $@
 
+# Label Studio itself, in its own environment (about 1 GB, about 2 min once), for the
+# round trip through a real server (tests/python/test_labelstudio_server.py).
+LS_VENV     := .venv-labelstudio
+LS_VERSION  := 1.23.2
+LS_EXE      := $(LS_VENV)/bin/label-studio
+venv-labelstudio: $(LS_VENV)/.installed-$(LS_VERSION)
+$(LS_VENV)/.installed-$(LS_VERSION): | $(STAMPS)/apt
+	@[ -x $(LS_VENV)/bin/python ] || python3 -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LS_VENV)/bin/python -m pip install -q label-studio==$(LS_VERSION)
+	@rm -f $(LS_VENV)/.installed*
+	@touch $@
+
 check-rust:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.92 with rustup (https://rustup.rs) and re-run"; exit 1; }
 
@@ -68,10 +81,16 @@ test: setup test-rust test-python
 test-rust: setup
 	cargo test --workspace
 
-# The recipe's suite, then Python checks of the built binary against SciPy.
-test-python: venv
+# The recipe's suite, then Python checks of the built binary against SciPy, Label
+# Studio's codec and a real Label Studio server (started on loopback, about 2 min).
+test-python: venv venv-labelstudio
 	cd models/training && ../../$(PY) -m pytest -q
-	$(PY) -m pytest -q tests/python
+	FORAMEN_LABEL_STUDIO=$(LS_EXE) $(PY) -m pytest -q tests/python
+
+# The Label Studio server round trip alone, with its log line.
+test-labelstudio: venv venv-labelstudio
+	cargo build --release -p foramen
+	FORAMEN_BIN=$(FORAMEN) FORAMEN_LABEL_STUDIO=$(LS_EXE) $(PY) -m pytest -q -s tests/python/test_labelstudio_server.py
 
 # The offline pipeline against the straightforward Python loop (same clip, model and
 # cores), the criterion micro-benchmarks, then the table in docs/PERFORMANCE.md.
