@@ -1388,3 +1388,115 @@ fn replay_shards_a_list_of_inputs_and_records_each_in_its_summary() {
     let other = std::fs::read_to_string(out.join("shard-1-of-2.csv")).expect("summary");
     assert_eq!(other.lines().count(), 3, "{other}");
 }
+
+/// Issue 22, item 1: `foramen report` on a recording made by `live --headless --record`:
+/// one timeline row per second whose frames and masks add up to the recording's files,
+/// each class's share as computed from `masks.bin`, the figure and the page; a
+/// `masks.bin` cut by a crash still gives a report, which marks the missing span.
+#[test]
+fn report_writes_a_per_second_timeline_of_a_recording_and_marks_a_cut() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rec = dir.path().join("rec");
+    let rec_s = rec.display().to_string();
+    let model = bundled_model();
+    ok(&[
+        "live",
+        "--device",
+        "synthetic:3:96x64@25",
+        "--headless",
+        "--record",
+        "--record-dir",
+        &rec_s,
+        "--exit-after-frames",
+        "100",
+        "--model",
+        &model,
+    ]);
+    let session = std::fs::read_dir(&rec)
+        .expect("rec")
+        .flatten()
+        .next()
+        .expect("one")
+        .path();
+    let session_s = session.display().to_string();
+    let out = dir.path().join("report");
+    let out_s = out.display().to_string();
+    let log = ok(&["report", &session_s, "--out", &out_s]);
+    let (masks, _) =
+        foramen_data::recording::read_masks(&session.join("masks.bin")).expect("masks");
+    let csv = std::fs::read_to_string(out.join("timeline.csv")).expect("timeline");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let frames_csv = std::fs::read_to_string(session.join("frames.csv")).expect("frames");
+    let sum = |col: usize| {
+        rows.iter()
+            .map(|r| r[col].parse::<u64>().expect("count"))
+            .sum::<u64>()
+    };
+    assert_eq!(sum(1), frames_csv.lines().count() as u64 - 1, "{csv}");
+    assert_eq!(sum(3), masks.len() as u64, "{csv}");
+    assert!(rows.len() >= 4, "{csv}");
+    // Second 1's class shares, recomputed from the records captured in it.
+    let t0: u64 = frames_csv
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split(',')
+        .nth(2)
+        .expect("t")
+        .parse()
+        .expect("t0");
+    let here: Vec<_> = masks
+        .iter()
+        .filter(|m| (m.captured_at_us - t0) / 1_000_000 == 1)
+        .collect();
+    let pixels: usize = here.iter().map(|m| m.classes.len()).sum();
+    for k in 0..4u8 {
+        let n: usize = here
+            .iter()
+            .map(|m| m.classes.iter().filter(|&&c| c == k).count())
+            .sum();
+        let share: f64 = rows[1][9 + k as usize].parse().expect("share");
+        assert!(
+            (share - n as f64 / pixels as f64).abs() < 1e-6,
+            "class {k}: {csv}"
+        );
+    }
+    for f in ["timeline.svg", "timeline.png", "report.html"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(
+        html.contains("no patient data") && html.contains("lumbar-synth.onnx"),
+        "{html}"
+    );
+    assert!(log.contains("nothing missing"), "{log}");
+    // Never written into the recording.
+    let inside = session.join("report").display().to_string();
+    assert!(
+        !foramen(&["report", &session_s, "--out", &inside])
+            .status
+            .success()
+    );
+    // A crash cut masks.bin in its middle: what is readable is reported, the rest missing.
+    let bin = session.join("masks.bin");
+    let len = std::fs::metadata(&bin).expect("bin").len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bin)
+        .expect("open");
+    f.set_len(len / 2 - 5).expect("cut");
+    let log = ok(&["report", &session_s, "--out", &out_s]);
+    assert!(
+        log.contains("last mask cut") && log.contains("missing from"),
+        "{log}"
+    );
+    let csv = std::fs::read_to_string(out.join("timeline.csv")).expect("timeline");
+    assert!(
+        csv.lines().last().expect("last").contains(",missing,"),
+        "{csv}"
+    );
+}

@@ -6,8 +6,10 @@ pub mod labelstudio;
 pub mod noise;
 pub mod npy;
 pub mod recording;
+pub mod recording_check;
 pub mod stats;
 pub mod synth;
+pub mod timeline;
 
 pub use dataset::{
     DataError, DatasetInfo, Sample, SynthDatasetOptions, read_list, write_synth_dataset,

@@ -1,5 +1,6 @@
-//! Figures people look at rather than read: ROC curves, a confusion heat map and a box
-//! plot, written as SVG (exact, for documents) and rendered to PNG (for Markdown).
+//! Figures people look at rather than read: ROC curves, a confusion heat map, a box
+//! plot and a recording's timeline, written as SVG (exact, for documents) and rendered
+//! to PNG (for Markdown).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -280,6 +281,109 @@ pub fn boxplot_svg(title: &str, ylabel: &str, groups: &[(String, Vec<f64>)]) -> 
     s
 }
 
+/// The colour of a timeline band by its state (`missing`, `gap`, `off`, `stale`).
+fn band_color(state: &str) -> &'static str {
+    match state {
+        "missing" => "rgb(220,40,40)",
+        "gap" => "rgb(60,60,60)",
+        "stale" => "rgb(230,160,0)",
+        _ => "rgb(150,150,150)",
+    }
+}
+
+/// A recording's timeline: each class's share of the mask per second, stacked (`classes`
+/// with their colours; `shares[second][class]`), over bands shading the seconds in
+/// `bands` (first, last, state) when the AI was not on.
+pub fn timeline_svg(
+    classes: &[(String, [u8; 3])],
+    shares: &[Vec<f64>],
+    bands: &[(usize, usize, &str)],
+) -> String {
+    let n = shares.len().max(1) as f64;
+    let (mut s, map) = frame("Timeline", "", "share of the mask", (0.0, 1.0));
+    for &(a, b, state) in bands {
+        let (x0, y0) = map(a as f64 / n, 1.0);
+        let (x1, y1) = map((b + 1) as f64 / n, 0.0);
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x0:.2}\" y=\"{y0}\" width=\"{:.2}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.35\"><title>{}</title></rect>",
+            x1 - x0,
+            y1 - y0,
+            band_color(state),
+            esc(state)
+        );
+    }
+    let mut below = vec![0.0; shares.len()];
+    for (k, (name, color)) in classes.iter().enumerate() {
+        let above: Vec<f64> = below
+            .iter()
+            .zip(shares)
+            .map(|(b, v)| b + v.get(k).copied().unwrap_or(0.0))
+            .collect();
+        let mut pts = String::new();
+        for (i, v) in above.iter().enumerate() {
+            for x in [i, i + 1] {
+                let (px, py) = map(x as f64 / n, *v);
+                let _ = write!(pts, "{px:.2},{py:.2} ");
+            }
+        }
+        for (i, v) in below.iter().enumerate().rev() {
+            for x in [i + 1, i] {
+                let (px, py) = map(x as f64 / n, *v);
+                let _ = write!(pts, "{px:.2},{py:.2} ");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "<polygon points=\"{pts}\" fill=\"{}\" fill-opacity=\"0.85\"><title>{}</title></polygon>",
+            css(*color),
+            esc(name)
+        );
+        below = above;
+    }
+    timeline_axis(&mut s, &map, shares.len(), classes, bands);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The timeline's time ticks (seconds) and legend (classes, then band states).
+fn timeline_axis(
+    s: &mut String,
+    map: &impl Fn(f64, f64) -> (f64, f64),
+    seconds: usize,
+    classes: &[(String, [u8; 3])],
+    bands: &[(usize, usize, &str)],
+) {
+    for i in 0..=5 {
+        let (x, y) = map(i as f64 / 5.0, 0.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\" {FONT}>{:.0} s</text>",
+            y + 18.0,
+            seconds as f64 * i as f64 / 5.0
+        );
+    }
+    let mut states: Vec<&str> = bands.iter().map(|b| b.2).collect();
+    states.sort_unstable();
+    states.dedup();
+    let entries = classes.iter().map(|(n, c)| (n.clone(), css(*c))).chain(
+        states
+            .iter()
+            .map(|st| (format!("AI {st}"), band_color(st).to_string())),
+    );
+    for (j, (name, fill)) in entries.enumerate() {
+        let x = 80.0 + j as f64 * 100.0;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{fill}\"/><text x=\"{}\" y=\"{}\" font-size=\"12\" {FONT}>{}</text>",
+            H - 34.0,
+            x + 16.0,
+            H - 24.0,
+            esc(&name)
+        );
+    }
+}
+
 /// Writes `svg` to `stem.svg` and its rendering to `stem.png`.
 pub fn write_svg_png(svg: &str, dir: &Path, stem: &str) -> Result<(), PlotError> {
     let svg_path = dir.join(format!("{stem}.svg"));
@@ -328,6 +432,17 @@ mod tests {
             ],
         );
         write_svg_png(&bp, dir.path(), "box").expect("box");
+        let tl = timeline_svg(
+            &[
+                ("bone".into(), [0, 150, 255]),
+                ("disc".into(), [255, 200, 0]),
+            ],
+            &[vec![0.2, 0.1], vec![0.3, 0.0], vec![0.0, 0.0]],
+            &[(2, 2, "missing")],
+        );
+        assert!(tl.contains("<title>missing</title>") && tl.contains("AI missing"));
+        assert_eq!(tl.matches("<polygon").count(), 2);
+        write_svg_png(&tl, dir.path(), "timeline").expect("timeline");
         let png = std::fs::read(dir.path().join("roc.png")).expect("png");
         assert_eq!(&png[1..4], b"PNG");
         assert!(png.len() > 5_000, "a drawn figure, not an empty canvas");

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    bench, check, compare, eval, extract, labelstudio, live, recording, replay, segment, synth,
+    bench, check, compare, eval, extract, labelstudio, live, recording, replay, report, segment,
+    synth,
 };
 
 #[global_allocator]
@@ -71,6 +72,9 @@ enum Command {
     Check(check::Args),
     /// Check a recording folder (after a crash too): segments, frames, masks.
     Recording(recording::Args),
+    /// A recording's timeline, one row per second (classes, AI state, losses), its
+    /// figure and report.html.
+    Report(report::Args),
     /// Review a recording or an image folder in the window, paced like live, with
     /// pause (P), step (arrows) and seek.
     View(live::ViewArgs),
@@ -123,6 +127,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import { source } => labelstudio::exec_import(source),
         Command::Check(a) => check::exec(a, config),
         Command::Recording(a) => recording::exec(a),
+        Command::Report(a) => report::exec(a, &config),
         Command::View(a) => live::exec_view(a, config, cli.config),
     }
 }

@@ -10,5 +10,6 @@ pub mod labelstudio;
 pub mod live;
 pub mod recording;
 pub mod replay;
+pub mod report;
 pub mod segment;
 pub mod synth;
