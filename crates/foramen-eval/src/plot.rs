@@ -354,11 +354,13 @@ fn timeline_axis(
     classes: &[(String, [u8; 3])],
     bands: &[(usize, usize, &str)],
 ) {
+    // Whole seconds when the ticks fall on them (or the recording is long).
+    let prec = usize::from(!seconds.is_multiple_of(5) && seconds < 50);
     for i in 0..=5 {
         let (x, y) = map(i as f64 / 5.0, 0.0);
         let _ = writeln!(
             s,
-            "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\" {FONT}>{:.0} s</text>",
+            "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\" {FONT}>{:.prec$} s</text>",
             y + 18.0,
             seconds as f64 * i as f64 / 5.0
         );
