@@ -238,6 +238,60 @@ def foramen(binary, *args):
     return r
 
 
+def export_and_import(ls, foramen_bin, pid, tmp_path, images_args):
+    """The project's JSON export from the server, imported by `foramen import label-studio`
+    once per `--images` folder; returns (the export, {folder: data set})."""
+    status, export = ls.raw("GET", f"/api/projects/{pid}/export?exportType=JSON")
+    assert status == 200, f"export: HTTP {status}: {export[:300]!r}"
+    export_path = tmp_path / f"export-{pid}.json"
+    export_path.write_bytes(export)
+    out = {}
+    for images in images_args:
+        out[images] = tmp_path / f"ds-{pid}-{images.name}"
+        foramen(
+            foramen_bin,
+            "import",
+            "label-studio",
+            export_path,
+            "--images",
+            images,
+            "--out",
+            out[images],
+            "--classes",
+            ",".join(CLASSES),
+            "--split",
+            "100,0,0",
+        )
+    return json.loads(export), out
+
+
+def count_equal(ds, expected, docroot):
+    """Every mask pixel for pixel, every image byte for byte; the number of masks."""
+    for name, want in expected.items():
+        got = np.array(Image.open(ds / "masks" / (Path(name).stem + ".png")))
+        assert got.shape == want.shape, name
+        diff = int((got != want).sum())
+        assert diff == 0, f"{ds.name}/{name}: {diff} pixels differ from what was submitted"
+        assert (ds / "images" / name).read_bytes() == (docroot / "images" / name).read_bytes()
+    return len(expected)
+
+
+def project_tasks(ls, pid):
+    listed = ls.api("GET", f"/api/tasks?project={pid}&page_size=100")
+    listed = listed["tasks"] if isinstance(listed, dict) else listed
+    return [ls.api("GET", f"/api/tasks/{t['id']}") for t in sorted(listed, key=lambda t: t["id"])]
+
+
+def served_name(ls, task, docroot):
+    """The frame a task shows, checked as the server serves it: the file's own bytes."""
+    url = task["data"]["image"]
+    path = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["d"][0]
+    status, body = ls.raw("GET", urllib.parse.urlsplit(url)._replace(scheme="", netloc="").geturl())
+    assert status == 200, f"{url}: HTTP {status}"
+    assert body == (docroot / path).read_bytes(), f"{url}: not the file's bytes"
+    return path.rsplit("/", 1)[-1]
+
+
 def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server, capsys):
     base, docroot, started_s = server
     t0 = time.monotonic()
@@ -270,30 +324,19 @@ def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server,
 
     ls = Client(base)
     ls.login()
-    project = ls.api("POST", "/api/projects", {"title": "Foramen round trip", "label_config": xml})
-    pid = project["id"]
+    pid = ls.api("POST", "/api/projects", {"title": "Foramen round trip", "label_config": xml})["id"]
     # Local-files storage: the server serves the frames only below a storage's path.
-    ls.api(
-        "POST",
-        "/api/storages/localfiles",
-        {"project": pid, "title": "frames", "path": str(docroot / "images"), "use_blob_urls": True},
-    )
+    storage = {"title": "frames", "path": str(docroot / "images"), "regex_filter": r".*\.png", "use_blob_urls": True}
+    ls.api("POST", "/api/storages/localfiles", {"project": pid, **storage})
     imported = ls.api("POST", f"/api/projects/{pid}/import", tasks)
     assert imported["task_count"] == FRAMES, imported
     assert imported["prediction_count"] == FRAMES, imported
 
-    listed = ls.api("GET", f"/api/tasks?project={pid}&page_size=100")
-    listed = listed["tasks"] if isinstance(listed, dict) else listed
+    listed = project_tasks(ls, pid)
     assert len(listed) == FRAMES
     expected = {}
-    for k, summary in enumerate(sorted(listed, key=lambda t: t["id"])):
-        task = ls.api("GET", f"/api/tasks/{summary['id']}")
-        url = task["data"]["image"]
-        name = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["d"][0].rsplit("/", 1)[-1]
-        # The frame as the server serves it to the annotator: the file's own bytes.
-        status, body = ls.raw("GET", url)
-        assert status == 200, f"{url}: HTTP {status}"
-        assert body == (docroot / "images" / name).read_bytes(), f"{url}: not the file's bytes"
+    for k, task in enumerate(listed):
+        name = served_name(ls, task, docroot)
         preds = task["predictions"] if task.get("predictions") else ls.api("GET", f"/api/predictions?task={task['id']}")
         assert len(preds) == 1, preds
         w, h = Image.open(docroot / "images" / name).size
@@ -312,42 +355,35 @@ def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server,
         )
         expected[name] = want
 
-    status, export = ls.raw("GET", f"/api/projects/{pid}/export?exportType=JSON")
-    assert status == 200, f"export: HTTP {status}: {export[:300]!r}"
-    export_path = tmp_path / "export.json"
-    export_path.write_bytes(export)
-    exported = json.loads(export)
+    exported, datasets = export_and_import(ls, foramen_bin, pid, tmp_path, [docroot / "images", docroot])
     assert len(exported) == FRAMES
     assert all(t["data"]["image"].startswith("/data/local-files/?d=") for t in exported), exported[0]["data"]
     assert any(t["data"]["image"].endswith("/case%2B7_000099.png") for t in exported)
+    equal = [count_equal(ds, expected, docroot) for ds in datasets.values()]
 
-    for images_arg in (docroot / "images", docroot):
-        out = tmp_path / f"ds-{images_arg.name}"
-        foramen(
-            foramen_bin,
-            "import",
-            "label-studio",
-            export_path,
-            "--images",
-            images_arg,
-            "--out",
-            out,
-            "--classes",
-            ",".join(CLASSES),
-            "--split",
-            "100,0,0",
-        )
-        equal = 0
-        for name, want in expected.items():
-            got = np.array(Image.open(out / "masks" / (Path(name).stem + ".png")))
-            assert got.shape == want.shape, name
-            diff = int((got != want).sum())
-            assert diff == 0, f"{name}: {diff} pixels differ from what was submitted"
-            assert (out / "images" / name).read_bytes() == (docroot / "images" / name).read_bytes()
-            equal += 1
+    # The other route: Label Studio makes the tasks itself by syncing the storage (its
+    # URLs percent-encode the path, `case%2B7_000099.png`); each annotated from scratch.
+    synced = ls.api("POST", "/api/projects", {"title": "Foramen synced storage", "label_config": xml})["id"]
+    sid = ls.api("POST", "/api/storages/localfiles", {"project": synced, **storage})["id"]
+    ls.api("POST", f"/api/storages/localfiles/{sid}/sync")
+    deadline = time.monotonic() + 60
+    while len(listed := project_tasks(ls, synced)) < FRAMES and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(listed) == FRAMES, f"storage sync made {len(listed)} tasks"
+    synced_expected = {}
+    for k, task in enumerate(listed):
+        name = served_name(ls, task, docroot)
+        synced_expected[name] = edit(np.zeros((SIZE[1], SIZE[0]), np.uint8), 2 * k)
+        ls.api("POST", f"/api/tasks/{task['id']}/annotations", {"result": encode_result(synced_expected[name])})
+    exported2, datasets2 = export_and_import(ls, foramen_bin, synced, tmp_path, [docroot / "images"])
+    assert any("%2B" in t["data"]["image"] for t in exported2), [t["data"]["image"] for t in exported2]
+    equal += [count_equal(ds, synced_expected, docroot) for ds in datasets2.values()]
+
     with capsys.disabled():
         print(
             f"\nlabel-studio round trip: project {pid}, {len(exported)} tasks "
-            f"({FRAMES // 2} accepted, {FRAMES - FRAMES // 2} edited), masks equal {equal}/{len(expected)}, "
+            f"({FRAMES // 2} accepted, {FRAMES - FRAMES // 2} edited), masks equal {equal[0]}/{len(expected)} "
+            f"(and {equal[1]}/{len(expected)} with --images at the document root); storage-synced project "
+            f"{synced}, {len(exported2)} tasks, masks equal {equal[2]}/{len(synced_expected)}; "
             f"server healthy after {started_s:.0f} s, round trip {time.monotonic() - t0:.1f} s"
         )
