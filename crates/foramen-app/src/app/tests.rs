@@ -81,6 +81,15 @@ fn has(h: &Harness<'static, ForamenApp>, text: &str) -> bool {
     h.query_by_label_contains(text).is_some()
 }
 
+/// Steps until `text` is on screen (at most 30 s); the caller asserts.
+fn wait_for(h: &mut Harness<'static, ForamenApp>, text: &str) {
+    let t = std::time::Instant::now();
+    while !has(h, text) && t.elapsed() < Duration::from_secs(30) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn with_the_model_missing_the_video_plays_and_the_badge_says_ai_off_in_plain_words() {
     let mut h = harness(
@@ -194,7 +203,8 @@ fn every_class_hidden_is_overlay_off_and_a_legend_tap_brings_one_back() {
         h.key_press(k);
         h.step();
     }
-    run_until(&mut h, |_| true);
+    // A loaded 2-core machine may show a true fault state first (a late heartbeat).
+    wait_for(&mut h, "every class hidden");
     assert!(has(&h, "OVERLAY OFF") && has(&h, "every class hidden"));
     assert!(!has(&h, "AI ON"), "never green while nothing is drawn");
     // A tap on the legend (a nurse without a keyboard).
