@@ -203,20 +203,10 @@ fn replay_reads_a_real_image_folder() {
 /// ignores (`void`, unannotated gaps), and `--no-ignore` scores them.
 #[test]
 fn eval_takes_the_ignored_classes_from_the_models_contract() {
-    let data = repo().join("../shared/data/vocalfolds");
-    if !data.exists() {
-        eprintln!("skipping: {} not present", data.display());
-        return;
-    }
     let dir = tempfile::tempdir().expect("tmp");
-    let list = dir.path().join("few.txt");
-    let lines: Vec<String> = std::fs::read_to_string(data.join("val.txt"))
-        .expect("val.txt")
-        .lines()
-        .step_by(12)
-        .map(String::from)
-        .collect();
-    std::fs::write(&list, lines.join("\n")).expect("list");
+    let Some((data, list)) = common::vocalfolds_val_subset(dir.path(), 12) else {
+        return;
+    };
     let model = repo().join("models/vocalfolds.onnx").display().to_string();
     let metrics = |flag: Option<&str>, name: &str| -> serde_json::Value {
         let out = dir.path().join(name);
@@ -1275,20 +1265,10 @@ fn check_names_what_failed_exits_non_zero_and_writes_nothing() {
 /// shard missing is refused.
 #[test]
 fn eval_shards_merged_equal_one_run_over_the_whole_list() {
-    let data = repo().join("../shared/data/vocalfolds");
-    if !data.exists() {
-        eprintln!("skipping: {} not present", data.display());
-        return;
-    }
     let dir = tempfile::tempdir().expect("tmp");
-    let list = dir.path().join("few.txt");
-    let lines: Vec<String> = std::fs::read_to_string(data.join("val.txt"))
-        .expect("val.txt")
-        .lines()
-        .step_by(7)
-        .map(String::from)
-        .collect();
-    std::fs::write(&list, lines.join("\n")).expect("list");
+    let Some((data, list)) = common::vocalfolds_val_subset(dir.path(), 7) else {
+        return;
+    };
     let model = repo().join("models/vocalfolds.onnx").display().to_string();
     let (data_s, list_s) = (data.display().to_string(), list.display().to_string());
     let run = |name: &str, shard: Option<&str>| {

@@ -27,6 +27,25 @@ pub fn bundled_model() -> String {
         .to_string()
 }
 
+/// The vocalfolds data set (`../shared`) and a list of every `step`-th entry of its
+/// `val.txt`, written into `dir`; `None` (and a note) where the data set is not present.
+pub fn vocalfolds_val_subset(dir: &Path, step: usize) -> Option<(PathBuf, PathBuf)> {
+    let data = repo().join("../shared/data/vocalfolds");
+    if !data.exists() {
+        eprintln!("skipping: {} not present", data.display());
+        return None;
+    }
+    let list = dir.join("few.txt");
+    let lines: Vec<String> = std::fs::read_to_string(data.join("val.txt"))
+        .expect("val.txt")
+        .lines()
+        .step_by(step)
+        .map(String::from)
+        .collect();
+    std::fs::write(&list, lines.join("\n")).expect("list");
+    Some((data, list))
+}
+
 /// A run's stdout and stderr together.
 pub fn text(out: &Output) -> String {
     format!(
