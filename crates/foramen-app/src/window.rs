@@ -6,7 +6,9 @@ use eframe::egui;
 use foramen_core::Config;
 use foramen_pipeline::live::{LiveSession, SessionSpec};
 
-use crate::app::{AppOptions, ForamenApp, error_chain};
+use foramen_pipeline::error::error_chain;
+
+use crate::app::{AppOptions, ForamenApp};
 
 /// Window settings from the command line.
 #[derive(Clone, Copy, Debug)]

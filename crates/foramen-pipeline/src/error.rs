@@ -98,6 +98,17 @@ pub enum PipelineError {
     },
 }
 
+/// An error with its causes, `a: b: c`, as the binary prints them.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}
+
 impl PipelineError {
     /// An I/O error on `path`.
     pub fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {

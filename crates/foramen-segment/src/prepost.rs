@@ -149,6 +149,21 @@ impl Preprocessor {
     }
 }
 
+/// The largest of pixel `i`'s `classes` scores in planar (C, n) `scores`: its class and
+/// value (the first on a tie).
+#[inline]
+pub(crate) fn best_class(scores: &[f32], classes: usize, n: usize, i: usize) -> (usize, f32) {
+    let (mut best, mut best_v) = (0usize, f32::NEG_INFINITY);
+    for c in 0..classes {
+        let v = scores[c * n + i];
+        if v > best_v {
+            best_v = v;
+            best = c;
+        }
+    }
+    (best, best_v)
+}
+
 /// Per pixel of a (C, H, W) score tensor: the winning class and its probability
 /// (0..255). `logits` selects softmax; otherwise scores are already probabilities.
 pub fn argmax_confidence(
@@ -167,14 +182,7 @@ pub fn argmax_confidence(
         .for_each(|(chunk, (cls, conf))| {
             for (j, (c_out, p_out)) in cls.iter_mut().zip(conf.iter_mut()).enumerate() {
                 let i = chunk * 4096 + j;
-                let (mut best, mut best_v) = (0usize, f32::NEG_INFINITY);
-                for c in 0..classes {
-                    let v = scores[c * n + i];
-                    if v > best_v {
-                        best_v = v;
-                        best = c;
-                    }
-                }
+                let (best, best_v) = best_class(scores, classes, n, i);
                 let p = if logits {
                     let sum: f32 = (0..classes)
                         .map(|c| (scores[c * n + i] - best_v).exp())

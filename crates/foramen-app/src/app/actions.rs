@@ -4,7 +4,9 @@
 use eframe::egui;
 use foramen_core::config::OverlayMode;
 
-use super::{ForamenApp, error_chain};
+use foramen_pipeline::error::error_chain;
+
+use super::ForamenApp;
 use crate::help::{SettingsDraft, SettingsRequest};
 use crate::keys::Action;
 use crate::legend::LegendRequest;

@@ -88,12 +88,12 @@ impl ForamenApp {
         if self
             .tags
             .as_ref()
-            .is_none_or(|(id, _)| *id != m.source_frame_id)
+            .is_none_or(|(id, ..)| *id != m.source_frame_id)
         {
-            self.tags = Some((m.source_frame_id, tags::tag_positions(m)));
+            let names = self.classes.tags();
+            self.tags = Some((m.source_frame_id, tags::tag_positions(m), names));
         }
-        let names = self.classes.tags();
-        let Some((_, positions)) = &self.tags else {
+        let Some((_, positions, names)) = &self.tags else {
             return;
         };
         let font = FontId::proportional(s.text());

@@ -76,8 +76,8 @@ pub struct ForamenApp {
     settings: Option<SettingsDraft>,
     /// The recording folder and when this window first saw it recording.
     rec_started: Option<(PathBuf, u64)>,
-    /// Tag positions of the mask with this source frame id.
-    tags: Option<(u64, Vec<TagPos>)>,
+    /// Tag positions of the mask with this source frame id, and the classes' tags.
+    tags: Option<(u64, Vec<TagPos>, Vec<String>)>,
     /// The start-of-case readiness check (live sessions).
     readiness: ReadinessPanel,
 }
@@ -284,17 +284,6 @@ impl ForamenApp {
             );
         }
     }
-}
-
-/// An error with its causes, `a: b: c`, as the binary prints them.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    s
 }
 
 impl eframe::App for ForamenApp {

@@ -143,8 +143,8 @@ pub fn run_batch(
             Ok(s) => (s.frames, s.seconds, "ok".to_string()),
             Err(e) => {
                 failed += 1;
-                tracing::error!("{}: {}", it.input, chain(&e));
-                (0, 0.0, format!("failed: {}", chain(&e)))
+                tracing::error!("{}: {}", it.input, crate::error::error_chain(&e));
+                (0, 0.0, format!("failed: {}", crate::error::error_chain(&e)))
             }
         };
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
@@ -159,17 +159,6 @@ pub fn run_batch(
         .map_err(io("writing", &path))?;
     }
     Ok(failed)
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

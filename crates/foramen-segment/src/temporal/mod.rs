@@ -368,14 +368,7 @@ impl TemporalFilter {
             .enumerate()
         {
             let margin = hysteresis * gate[i];
-            let (mut best, mut best_v) = (0usize, f32::NEG_INFINITY);
-            for c in 0..classes {
-                let v = avg[c * n + i];
-                if v > best_v {
-                    best_v = v;
-                    best = c;
-                }
-            }
+            let (best, best_v) = crate::prepost::best_class(avg, classes, n, i);
             let current = *shown as usize;
             if fresh || current >= classes || best_v > avg[current * n + i] + margin {
                 *shown = best as u8;
