@@ -1,10 +1,11 @@
-//! Frame sources (V4L2 devices and video files via OpenCV, image folders, synthetic scenes), pacing, the capture thread, and the video encoder.
+//! Frame sources (V4L2 devices and video files via OpenCV, recording folders, image folders, synthetic scenes), pacing, the capture thread, and the video encoder.
 
 mod encoder;
 mod folder;
 mod opencv_source;
 mod pacing;
 mod reconnect;
+mod recording;
 mod synthetic;
 mod thread;
 
@@ -15,6 +16,7 @@ pub use folder::ImageFolderSource;
 pub use opencv_source::{OpenCvSource, V4l2Options};
 pub use pacing::{Paced, Retimed};
 pub use reconnect::{Opener, ReconnectingSource};
+pub use recording::{RecordingSource, SESSION_FILE, is_recording};
 pub use synthetic::SyntheticSource;
 pub use thread::{CaptureEvent, CaptureHandle, DropPolicy, spawn_capture};
 
@@ -103,13 +105,16 @@ pub trait FrameSource: Send {
     fn set_frame_pool(&mut self, _pool: foramen_core::FramePool) {}
 }
 
-/// Opens `input`: a folder of images, `synthetic[:SEED[:WxH[@FPS[:FRAMES]]]]`, a
+/// Opens `input`: a recording folder (its segments as one stream), a folder of images, `synthetic[:SEED[:WxH[@FPS[:FRAMES]]]]`, a
 /// `/dev/video*` device, or any video file OpenCV reads.
 pub fn open_source(input: &str) -> Result<Box<dyn FrameSource>, CaptureError> {
     if let Some(spec) = input.strip_prefix("synthetic") {
         return Ok(Box::new(SyntheticSource::parse(spec)?));
     }
     let path = Path::new(input);
+    if path.is_dir() && is_recording(path) {
+        return Ok(Box::new(RecordingSource::open(path)?));
+    }
     if path.is_dir() {
         return Ok(Box::new(ImageFolderSource::open(path, 25.0)?));
     }

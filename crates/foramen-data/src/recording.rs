@@ -14,6 +14,14 @@ use std::path::{Path, PathBuf};
 
 use foramen_core::{ClassSet, Mask};
 
+/// The file that marks a folder as a recording.
+pub const SESSION_FILE: &str = "session.toml";
+
+/// True when `dir` is a recording folder (it has a [`SESSION_FILE`]).
+pub fn is_recording(dir: &Path) -> bool {
+    dir.join(SESSION_FILE).is_file()
+}
+
 /// Magic bytes opening every record of `masks.bin`.
 pub const MASK_MAGIC: &[u8; 4] = b"FMSK";
 

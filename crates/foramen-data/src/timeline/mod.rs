@@ -28,6 +28,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 mod html;
+pub mod nav;
 
 pub use html::NO_PATIENT_DATA;
 
@@ -95,6 +96,9 @@ pub struct Second {
     pub pixels: u64,
     /// Their pixels per class.
     pub class_pixels: Vec<u64>,
+    /// Index of this second's first `frames.csv` row (0-based, complete rows only),
+    /// which is the frame's index in the recording's video.
+    pub first_row: Option<u64>,
 }
 
 impl Second {
@@ -234,8 +238,11 @@ impl Timeline {
         }
         let t0 = t0.unwrap_or(0);
         let mut prev: Option<u64> = None;
+        let mut row = 0u64;
         each_row(&csv, |(id, at, mask, age)| {
             let s = t.bin(at.saturating_sub(t0));
+            s.first_row.get_or_insert(row);
+            row += 1;
             s.frames += 1;
             s.lost += prev.map_or(0, |p| id.saturating_sub(p + 1));
             prev = Some(id);
