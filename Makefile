@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
+.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz cuda-bundle demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -137,6 +137,14 @@ fuzz: setup
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
+
+# What a GPU machine needs to time foramen-probe on CUDA (docs/GPU.md): onnxruntime-gpu
+# 1.31.1's libraries with only the sm_90 (H100, H200) kernels, the stripped probe and
+# run-probe.sh, xz-packed and split into parts under 40 MB in .cuda-bundle/parts with a
+# manifest of SHA-256s. Downloads about 256 MB once; xz -9e takes minutes on 2 cores.
+cuda-bundle: check-rust
+	cargo build --release -p foramen-segment --bin foramen-probe
+	python3 tools/cuda_bundle.py build
 
 lint: setup
 	cargo fmt --all -- --check

@@ -1,8 +1,10 @@
 //! ONNX Runtime sessions built from a model's own contract, pre- and post-processing, timed per stage;
-//! the temporal filter of class probabilities the live worker applies.
+//! the temporal filter of class probabilities the live worker applies; `probe`, what the
+//! `foramen-probe` binary measures (a provider timed on synthetic frames, no OpenCV).
 
 mod contract;
 pub mod prepost;
+pub mod probe;
 mod runtime;
 mod session;
 pub mod temporal;

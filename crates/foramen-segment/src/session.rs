@@ -131,6 +131,8 @@ fn build_session(
             }))
         }
     };
+    // ONNX Runtime's messages end in a newline; the reason goes into one status line.
+    let attempt = attempt.map(|a| a.map_err(|e| e.trim_end().to_string()));
     let (mut builder, choice) = match attempt {
         Some(Ok(b)) => (
             b,

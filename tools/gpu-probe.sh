@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The GPU machine's side of docs/GPU.md: foramen-probe from the CUDA bundle on the models
+# of issue 19, item 5, from the repository root, results in $OUT (at most 5 files: the
+# device tool brings back 8).
+#   OUT=... bash tools/gpu-probe.sh cpu    call 1: the first part only; CPU rows (all cores)
+#   OUT=... bash tools/gpu-probe.sh cuda   call 2: all parts; ldd check, CUDA rows, --compare-cpu
+# SIZE, WARMUP, RUNS, MODELS (names under models/, without .onnx) and PARTS (the parts'
+# folder) change what runs; a rehearsal without a GPU sets them small.
+set -uo pipefail
+mode=${1:?usage: gpu-probe.sh cpu|cuda}
+OUT=${OUT:?set OUT}
+dir=${PROBE_DIR:-/tmp/foramen-probe}
+parts=${PARTS:-.cuda-bundle/parts}
+size=${SIZE:-1920x1080}
+warmup=${WARMUP:-50}
+runs=${RUNS:-300}
+models=${MODELS:-lumbar-synth lumbar-synth.int8 vocalfolds}
+log="$OUT/$mode.log"
+
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+    echo "cores: $(nproc)"
+} | tee "$log"
+
+case $mode in
+cpu)
+    python3 tools/cuda_bundle.py reassemble --partial --parts "$parts" --to "$dir" 2>&1 | tee -a "$log" || exit 1
+    export ORT_DYLIB_PATH="$dir/libonnxruntime.so.1.31.1"
+    probe=("$dir/foramen-probe" --provider cpu)
+    ;;
+cuda)
+    python3 tools/cuda_bundle.py reassemble --parts "$parts" --to "$dir" 2>&1 | tee -a "$log" || exit 1
+    probe=("$dir/run-probe.sh" --provider cuda --require-provider --compare-cpu)
+    ;;
+*)
+    echo "unknown mode $mode: cpu or cuda" >&2
+    exit 2
+    ;;
+esac
+
+reports=()
+for m in $models; do
+    json="$OUT/$mode-$m.json"
+    echo "== $mode $m" >>"$log"
+    "${probe[@]}" --model "models/$m.onnx" --size "$size" --warmup "$warmup" --runs "$runs" >"$json" 2>>"$log"
+    rc=$?
+    echo "$mode $m: exit $rc"
+    if [ "$rc" -eq 0 ]; then
+        reports+=("$json")
+    else
+        rm -f "$json"
+    fi
+done
+# The library checks, any failure's reason, then the table rows (the log is short).
+cat "$log"
+if [ ${#reports[@]} -gt 0 ]; then
+    python3 tools/cuda_bundle.py table "${reports[@]}" | tee "$OUT/$mode-table.md"
+fi
+[ ${#reports[@]} -gt 0 ]
