@@ -62,6 +62,45 @@ def test_a_model_that_outputs_nan_is_an_ai_fault_not_a_clean_screen(tmp_path, fo
     assert "0 masks" in summary and "Failed" in summary and "not a number" in summary, live.stdout
 
 
+def dynamic_model(tmp: Path, name: str, contract_size=None) -> Path:
+    """The bundled model with symbolic height and width in its graph; `contract_size`
+    (w, h) overrides the contract's input size."""
+    m = onnx.load(str(BUNDLED))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    for d, symbol in ((dims[2], "h"), (dims[3], "w")):
+        d.ClearField("dim_value")
+        d.dim_param = symbol
+    if contract_size is not None:
+        for p in m.metadata_props:
+            if p.key == "foramen":
+                c = json.loads(p.value)
+                c["input"]["width"], c["input"]["height"] = contract_size
+                p.value = json.dumps(c)
+    path = tmp / name
+    onnx.save(m, str(path))
+    return path
+
+
+def test_a_model_with_dynamic_input_dims_runs_or_is_refused_by_its_own_name(tmp_path, foramen_bin):
+    # Item 19: a model with dynamic input dims failed with an error naming the image.
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.full((240, 320, 3), 120, np.uint8)).save(images / "a.png")
+    ok = run(foramen_bin, "segment", images, "--out", tmp_path / "p1", "--model", dynamic_model(tmp_path, "dyn.onnx"))
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "p1" / "a.png").is_file()
+    # A contract size the graph cannot run at (a fixed-size layer inside), or none at all:
+    # refused when the model loads, naming the model, before any image is read.
+    for size, why in (((512, 224), "does not run at the contract's 512x224"), ((0, 0), "input size 0x0")):
+        model = dynamic_model(tmp_path, f"dyn{size[0]}.onnx", size)
+        bad = run(foramen_bin, "segment", images, "--out", tmp_path / f"p{size[0]}", "--model", model)
+        assert bad.returncode != 0
+        error = bad.stderr.strip().splitlines()[-1]
+        assert error.startswith(f"error: loading model {model}") and why in error, bad.stderr
+        assert "a.png" not in error, bad.stderr
+        assert not (tmp_path / f"p{size[0]}" / "a.png").exists()
+
+
 def test_a_16_bit_mask_is_scored_by_its_values(tmp_path, foramen_bin):
     # Item 11: 16-bit masks were read as all background (a perfect reader scored 0).
     truth = np.zeros((32, 48), np.uint16)

@@ -177,8 +177,13 @@ fn build_session(
 
 /// Checks the graph against the contract: the input's name and shape, the output's name,
 /// rank and class count. The class count must match now, not at the first frame: a model
-/// that loads must not fail on every frame after.
-fn check_graph(session: &Session, contract: &ModelContract, classes: usize) -> Result<(), String> {
+/// that loads must not fail on every frame after. Returns whether the input's height or
+/// width is dynamic (the graph alone does not say that the contract's size runs).
+fn check_graph(
+    session: &Session,
+    contract: &ModelContract,
+    classes: usize,
+) -> Result<bool, String> {
     let input = session
         .inputs()
         .iter()
@@ -214,7 +219,7 @@ fn check_graph(session: &Session, contract: &ModelContract, classes: usize) -> R
             out_shape[1]
         ));
     }
-    Ok(())
+    Ok(shape[2] < 0 || shape[3] < 0)
 }
 
 /// Mask buffer sets kept for reuse: a pipeline has a few masks in flight at once.
@@ -248,9 +253,9 @@ impl Segmenter {
         let classes = contract
             .class_set()
             .map_err(|e| contract_err(e.to_string()))?;
-        check_graph(&session, &contract, classes.len()).map_err(contract_err)?;
+        let dynamic = check_graph(&session, &contract, classes.len()).map_err(contract_err)?;
         let n = (contract.input.width * contract.input.height) as usize * 3;
-        Ok(Self {
+        let mut segmenter = Self {
             session,
             classes,
             path: path.to_path_buf(),
@@ -262,7 +267,24 @@ impl Segmenter {
             out_size: (0, 0),
             spare_masks: Vec::with_capacity(SPARE_MASKS),
             contract,
-        })
+        };
+        if dynamic {
+            // A graph that accepts any size may still not run at the contract's (a
+            // fixed-size layer inside): found now, it is the model's fault, named as such,
+            // not an error on the first image.
+            let (w, h) = (
+                segmenter.contract.input.width,
+                segmenter.contract.input.height,
+            );
+            segmenter.time_model_only(1).map_err(|e| {
+                contract_err(format!(
+                    "the graph's input size is dynamic and it does not run at the contract's \
+                     {w}x{h}: {}",
+                    e.to_string().trim_end()
+                ))
+            })?;
+        }
+        Ok(segmenter)
     }
 
     /// The model's contract.
