@@ -70,3 +70,32 @@ pub fn ok(args: &[&str]) -> String {
     assert!(out.status.success(), "foramen {args:?} failed:\n{text}");
     text
 }
+
+/// Records `frames` frames of `device` with the bundled model through the real binary
+/// (`foramen live --headless --record`) under `dir/rec`; the session folder.
+pub fn record_synthetic(dir: &Path, device: &str, frames: u64) -> PathBuf {
+    let rec = dir.join("rec");
+    let rec_s = rec.display().to_string();
+    let model = bundled_model();
+    let frames = frames.to_string();
+    ok(&[
+        "live",
+        "--device",
+        device,
+        "--headless",
+        "--record",
+        "--record-dir",
+        &rec_s,
+        "--exit-after-frames",
+        &frames,
+        "--model",
+        &model,
+    ]);
+    let mut sessions: Vec<PathBuf> = std::fs::read_dir(&rec)
+        .expect("rec")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    sessions.remove(0)
+}

@@ -55,6 +55,14 @@ pub enum RecordingError {
         /// Offset of the record.
         at: usize,
     },
+    /// `session.toml` is not a session header.
+    #[error("{}: {reason}", path.display())]
+    Session {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Appends one mask record to `masks.bin`.
@@ -112,83 +120,151 @@ fn plausible(w: u32, h: u32) -> bool {
 /// size, a record whose end is not followed by the next record) is skipped up to the next
 /// record that reads back whole and counted, so one torn write does not hide the records
 /// after it; a record cut by the end of the file is reported as `cut`.
-pub fn scan_masks(path: &Path, each: impl FnMut(MaskRecord)) -> Result<MaskScan, RecordingError> {
+pub fn scan_masks(
+    path: &Path,
+    mut each: impl FnMut(MaskRecord),
+) -> Result<MaskScan, RecordingError> {
+    let mut stream = open_masks(path)?;
+    while let Some(m) = stream.next_record()? {
+        each(m);
+    }
+    Ok(stream.scan())
+}
+
+/// [`scan_masks`] over any seekable stream of `len` bytes (a file, or memory when fuzzing).
+pub fn scan_mask_stream(
+    r: impl Read + std::io::Seek,
+    len: u64,
+    mut each: impl FnMut(MaskRecord),
+) -> std::io::Result<MaskScan> {
+    let mut stream = MaskStream::new(r, len);
+    while let Some(m) = stream.next_stream_record()? {
+        each(m);
+    }
+    Ok(stream.scan())
+}
+
+/// Opens `masks.bin` as a [`MaskStream`] that the caller pulls records from (to walk it
+/// beside `frames.csv`, which refers to its records in the same order).
+pub fn open_masks(path: &Path) -> Result<MaskStream<std::io::BufReader<File>>, RecordingError> {
     let io = |error| RecordingError::Io {
         path: path.to_path_buf(),
         error,
     };
     let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    scan_mask_stream(std::io::BufReader::with_capacity(1 << 16, file), len, each).map_err(io)
+    let mut stream = MaskStream::new(std::io::BufReader::with_capacity(1 << 16, file), len);
+    stream.path = path.to_path_buf();
+    Ok(stream)
 }
 
-/// [`scan_masks`] over any seekable stream of `len` bytes (a file, or memory when fuzzing).
-pub fn scan_mask_stream(
-    mut r: impl Read + std::io::Seek,
+/// `masks.bin` read one complete record at a time on the caller's demand, with the
+/// damage rules of [`scan_masks`] (which drives it); memory: one record.
+pub struct MaskStream<R> {
+    r: R,
     len: u64,
-    mut each: impl FnMut(MaskRecord),
-) -> std::io::Result<MaskScan> {
-    use std::io::SeekFrom;
-    let mut scan = MaskScan::default();
-    let mut at = 0u64;
-    let mut header = [0u8; MASK_HEADER_BYTES];
-    while at < len {
-        r.seek(SeekFrom::Start(at))?;
-        let whole_header = len - at >= MASK_HEADER_BYTES as u64;
-        if whole_header {
-            r.read_exact(&mut header)?;
+    /// Offset of the next record to try.
+    at: u64,
+    scan: MaskScan,
+    /// The file, for errors (empty for memory).
+    path: PathBuf,
+}
+
+impl<R: Read + std::io::Seek> MaskStream<R> {
+    /// A stream over `len` bytes of `r`.
+    pub fn new(r: R, len: u64) -> Self {
+        Self {
+            r,
+            len,
+            at: 0,
+            scan: MaskScan::default(),
+            path: PathBuf::new(),
         }
-        let u32_at =
-            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        let u64_at = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&header[i..i + 8]);
-            u64::from_le_bytes(a)
-        };
-        let (w, h) = (u32_at(28), u32_at(32));
-        let sane = whole_header && &header[..4] == MASK_MAGIC && plausible(w, h);
-        if sane {
-            let end = at + MASK_HEADER_BYTES as u64 + u64::from(w) * u64::from(h);
-            if end > len {
-                scan.cut = true;
+    }
+
+    /// What the stream has found so far besides its records (all of it once
+    /// [`Self::next_record`] has returned `None`).
+    pub fn scan(&self) -> MaskScan {
+        self.scan
+    }
+
+    /// The next complete record, `None` at the end of the file (or at a record cut by
+    /// it); damaged regions on the way are skipped and counted.
+    pub fn next_record(&mut self) -> Result<Option<MaskRecord>, RecordingError> {
+        self.next_stream_record()
+            .map_err(|error| RecordingError::Io {
+                path: self.path.clone(),
+                error,
+            })
+    }
+
+    fn next_stream_record(&mut self) -> std::io::Result<Option<MaskRecord>> {
+        use std::io::SeekFrom;
+        let (r, len) = (&mut self.r, self.len);
+        let mut header = [0u8; MASK_HEADER_BYTES];
+        while self.at < len {
+            let at = self.at;
+            r.seek(SeekFrom::Start(at))?;
+            let whole_header = len - at >= MASK_HEADER_BYTES as u64;
+            if whole_header {
+                r.read_exact(&mut header)?;
+            }
+            let u32_at = |i: usize| {
+                u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]])
+            };
+            let u64_at = |i: usize| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&header[i..i + 8]);
+                u64::from_le_bytes(a)
+            };
+            let (w, h) = (u32_at(28), u32_at(32));
+            let sane = whole_header && &header[..4] == MASK_MAGIC && plausible(w, h);
+            if sane {
+                let end = at + MASK_HEADER_BYTES as u64 + u64::from(w) * u64::from(h);
+                if end > len {
+                    self.scan.cut = true;
+                    self.at = len;
+                    break;
+                }
+                let mut classes = vec![0u8; (w * h) as usize];
+                r.read_exact(&mut classes)?;
+                let mut next = [0u8; 4];
+                let followed =
+                    end == len || (r.read_exact(&mut next).is_ok() && next == *MASK_MAGIC);
+                // Not followed by a record: either its size field is corrupt (a later
+                // record exists out of step) or only a damaged tail follows (no record
+                // after it).
+                let followed = followed || find_magic(r, end, len)?.is_none();
+                if followed {
+                    self.scan.records += 1;
+                    self.at = end;
+                    return Ok(Some(MaskRecord {
+                        frame_id: u64_at(4),
+                        pts_us: u64_at(12) as i64,
+                        captured_at_us: u64_at(20),
+                        width: w,
+                        height: h,
+                        infer_ms: f32::from_bits(u32_at(36)),
+                        classes,
+                    }));
+                }
+            } else if !whole_header && len - at >= 4 && {
+                let mut m = [0u8; 4];
+                r.read_exact(&mut m)?;
+                m == *MASK_MAGIC
+            } {
+                // A header cut by the end of the file.
+                self.scan.cut = true;
+                self.at = len;
                 break;
             }
-            let mut classes = vec![0u8; (w * h) as usize];
-            r.read_exact(&mut classes)?;
-            let mut next = [0u8; 4];
-            let followed = end == len || (r.read_exact(&mut next).is_ok() && next == *MASK_MAGIC);
-            // Not followed by a record: either its size field is corrupt (a later record
-            // exists out of step) or only a damaged tail follows (no record after it).
-            let followed = followed || find_magic(&mut r, end, len)?.is_none();
-            if followed {
-                scan.records += 1;
-                each(MaskRecord {
-                    frame_id: u64_at(4),
-                    pts_us: u64_at(12) as i64,
-                    captured_at_us: u64_at(20),
-                    width: w,
-                    height: h,
-                    infer_ms: f32::from_bits(u32_at(36)),
-                    classes,
-                });
-                at = end;
-                continue;
-            }
-        } else if !whole_header && len - at >= 4 && {
-            let mut m = [0u8; 4];
-            r.read_exact(&mut m)?;
-            m == *MASK_MAGIC
-        } {
-            // A header cut by the end of the file.
-            scan.cut = true;
-            break;
+            let resume = find_magic(r, at + 1, len)?.unwrap_or(len);
+            self.scan.damaged_regions += 1;
+            self.scan.damaged_bytes += resume - at;
+            self.at = resume;
         }
-        let resume = find_magic(&mut r, at + 1, len)?.unwrap_or(len);
-        scan.damaged_regions += 1;
-        scan.damaged_bytes += resume - at;
-        at = resume;
+        Ok(None)
     }
-    Ok(scan)
 }
 
 /// The offset of the next record magic at or after `from`.
@@ -272,6 +348,111 @@ pub fn count_frame_rows(csv: &str) -> usize {
         .count()
 }
 
+/// One `frames.csv` row as read back (the writing side is [`FrameRow`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameRecord {
+    /// Frame id.
+    pub frame_id: u64,
+    /// Presentation time.
+    pub pts_us: i64,
+    /// Capture time.
+    pub captured_at_us: u64,
+    /// Video segment holding the frame (`video-<segment>.mp4`).
+    pub segment: u64,
+    /// Source frame id of the mask current at capture (its record in `masks.bin`).
+    pub mask_frame: Option<u64>,
+    /// That mask's age at capture, ms.
+    pub mask_age_ms: Option<f64>,
+    /// Its inference time, ms.
+    pub infer_ms: Option<f64>,
+}
+
+impl FrameRecord {
+    /// Parses one line; `None` for the header or a row cut by a crash or damaged.
+    pub fn parse(line: &str) -> Option<Self> {
+        fn opt<T: std::str::FromStr>(s: &str) -> Option<Option<T>> {
+            if s.is_empty() {
+                Some(None)
+            } else {
+                s.parse().ok().map(Some)
+            }
+        }
+        let f: Vec<&str> = line.trim_end().split(',').collect();
+        if f.len() != FRAMES_CSV_COLUMNS {
+            return None;
+        }
+        Some(Self {
+            frame_id: f[0].parse().ok()?,
+            pts_us: f[1].parse().ok()?,
+            captured_at_us: f[2].parse().ok()?,
+            segment: f[3].parse().ok()?,
+            mask_frame: opt(f[4])?,
+            mask_age_ms: opt(f[5])?,
+            infer_ms: opt(f[6])?,
+        })
+    }
+}
+
+/// The complete rows of `frames.csv`, streamed in file order (memory: one line); the
+/// header and cut or damaged rows are skipped, so row `i` is the `i`-th complete row.
+pub struct FrameRows {
+    path: PathBuf,
+    lines: std::io::Split<std::io::BufReader<File>>,
+}
+
+impl FrameRows {
+    /// Opens `frames.csv`.
+    pub fn open(path: &Path) -> Result<Self, RecordingError> {
+        let file = File::open(path).map_err(|error| RecordingError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            lines: std::io::BufRead::split(std::io::BufReader::new(file), b'\n'),
+        })
+    }
+}
+
+impl Iterator for FrameRows {
+    type Item = Result<FrameRecord, RecordingError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for line in self.lines.by_ref() {
+            match line {
+                Ok(bytes) => {
+                    if let Some(row) = FrameRecord::parse(&String::from_utf8_lossy(&bytes)) {
+                        return Some(Ok(row));
+                    }
+                }
+                Err(error) => {
+                    return Some(Err(RecordingError::Io {
+                        path: self.path.clone(),
+                        error,
+                    }));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Reads what reports and clips use of `DIR/session.toml` ([`SessionInfo`]: model, rate,
+/// classes, colours; never the source or the start time).
+///
+/// [`SessionInfo`]: crate::timeline::SessionInfo
+pub fn read_session_info(dir: &Path) -> Result<crate::timeline::SessionInfo, RecordingError> {
+    let path = dir.join("session.toml");
+    let text = std::fs::read_to_string(&path).map_err(|error| RecordingError::Io {
+        path: path.clone(),
+        error,
+    })?;
+    toml::from_str(&text).map_err(|e| RecordingError::Session {
+        path,
+        reason: e.to_string(),
+    })
+}
+
 /// What `session.toml` records about a recording.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionHeader<'a> {
@@ -347,97 +528,4 @@ pub fn utc_stamp() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mask(id: u64) -> Mask {
-        Mask {
-            source_frame_id: id,
-            source_pts_us: id as i64 * 40_000,
-            source_captured_at_us: 1_000_000 + id * 40_000,
-            width: 8,
-            height: 6,
-            classes: (0..48).map(|i| ((i + id) % 4) as u8).collect(),
-            confidence: vec![200; 48],
-            infer_ms: 12.5,
-        }
-    }
-
-    #[test]
-    fn a_cut_mask_file_keeps_every_complete_record() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("masks.bin");
-        let mut bytes = vec![];
-        for id in 0..3 {
-            write_mask(&mut bytes, &mask(id)).expect("write");
-        }
-        std::fs::write(&path, &bytes).expect("write");
-        let (masks, scan) = read_masks(&path).expect("read");
-        assert_eq!(
-            scan,
-            MaskScan {
-                records: 3,
-                ..MaskScan::default()
-            }
-        );
-        assert_eq!(masks[2].classes, mask(2).classes);
-        assert_eq!((masks[2].frame_id, masks[2].pts_us), (2, 80_000));
-        bytes.truncate(bytes.len() - 7);
-        std::fs::write(&path, &bytes).expect("write");
-        let (masks, scan) = read_masks(&path).expect("read");
-        assert!(scan.cut);
-        assert_eq!(masks.len(), 2);
-    }
-
-    #[test]
-    fn damage_is_skipped_to_the_next_good_record_and_counted() {
-        // Issue 18, item 17: a zero-filled tail (a power cut) failed the whole file with
-        // "bad magic"; one corrupted width hid every later record.
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("masks.bin");
-        let mut bytes = vec![];
-        for id in 0..120 {
-            write_mask(&mut bytes, &mask(id)).expect("write");
-        }
-        let record = MASK_HEADER_BYTES + 48;
-        // Record 3's width field corrupted; a 4 KiB zero tail after the last record.
-        bytes[3 * record + 28] = 0xFF;
-        bytes.extend(std::iter::repeat_n(0u8, 4096));
-        std::fs::write(&path, &bytes).expect("write");
-        let (masks, scan) = read_masks(&path).expect("read");
-        assert_eq!(scan.records, 119, "{scan:?}");
-        assert_eq!(scan.damaged_regions, 2, "{scan:?}");
-        assert_eq!(scan.damaged_bytes, record as u64 + 4096, "{scan:?}");
-        assert!(!scan.cut);
-        assert!(masks.iter().all(|m| m.frame_id != 3));
-        assert_eq!(masks.last().map(|m| m.frame_id), Some(119));
-        // Streaming: the count without keeping any record.
-        let mut n = 0;
-        scan_masks(&path, |_| n += 1).expect("scan");
-        assert_eq!(n, 119);
-    }
-
-    #[test]
-    fn frame_rows_give_the_mask_and_its_age_or_empty_fields() {
-        let m = mask(25);
-        let row = FrameRow {
-            frame_id: 26,
-            pts_us: 1_040_000,
-            captured_at_us: 2_040_000,
-            segment: 1,
-            mask: Some(&m),
-        };
-        assert_eq!(row.to_string(), "26,1040000,2040000,1,25,40.0,12.50");
-        let bare = FrameRow { mask: None, ..row }.to_string();
-        assert_eq!(bare, "26,1040000,2040000,1,,,");
-        let csv = format!("{FRAMES_CSV_HEADER}\n{row}\n{bare}\n26,1");
-        assert_eq!(count_frame_rows(&csv), 2);
-    }
-
-    #[test]
-    fn utc_stamps_are_well_formed() {
-        let s = utc_stamp();
-        assert_eq!(s.len(), 15, "{s}");
-        assert!(s.starts_with("20") && s.as_bytes()[8] == b'-', "{s}");
-    }
-}
+mod tests;

@@ -18,6 +18,12 @@ pub enum PlotError {
         /// Why.
         reason: String,
     },
+    /// An SVG could not be rendered (a bug: the SVG is generated).
+    #[error("rendering an SVG: {reason}")]
+    Render {
+        /// Why.
+        reason: String,
+    },
 }
 
 const W: f64 = 640.0;
@@ -395,16 +401,61 @@ pub fn write_svg_png(svg: &str, dir: &Path, stem: &str) -> Result<(), PlotError>
         reason,
     };
     std::fs::write(&svg_path, svg).map_err(|e| err(&svg_path, e.to_string()))?;
-    let mut opt = usvg::Options::default();
-    opt.fontdb_mut().load_system_fonts();
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| err(&svg_path, e.to_string()))?;
-    let size = tree.size().to_int_size();
-    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or_else(|| err(&png_path, "empty figure".into()))?;
-    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    let pixmap = render_pixmap(svg).map_err(|e| err(&svg_path, e))?;
     pixmap
         .save_png(&png_path)
         .map_err(|e| err(&png_path, e.to_string()))
+}
+
+/// An SVG rendered to pixels by [`render_svg_rgba`].
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// Width in pixels (the SVG's own).
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// RGBA8, row-major, alpha premultiplied (as tiny-skia renders): blend onto a
+    /// colour `d` as `rgb + d * (255 - a) / 255`.
+    pub rgba: Vec<u8>,
+}
+
+/// Renders `svg` at its own size to premultiplied RGBA, text in the figures' fonts
+/// (DejaVu Sans where installed), for captions burned into video: call it per caption,
+/// the system fonts are loaded once per process.
+pub fn render_svg_rgba(svg: &str) -> Result<Rendered, PlotError> {
+    let pixmap = render_pixmap(svg).map_err(|reason| PlotError::Render { reason })?;
+    Ok(Rendered {
+        width: pixmap.width(),
+        height: pixmap.height(),
+        rgba: pixmap.take(),
+    })
+}
+
+/// The system fonts, loaded once: loading them takes tens of milliseconds, too long to
+/// repeat for each caption of a video.
+fn fonts() -> std::sync::Arc<usvg::fontdb::Database> {
+    static FONTS: std::sync::OnceLock<std::sync::Arc<usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let mut db = usvg::fontdb::Database::new();
+            db.load_system_fonts();
+            std::sync::Arc::new(db)
+        })
+        .clone()
+}
+
+fn render_pixmap(svg: &str) -> Result<tiny_skia::Pixmap, String> {
+    let opt = usvg::Options {
+        fontdb: fonts(),
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| e.to_string())?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| "empty figure".to_string())?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    Ok(pixmap)
 }
 
 #[cfg(test)]
@@ -448,6 +499,19 @@ mod tests {
         let png = std::fs::read(dir.path().join("roc.png")).expect("png");
         assert_eq!(&png[1..4], b"PNG");
         assert!(png.len() > 5_000, "a drawn figure, not an empty canvas");
+    }
+
+    #[test]
+    fn an_svg_renders_to_premultiplied_rgba_with_text() {
+        let svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"20\"><text x=\"2\" y=\"15\" font-size=\"14\" fill=\"white\" {FONT}>Foramen</text></svg>"
+        );
+        let r = render_svg_rgba(&svg).expect("render");
+        assert_eq!((r.width, r.height, r.rgba.len()), (120, 20, 120 * 20 * 4));
+        let inked = r.rgba.chunks(4).filter(|p| p[3] > 0).count();
+        assert!(inked > 50, "the text is drawn: {inked} pixels");
+        assert!(r.rgba.chunks(4).all(|p| p[0] <= p[3]), "premultiplied");
+        assert!(render_svg_rgba("<svg").is_err());
     }
 
     #[test]

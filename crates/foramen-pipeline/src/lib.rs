@@ -5,9 +5,12 @@
 //! - [`replay`]: the offline pipeline (decode, segment, blend, encode) that `foramen
 //!   replay` and `foramen bench` run;
 //! - [`model`]: finding the bundled model and the model settings a pipeline uses;
-//! - [`check`]: the readiness check before a case (`foramen check`, the window's panel).
+//! - [`check`]: the readiness check before a case (`foramen check`, the window's panel);
+//! - [`clip`]: a span of a recording as a video with its recorded masks drawn and a
+//!   caption (`foramen clip`, the window's export).
 
 pub mod check;
+pub mod clip;
 pub mod error;
 pub mod live;
 pub mod model;

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    bench, check, compare, eval, extract, labelstudio, live, recording, replay, report, segment,
-    synth,
+    bench, check, clip, compare, eval, extract, labelstudio, live, recording, replay, report,
+    segment, synth,
 };
 
 #[global_allocator]
@@ -75,6 +75,8 @@ enum Command {
     /// A recording's timeline, one row per second (classes, AI state, losses), its
     /// figure and report.html.
     Report(report::Args),
+    /// A span of a recording as a video: recorded masks drawn as in the window, a caption.
+    Clip(clip::Args),
     /// Review a recording or an image folder in the window, paced like live, with
     /// pause (P), step (arrows) and seek.
     View(live::ViewArgs),
@@ -128,6 +130,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::exec(a, config),
         Command::Recording(a) => recording::exec(a),
         Command::Report(a) => report::exec(a, &config),
+        Command::Clip(a) => clip::exec(a, &config),
         Command::View(a) => live::exec_view(a, config, cli.config),
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod headless;
+pub mod realtime;
 pub mod recorder;
 mod router;
 

@@ -322,43 +322,18 @@ impl Report {
 }
 
 /// `bench --realtime`: the source paced at its own frame rate through the live
-/// architecture (capture, router, newest-frame-wins inference worker; no window), with
-/// the latency of the video path (capture to the frame being ready for display) and of
-/// the annotation (a frame's capture to its mask being ready), per new frame and mask.
-/// The GPU upload that follows in the window is measured by `make bench-window`.
+/// architecture without a window (`foramen_pipeline::live::realtime`): the latency of
+/// the video path (capture to ready for display) and of the annotation (capture to mask).
 fn run_realtime(args: &BenchArgs, cfg: &Config) -> Result<()> {
-    use foramen_pipeline::live::{LiveSession, Mode, SessionSpec};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
-
     if args.frames == Some(0) {
         bail!("--frames: must be at least 1");
     }
     let model = resolve(args.model)?;
     // Fail on a broken model here: the live worker would only report it and retry.
     drop(foramen_pipeline::model::load(Some(&model), &cfg.model)?);
-    let spec = SessionSpec {
-        input: args.input.to_string(),
-        mode: Mode::Review,
-        model: model.clone(),
-        config: cfg.clone(),
-        fps: None,
-    };
-    // Woken by the router (new frame) and the worker (new mask); a full queue only
-    // means this loop is already behind and will read the newest state anyway.
-    let (tx, rx) = crossbeam_channel::bounded::<()>(1024);
-    let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        let _ = tx.try_send(());
-    });
-    let session = LiveSession::start(spec, repaint)?;
-    let t0 = Instant::now();
-    let (video, annotation) = measure(&session, &rx, args.frames);
-    let seconds = t0.elapsed().as_secs_f64();
-    let cap = session.capture_stats();
-    let w = session.worker();
-    session.stop_worker(Duration::from_secs(5));
-    let fps = cap.frames as f64 / seconds.max(1e-9);
-    let annotated = w.masks as f64 / cap.frames.max(1) as f64;
+    let r = foramen_pipeline::live::realtime::run_paced(args.input, &model, cfg, args.frames)?;
+    let fps = r.frames as f64 / r.seconds.max(1e-9);
+    let annotated = r.masks as f64 / r.frames.max(1) as f64;
     let line = |name: &str, s: &LatencyStats| {
         format!(
             "{name:<22} p50 {:>7.2}  p90 {:>7.2}  p99 {:>7.2}  max {:>7.2} ms ({} samples)",
@@ -371,30 +346,30 @@ fn run_realtime(args: &BenchArgs, cfg: &Config) -> Result<()> {
     };
     say!(
         "foramen bench --realtime: {} frames of {} at {:.1} frames/s (source {:.1}) through {}",
-        cap.frames,
+        r.frames,
         args.input,
         fps,
-        session.info().fps,
+        r.source_fps,
         model.display()
     );
     say!(
         "masks {} ({:.0} % of frames annotated; the worker skipped {} stale frames, newest wins)",
-        w.masks,
+        r.masks,
         100.0 * annotated,
-        w.skipped
+        r.skipped
     );
-    say!("{}", line("video path (ms)", &video));
-    say!("{}", line("annotation (ms)", &annotation));
+    say!("{}", line("video path (ms)", &r.video));
+    say!("{}", line("annotation (ms)", &r.annotation));
     if let Some(path) = args.json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let doc = json!({
             "tool": "foramen", "mode": "realtime", "input": args.input,
-            "model": model.display().to_string(), "frames": cap.frames, "seconds": seconds,
-            "capture_fps": fps, "source_fps": session.info().fps, "masks": w.masks,
-            "annotated_fraction": annotated, "skipped": w.skipped,
-            "video_latency": stats_json(&video), "annotation_latency": stats_json(&annotation),
+            "model": model.display().to_string(), "frames": r.frames, "seconds": r.seconds,
+            "capture_fps": fps, "source_fps": r.source_fps, "masks": r.masks,
+            "annotated_fraction": annotated, "skipped": r.skipped,
+            "video_latency": stats_json(&r.video), "annotation_latency": stats_json(&r.annotation),
             "peak_rss_mib": peak_rss_mib(),
         });
         let text = serde_json::to_string_pretty(&doc)?;
@@ -402,42 +377,6 @@ fn run_realtime(args: &BenchArgs, cfg: &Config) -> Result<()> {
         say!("report: {}", path.display());
     }
     Ok(())
-}
-
-/// Times each new frame (video path) and each new mask (annotation) from its capture,
-/// woken by the session's repaint requests, until the source ends or `frames` came.
-fn measure(
-    session: &foramen_pipeline::live::LiveSession,
-    wake: &crossbeam_channel::Receiver<()>,
-    frames: Option<u64>,
-) -> (LatencyStats, LatencyStats) {
-    use crossbeam_channel::RecvTimeoutError;
-    use foramen_core::clock_us;
-    use std::time::Duration;
-
-    let (mut video, mut annotation) = (LatencyStats::default(), LatencyStats::default());
-    let (mut last_frame, mut last_mask) = (None, None);
-    while let Ok(()) | Err(RecvTimeoutError::Timeout) = wake.recv_timeout(Duration::from_millis(50))
-    {
-        let now = clock_us();
-        if let Some(f) = session.latest_frame()
-            && last_frame != Some(f.id)
-        {
-            last_frame = Some(f.id);
-            video.push(now.saturating_sub(f.captured_at_us) as f64 / 1e3);
-        }
-        if let Some(m) = session.latest_mask()
-            && last_mask != Some(m.source_frame_id)
-        {
-            last_mask = Some(m.source_frame_id);
-            annotation.push(now.saturating_sub(m.source_captured_at_us) as f64 / 1e3);
-        }
-        let cap = session.capture_stats();
-        if cap.ended.is_some() || frames.is_some_and(|n| cap.frames >= n) {
-            break;
-        }
-    }
-    (video, annotation)
 }
 
 /// Default annotated output of `bench`.

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod clip;
 pub mod compare;
 pub mod eval;
 pub mod extract;
