@@ -43,6 +43,17 @@ pub enum Action {
     StepForward,
     /// Review: one frame back (pauses).
     StepBack,
+    /// Review of a recording: the next moment (a shown class appears, the AI's state
+    /// changes) on the timeline.
+    NextMoment,
+    /// Review of a recording: the previous moment.
+    PrevMoment,
+    /// Review of a recording: the clip starts at the shown frame.
+    MarkIn,
+    /// Review of a recording: the clip ends at the shown frame.
+    MarkOut,
+    /// Review of a recording: write the marked span as an annotated clip.
+    ExportClip,
 }
 
 /// Every action with its `[keys]` name and what the key card says of it.
@@ -81,6 +92,19 @@ pub const ACTIONS: &[(&str, Action, &str)] = &[
     ("play_pause", Action::PlayPause, "review: play / pause"),
     ("step_forward", Action::StepForward, "review: next frame"),
     ("step_back", Action::StepBack, "review: previous frame"),
+    (
+        "next_moment",
+        Action::NextMoment,
+        "review: next moment (a shown class appears, AI state changes)",
+    ),
+    ("prev_moment", Action::PrevMoment, "review: previous moment"),
+    ("mark_in", Action::MarkIn, "review: clip starts here"),
+    ("mark_out", Action::MarkOut, "review: clip ends here"),
+    (
+        "export_clip",
+        Action::ExportClip,
+        "review: save the marked clip",
+    ),
 ];
 
 /// The built-in keys. Review actions do nothing on a live source.
@@ -118,6 +142,13 @@ pub const DEFAULT_KEYS: &[(Key, Action)] = &[
     (Key::Period, Action::StepForward),
     (Key::ArrowLeft, Action::StepBack),
     (Key::Comma, Action::StepBack),
+    (Key::N, Action::NextMoment),
+    (Key::PageDown, Action::NextMoment),
+    (Key::B, Action::PrevMoment),
+    (Key::PageUp, Action::PrevMoment),
+    (Key::OpenBracket, Action::MarkIn),
+    (Key::CloseBracket, Action::MarkOut),
+    (Key::X, Action::ExportClip),
 ];
 
 /// A `[keys]` entry the window cannot use.

@@ -1,5 +1,5 @@
 //! What is drawn over the video: the status badge and its notes, the REC badge, NO
-//! SIGNAL, the model line, the HUD, the review bar and the toast. Drawing only: the
+//! SIGNAL, the model line, the HUD and the toast (the review bar: `review_bar`). Drawing only: the
 //! words come from `badge` and `hud`, the sizes from `scale`, the decisions from the app.
 
 use eframe::egui::{self, Align2, Color32, FontId, RichText};
@@ -25,7 +25,7 @@ pub fn panel(s: UiScale, alpha: u8) -> egui::Frame {
         .corner_radius(s.margin() * 0.6)
 }
 
-fn label(ui: &mut egui::Ui, text: RichText) {
+pub(crate) fn label(ui: &mut egui::Ui, text: RichText) {
     ui.add(egui::Label::new(text).wrap_mode(egui::TextWrapMode::Extend));
 }
 
@@ -189,57 +189,6 @@ pub fn hud(ctx: &egui::Context, s: UiScale, text: String) {
                 label(ui, text);
             });
         });
-}
-
-/// What the review bar asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReviewRequest {
-    /// Pause (true) or play.
-    Pause(bool),
-    /// One frame forward.
-    Step,
-    /// Go to a frame.
-    Seek(u64),
-}
-
-/// The review bar at the bottom right: play/pause, step and a frame slider.
-pub fn review_bar(
-    ctx: &egui::Context,
-    s: UiScale,
-    paused: bool,
-    current: u64,
-    total: u64,
-) -> Option<ReviewRequest> {
-    let mut request = None;
-    egui::Area::new(egui::Id::unique("review"))
-        .anchor(Align2::RIGHT_BOTTOM, [-s.margin(), -s.margin()])
-        .show(ctx, |ui| {
-            panel(s, 190).show(ui, |ui| {
-                ui.style_mut()
-                    .text_styles
-                    .insert(egui::TextStyle::Button, FontId::proportional(s.small()));
-                ui.horizontal(|ui| {
-                    let label = if paused { "Play (P)" } else { "Pause (P)" };
-                    if ui.button(label).clicked() {
-                        request = Some(ReviewRequest::Pause(!paused));
-                    }
-                    if ui.button("Step (->)").clicked() {
-                        request = Some(ReviewRequest::Step);
-                    }
-                    let mut pos = current;
-                    if total > 0 {
-                        let slider =
-                            egui::Slider::new(&mut pos, 0..=total.saturating_sub(1)).text("frame");
-                        if ui.add(slider).drag_stopped() || pos.abs_diff(current) > 1 {
-                            request = Some(ReviewRequest::Seek(pos));
-                        }
-                    } else {
-                        ui.label(format!("frame {current}"));
-                    }
-                });
-            });
-        });
-    request
 }
 
 /// The short-lived message above the model line (what a key just did), on a panel,

@@ -3,6 +3,7 @@
 
 use eframe::egui;
 use foramen_core::config::OverlayMode;
+use foramen_data::timeline::nav::Direction;
 
 use foramen_pipeline::error::error_chain;
 
@@ -59,6 +60,11 @@ impl ForamenApp {
                     self.session.seek(id.saturating_sub(1));
                 }
             }
+            Action::NextMoment => self.jump_moment(Direction::Forward),
+            Action::PrevMoment => self.jump_moment(Direction::Back),
+            Action::MarkIn => self.mark(true),
+            Action::MarkOut => self.mark(false),
+            Action::ExportClip => self.export_clip(),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::help;
 use crate::hud::{self, HudInputs};
 use crate::legend;
 use crate::overlay::OverlayState;
-use crate::panels::{self, RecBadge, ReviewRequest};
+use crate::panels::{self, RecBadge};
 use crate::present_log::recent_percentile;
 use crate::readiness;
 use crate::scale::UiScale;
@@ -264,20 +264,6 @@ impl ForamenApp {
             && readiness::show(ctx, s, &r)
         {
             self.readiness.done = true;
-        }
-    }
-
-    fn review_bar(&mut self, ctx: &egui::Context, s: UiScale) {
-        let total = self.session.info().frame_count.unwrap_or(0);
-        let current = self.shown.as_ref().map_or(0, |f| f.id);
-        match panels::review_bar(ctx, s, self.session.is_paused(), current, total) {
-            Some(ReviewRequest::Pause(p)) => self.session.set_paused(p),
-            Some(ReviewRequest::Step) => {
-                self.session.set_paused(true);
-                self.session.step();
-            }
-            Some(ReviewRequest::Seek(pos)) => self.session.seek(pos),
-            None => {}
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod actions;
 mod draw;
+mod review;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use crate::present_log::PresentLog;
 use crate::readiness::ReadinessPanel;
 use crate::snapshot::{self, SnapshotState};
 use crate::tags::TagPos;
+use crate::timeline_strip::ReviewTimeline;
 use crate::view_state::ViewState;
 
 /// Options that come from the command line rather than the settings file.
@@ -80,6 +82,14 @@ pub struct ForamenApp {
     tags: Option<(u64, Vec<TagPos>, Vec<String>)>,
     /// The start-of-case readiness check (live sessions).
     readiness: ReadinessPanel,
+    /// Review of a recording folder: its timeline (read on its own thread).
+    timeline: ReviewTimeline,
+    /// The clip's in and out marks (frame indices of the recording).
+    marks: (Option<u64>, Option<u64>),
+    /// Where the timeline strip was last drawn.
+    strip_rect: Option<egui::Rect>,
+    /// The clip being saved (X), or the last one.
+    clip_job: Option<crate::clip_export::ClipJob>,
 }
 
 impl ForamenApp {
@@ -97,7 +107,18 @@ impl ForamenApp {
             &view.overlay_config(&cfg.overlay),
         ));
         let now = clock_us();
+        let input = std::path::Path::new(session.input());
+        let timeline =
+            if *session.mode() == Mode::Review && foramen_data::recording::is_recording(input) {
+                ReviewTimeline::load(input, cfg.inference.max_mask_age_ms)
+            } else {
+                ReviewTimeline::default()
+            };
         Self {
+            timeline,
+            marks: (None, None),
+            strip_rect: None,
+            clip_job: None,
             session,
             fullscreen: cfg.display.fullscreen,
             cfg,
@@ -296,5 +317,7 @@ impl eframe::App for ForamenApp {
     }
 }
 
+#[cfg(test)]
+mod review_tests;
 #[cfg(test)]
 mod tests;

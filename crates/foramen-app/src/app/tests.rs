@@ -8,7 +8,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state, default_wgpu_setup};
 use foramen_pipeline::live::SessionSpec;
 
-const MODEL: &str = concat!(
+pub(super) const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/lumbar-synth.onnx"
 );
@@ -31,6 +31,16 @@ fn harness_with(
         config: cfg.clone(),
         fps: None,
     };
+    harness_spec(spec, opts, size)
+}
+
+/// The app around a session started from `spec`, rendered by the real shader.
+pub(super) fn harness_spec(
+    spec: SessionSpec,
+    opts: AppOptions,
+    size: (f32, f32),
+) -> Harness<'static, ForamenApp> {
+    let cfg = spec.config.clone();
     let session = LiveSession::start(spec, Arc::new(|| ())).expect("session");
     let rs = create_render_state(
         default_wgpu_setup(),
@@ -46,7 +56,10 @@ fn harness_with(
         .build_ui_state(|ui, app: &mut ForamenApp| app.show(ui), app)
 }
 
-fn run_until(h: &mut Harness<'static, ForamenApp>, mut done: impl FnMut(&ForamenApp) -> bool) {
+pub(super) fn run_until(
+    h: &mut Harness<'static, ForamenApp>,
+    mut done: impl FnMut(&ForamenApp) -> bool,
+) {
     let t = std::time::Instant::now();
     while t.elapsed() < Duration::from_secs(60) {
         h.step();
@@ -58,7 +71,7 @@ fn run_until(h: &mut Harness<'static, ForamenApp>, mut done: impl FnMut(&Foramen
     panic!("condition not reached in 60 s");
 }
 
-fn presented(app: &ForamenApp) -> u64 {
+pub(super) fn presented(app: &ForamenApp) -> u64 {
     app.present_log().lock().expect("log").frames
 }
 
@@ -71,18 +84,18 @@ fn annotated(app: &ForamenApp) -> bool {
 }
 
 /// A config whose age limit is not under test (debug builds on 2 shared cores are slow).
-fn patient_cfg() -> Config {
+pub(super) fn patient_cfg() -> Config {
     let mut cfg = Config::default();
     cfg.inference.max_mask_age_ms = 5000.0;
     cfg
 }
 
-fn has(h: &Harness<'static, ForamenApp>, text: &str) -> bool {
+pub(super) fn has(h: &Harness<'static, ForamenApp>, text: &str) -> bool {
     h.query_by_label_contains(text).is_some()
 }
 
 /// Steps until `text` is on screen (at most 30 s); the caller asserts.
-fn wait_for(h: &mut Harness<'static, ForamenApp>, text: &str) {
+pub(super) fn wait_for(h: &mut Harness<'static, ForamenApp>, text: &str) {
     let t = std::time::Instant::now();
     while !has(h, text) && t.elapsed() < Duration::from_secs(30) {
         h.step();
