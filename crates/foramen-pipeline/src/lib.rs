@@ -7,7 +7,8 @@
 //! - [`model`]: finding the bundled model and the model settings a pipeline uses;
 //! - [`check`]: the readiness check before a case (`foramen check`, the window's panel);
 //! - [`clip`]: a span of a recording as a video with its recorded masks drawn and a
-//!   caption (`foramen clip`, the window's export).
+//!   caption (`foramen clip`, the window's export), and its stills;
+//! - [`report`]: a recording's timeline, key frames and `report.html` (`foramen report`).
 
 pub mod check;
 pub mod clip;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod live;
 pub mod model;
 pub mod replay;
+pub mod report;
 
 pub use error::PipelineError;
 

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 mod html;
 pub mod nav;
 
-pub use html::NO_PATIENT_DATA;
+pub use html::{KeyFrame, NO_PATIENT_DATA};
 
 use crate::recording::{FRAMES_CSV_COLUMNS, MaskRecord, MaskScan, RecordingError, scan_masks};
 

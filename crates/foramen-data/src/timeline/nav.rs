@@ -51,6 +51,23 @@ impl Timeline {
             })
     }
 
+    /// Up to `n` seconds of the largest exposure of class `k`, spread over the recording:
+    /// the recording cut into `n` equal parts, in each the second where `k` covers most
+    /// of the picture (at least [`APPEAR_SHARE`]), earliest first. The report's key frames.
+    pub fn key_seconds(&self, k: usize, n: usize) -> Vec<usize> {
+        let len = self.seconds.len();
+        let n = n.min(len);
+        (0..n)
+            .filter_map(|part| {
+                let span = part * len / n..((part + 1) * len / n).max(part * len / n + 1);
+                span.map(|i| (i, self.seconds[i].share(k).unwrap_or(0.0)))
+                    .filter(|&(_, share)| share >= APPEAR_SHARE)
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map(|(i, _)| i)
+            })
+            .collect()
+    }
+
     /// The nearest moment strictly after (or before) second `from`.
     pub fn moment(&self, from: usize, dir: Direction, classes: &[usize]) -> Option<usize> {
         match dir {
@@ -144,6 +161,18 @@ mod tests {
         assert_eq!(back(4, &[1]), Some(2));
         assert_eq!(back(2, &[1]), None);
         assert_eq!(back(100, &[]), Some(5));
+    }
+
+    #[test]
+    fn key_seconds_are_the_largest_exposure_in_each_part_of_the_case() {
+        let shares = [0.1, 0.5, 0.2, 0.0, 0.01, 0.03, 0.3, 0.3, 0.2];
+        let t = timeline(&shares.map(Some), &[]);
+        // Thirds: 0-2 (0.5 at 1), 3-5 (0.03 at 5), 6-8 (0.3 at 6 and 7: the earlier).
+        assert_eq!(t.key_seconds(1, 3), [1, 5, 6]);
+        assert_eq!(t.key_seconds(1, 1), [1]);
+        // A class never over 2 % has no key frame; more parts than seconds: one each.
+        assert!(t.key_seconds(2, 3).is_empty());
+        assert_eq!(t.key_seconds(1, 20), [0, 1, 2, 5, 6, 7, 8]);
     }
 
     #[test]

@@ -151,8 +151,30 @@ fn a_crash_cut_masks_bin_gives_a_report_that_marks_the_missing_span() {
     );
     let summary = t.summary();
     assert!(summary.contains("missing from 6 s to 9 s"), "{summary}");
-    let html = t.html("<svg></svg>");
+    let keys = [
+        super::KeyFrame {
+            class: "bone".into(),
+            second: 65,
+            share: 0.234,
+            file: "keyframes/bone-01-05.png".into(),
+        },
+        super::KeyFrame {
+            class: "disc<".into(),
+            second: 3,
+            share: 0.05,
+            file: "keyframes/disc-00-03.png".into(),
+        },
+    ];
+    let html = t.html("<svg></svg>", &keys);
     assert!(html.contains("seconds 6 to 9") && html.contains("lumbar-synth.onnx"));
+    assert!(
+        html.contains("<h3>bone</h3>")
+            && html.contains("src=\"keyframes/bone-01-05.png\"")
+            && html.contains("01:05 · bone 23 % of the picture")
+            && html.contains("<h3>disc&lt;</h3>"),
+        "{html}"
+    );
+    assert!(t.html("", &[]).contains("no key frames"));
     assert!(html.contains(super::html::NO_PATIENT_DATA));
     assert!(
         !html.contains("somebody") && !html.contains("20260101"),

@@ -16,6 +16,8 @@
 //! name and no start time.
 
 mod caption;
+mod paint;
+mod stills;
 mod walk;
 
 use std::fmt;
@@ -31,10 +33,10 @@ use foramen_data::recording::{
 };
 use foramen_data::timeline::SessionInfo;
 use foramen_eval::plot::PlotError;
-use foramen_overlay::{Compositor, OverlayStyle};
 
-use caption::Caption;
 pub use caption::{AiState, RESEARCH_NOTICE, caption_band_height};
+use paint::Painter;
+pub use stills::{Still, stills};
 use walk::{MaskWalk, Segments};
 
 /// Why a clip could not be made.
@@ -329,13 +331,13 @@ pub fn clip_rows(
     finished.map(|()| summary)
 }
 
-/// The walk over `frames.csv` up to the span's end, beside `masks.bin` and the segments;
-/// the number of rows read.
-fn walk(
+/// The walk over `frames.csv` up to the span's end, beside `masks.bin` and the segments,
+/// handing the rows of `rows` that `sink` wants to it; the number of rows read.
+pub(crate) fn walk(
     dir: &Path,
     rows: Range<u64>,
     settings: &ClipSettings,
-    writer: &mut ClipWriter,
+    sink: &mut dyn RowSink,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<u64, ClipError> {
     let bin = dir.join("masks.bin");
@@ -356,19 +358,16 @@ fn walk(
         } else {
             (row.segment, 0)
         };
-        if i < rows.start {
+        if i < rows.start || !sink.wants(i) {
             continue;
         }
         let state = ai_state(&row, settings, &mut masks);
         match video.frame(place.0, place.1) {
             Ok(frame) => {
                 let time = row.captured_at_us.saturating_sub(t0) as f64 / 1e6;
-                writer.write(&frame, time, state, masks.current())?;
+                sink.take(i, &frame, time, state, masks.current())?;
             }
-            Err(e) => {
-                writer.summary.undecodable += 1;
-                writer.first_error.get_or_insert(e);
-            }
+            Err(e) => sink.undecodable(i, e),
         }
         if !progress(i + 1 - rows.start, total) {
             return Err(ClipError::Cancelled);
@@ -403,19 +402,29 @@ fn ai_state<R: Read + std::io::Seek>(
     }
 }
 
-/// The encoder side: composites, captions and writes the frames.
+/// Where the walk hands the rows it was asked for.
+pub(crate) trait RowSink {
+    /// Whether row `i` (0-based) is wanted; rows not wanted are not decoded.
+    fn wants(&self, i: u64) -> bool;
+    /// Row `i`'s frame, `time_s` into the recording, what the AI showed and its mask.
+    fn take(
+        &mut self,
+        i: u64,
+        frame: &Frame,
+        time_s: f64,
+        state: AiState,
+        mask: Option<&Mask>,
+    ) -> Result<(), ClipError>;
+    /// Row `i`'s frame could not be decoded, for this reason.
+    fn undecodable(&mut self, i: u64, why: String);
+}
+
+/// The encoder side: paints and writes the frames.
 struct ClipWriter {
     out: PathBuf,
     fps: f64,
-    classes: ClassSet,
-    style: OverlayStyle,
-    draw_masks: bool,
-    compositor: Compositor,
-    caption: Option<Caption>,
+    painter: Painter,
     encoder: Option<VideoEncoder>,
-    /// The clip's frame size (its first frame's).
-    size: (u32, u32),
-    buf: Vec<u8>,
     summary: ClipSummary,
     /// Why the first undecodable frame could not be had.
     first_error: Option<String>,
@@ -423,8 +432,6 @@ struct ClipWriter {
 
 impl ClipWriter {
     fn new(out: &Path, session: &SessionInfo, settings: &ClipSettings) -> Self {
-        let classes = session_classes(session);
-        let style = OverlayStyle::new(&classes, &settings.overlay);
         Self {
             out: out.to_path_buf(),
             fps: if session.fps.is_finite() && session.fps > 0.0 {
@@ -432,14 +439,8 @@ impl ClipWriter {
             } else {
                 25.0
             },
-            classes,
-            style,
-            draw_masks: settings.draw_masks,
-            compositor: Compositor::new(),
-            caption: None,
+            painter: Painter::new(session, settings),
             encoder: None,
-            size: (0, 0),
-            buf: Vec::new(),
             summary: ClipSummary {
                 out: out.to_path_buf(),
                 ..ClipSummary::default()
@@ -447,50 +448,36 @@ impl ClipWriter {
             first_error: None,
         }
     }
+}
 
-    /// Draws and writes one frame; the first one sets the clip's size.
-    fn write(
+impl RowSink for ClipWriter {
+    fn wants(&self, i: u64) -> bool {
+        self.summary.rows.contains(&i)
+    }
+
+    /// Paints and writes one frame; the first one sets the clip's size.
+    fn take(
         &mut self,
+        _i: u64,
         frame: &Frame,
         time_s: f64,
         state: AiState,
         mask: Option<&Mask>,
     ) -> Result<(), ClipError> {
-        let (w, h) = (frame.width, frame.height);
         if self.encoder.is_none() {
+            let (w, h) = (frame.width, frame.height);
             let enc = VideoEncoder::create(&self.out, w, h, self.fps).map_err(ClipError::Encode)?;
             self.summary.codec = enc.codec();
             self.encoder = Some(enc);
-            self.caption = Some(Caption::new(
-                &self.classes,
-                &self.style,
-                self.draw_masks,
-                w,
-                h,
-            ));
             self.summary.first_s = time_s;
-            self.size = (w, h);
-            self.buf = vec![0; frame.rgb.len()];
         }
-        if self.size != (w, h) {
-            // One video has one size; resampling would show what was not recorded.
+        let Some(painted) = self.painter.paint(frame, time_s, state, mask)? else {
             self.summary.other_size += 1;
             return Ok(());
-        }
-        let (Some(enc), Some(caption)) = (self.encoder.as_mut(), self.caption.as_mut()) else {
-            return Ok(());
         };
-        match (state, mask) {
-            (AiState::Drawn, Some(m)) => {
-                self.compositor
-                    .composite(&frame.rgb, w, h, m, &self.style, &mut self.buf)
-            }
-            _ => self.buf.copy_from_slice(&frame.rgb),
+        if let Some(enc) = self.encoder.as_mut() {
+            enc.write_rgb(painted).map_err(ClipError::Encode)?;
         }
-        caption
-            .draw(&mut self.buf, &format_time(time_s), state)
-            .map_err(ClipError::Caption)?;
-        enc.write_rgb(&self.buf).map_err(ClipError::Encode)?;
         let s = &mut self.summary;
         s.frames += 1;
         s.last_s = time_s;
@@ -503,25 +490,53 @@ impl ClipWriter {
         }
         Ok(())
     }
+
+    fn undecodable(&mut self, _i: u64, why: String) {
+        self.summary.undecodable += 1;
+        self.first_error.get_or_insert(why);
+    }
 }
 
-/// The recording's classes in the theatre's colours (as the window shows them); the
-/// study's lumbar set when `session.toml` names none or an invalid list.
+/// The recording's classes in the theatre's colours (as the window shows them); when
+/// `session.toml` names none (a recording started before the model loaded, whose header
+/// could not be rewritten) or an invalid list, `class 0` ... `class 7`.
 pub fn session_classes(session: &SessionInfo) -> ClassSet {
-    let classes = session
-        .classes
-        .iter()
-        .enumerate()
-        .map(|(i, name)| ClassInfo {
-            index: i as u8,
-            name: name.clone(),
-            color: session.colors.get(i).copied().unwrap_or([128, 128, 128]),
+    let named = |names: &[String]| {
+        let classes = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ClassInfo {
+                index: i as u8,
+                name: name.clone(),
+                color: session
+                    .colors
+                    .get(i)
+                    .copied()
+                    .unwrap_or(GENERIC_COLORS[i % 8]),
+            })
+            .collect();
+        ClassSet::new(classes, foramen_core::classes::DEFAULT_IGNORE_INDEX)
+    };
+    named(&session.classes)
+        .unwrap_or_else(|_| {
+            // No (valid) class list: say nothing the recording does not, only indices.
+            let generic: Vec<String> = (0..8).map(|k| format!("class {k}")).collect();
+            named(&generic).unwrap_or_else(|_| ClassSet::lumbar())
         })
-        .collect();
-    ClassSet::new(classes, foramen_core::classes::DEFAULT_IGNORE_INDEX)
-        .unwrap_or_else(|_| ClassSet::lumbar())
         .with_display_colors()
 }
 
+/// Colours of classes a recording does not name.
+const GENERIC_COLORS: [[u8; 3]; 8] = [
+    [0, 0, 0],
+    [230, 120, 40],
+    [120, 200, 80],
+    [180, 90, 200],
+    [240, 200, 60],
+    [60, 160, 230],
+    [220, 80, 140],
+    [160, 160, 160],
+];
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,8 +8,10 @@ use foramen_capture::{FrameSource, OpenCvSource, SourceInfo};
 use foramen_core::config::RecordingConfig;
 use foramen_data::recording::{FRAMES_CSV_HEADER, FrameRow, MaskStream, write_mask};
 
+use super::caption::Caption;
 use super::*;
 use crate::live::recorder::Recorder;
+use foramen_overlay::OverlayStyle;
 
 #[test]
 fn times_are_seconds_or_minutes_and_seconds() {
@@ -255,7 +257,7 @@ fn the_caption_is_a_dark_band_at_the_bottom_left_only() {
 
 /// A recording by the real recorder: `n` frames of 64x48 at 25 fps in 1 s segments,
 /// brightness by id, a mask every 5 frames (ages 0, 40, 80, 120, 160 ms).
-fn record(root: &Path, n: u64) -> PathBuf {
+pub(crate) fn record(root: &Path, n: u64) -> PathBuf {
     let info = SourceInfo {
         name: "/dev/video-patient-smith".into(),
         width: 64,
@@ -270,7 +272,8 @@ fn record(root: &Path, n: u64) -> PathBuf {
         max_backlog_frames: 1000,
         ..Default::default()
     };
-    let rec = Recorder::start(root, &info, &ClassSet::lumbar(), "m.onnx", &cfg).expect("start");
+    let rec = Recorder::start(root, &info, Some(&ClassSet::lumbar()), None, "m.onnx", &cfg)
+        .expect("start");
     let mut current = None;
     for id in 0..n {
         let shade = 60 + (id * 2 % 120) as u8;
@@ -291,7 +294,7 @@ fn record(root: &Path, n: u64) -> PathBuf {
 }
 
 /// Frames of a video, decoded.
-fn decode(path: &Path) -> Vec<Frame> {
+pub(crate) fn decode(path: &Path) -> Vec<Frame> {
     let mut src = OpenCvSource::open_file(path).expect("open");
     std::iter::from_fn(|| src.next_frame().expect("frame")).collect()
 }

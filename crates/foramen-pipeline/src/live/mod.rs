@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foramen_capture::{CaptureHandle, SourceInfo};
-use foramen_core::{ClassSet, Config, Frame, Mask, NewestSlot, clock_us, lock};
+use foramen_core::{Config, Frame, Mask, NewestSlot, clock_us, lock};
 use foramen_segment::{InferenceWorker, WorkerState};
 
 use crate::Result;
@@ -178,7 +178,11 @@ impl LiveSession {
     /// Starts recording into `[recording].dir`; an error names the folder. The
     /// model's classes are written with it (the lumbar set until the model has loaded).
     pub fn start_recording(&self) -> Result<PathBuf> {
-        let classes = self.worker.state().classes.unwrap_or_else(ClassSet::lumbar);
+        // Until the model has loaded its classes are not known: the recorder asks the
+        // worker for them at each frame instead of writing a set the model may not have.
+        let classes = self.worker.state().classes;
+        let worker = self.worker.clone();
+        let later: recorder::ClassSource = Arc::new(move || worker.state().classes);
         let mut slot = lock(&self.shared.recorder);
         if let Some(r) = slot.as_ref()
             && !r.state().finished
@@ -188,7 +192,8 @@ impl LiveSession {
         let rec = Recorder::start(
             &self.spec.config.recording.dir,
             &self.info,
-            &classes,
+            classes.as_ref(),
+            Some(later),
             &self.spec.model.display().to_string(),
             &self.spec.config.recording,
         )?;

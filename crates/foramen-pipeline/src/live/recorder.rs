@@ -56,6 +56,37 @@ enum Item {
     Stop,
 }
 
+/// Where the recorder learns the model's classes when the recording starts before the
+/// model has loaded: asked at each frame until it answers.
+pub type ClassSource = Arc<dyn Fn() -> Option<ClassSet> + Send + Sync>;
+
+/// What `session.toml` says besides the classes.
+struct Header {
+    stamp: String,
+    source: String,
+    width: u32,
+    height: u32,
+    fps: f64,
+    model: String,
+    segment_s: f64,
+}
+
+impl Header {
+    fn toml(&self, classes: &ClassSet) -> String {
+        SessionHeader {
+            started_utc: &self.stamp,
+            source: &self.source,
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            model: &self.model,
+            segment_s: self.segment_s,
+            classes,
+        }
+        .to_toml()
+    }
+}
+
 /// The running recorder. Dropping it stops it (the thread closes the open segment).
 pub struct Recorder {
     tx: Sender<Item>,
@@ -68,10 +99,14 @@ pub struct Recorder {
 impl Recorder {
     /// Creates `root/<UTC time>/`, writes `session.toml` and starts thread `recorder`.
     /// Errors here name the file; later write errors go to [`RecorderState::error`].
+    /// `classes` are the model's; when the model has not loaded yet, `None` and `later`,
+    /// which the thread asks at each frame: `session.toml` names no classes until it
+    /// answers, then is rewritten with them (never a class set the model does not have).
     pub fn start(
         root: &Path,
         info: &SourceInfo,
-        classes: &ClassSet,
+        classes: Option<&ClassSet>,
+        later: Option<ClassSource>,
         model: &str,
         cfg: &RecordingConfig,
     ) -> Result<Self> {
@@ -87,19 +122,22 @@ impl Recorder {
             move |error| PipelineError::Record { path, error }
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let session = SessionHeader {
-            started_utc: &stamp,
-            source: &info.name,
+        let header = Header {
+            stamp,
+            source: info.name.clone(),
             width: info.width,
             height: info.height,
             fps: info.fps,
-            model,
+            model: model.to_string(),
             segment_s: cfg.segment_s,
-            classes,
-        }
-        .to_toml();
+        };
+        let none = ClassSet {
+            classes: vec![],
+            ignore_index: 255,
+        };
         let session_path = dir.join("session.toml");
-        std::fs::write(&session_path, session).map_err(io(&session_path))?;
+        std::fs::write(&session_path, header.toml(classes.unwrap_or(&none)))
+            .map_err(io(&session_path))?;
         let csv_path = dir.join("frames.csv");
         let mut csv = BufWriter::new(File::create(&csv_path).map_err(io(&csv_path))?);
         writeln!(csv, "{FRAMES_CSV_HEADER}")
@@ -125,6 +163,8 @@ impl Recorder {
             segment_start_pts: 0,
             size: (0, 0),
             last_mask: None,
+            header,
+            later: if classes.is_none() { later } else { None },
         };
         let (st, sp) = (state.clone(), stop.clone());
         std::thread::Builder::new()
@@ -197,6 +237,9 @@ struct Writer {
     segment_start_pts: i64,
     size: (u32, u32),
     last_mask: Option<u64>,
+    header: Header,
+    /// Asked at each frame until it gives the model's classes (see [`Recorder::start`]).
+    later: Option<ClassSource>,
 }
 
 impl Writer {
@@ -230,6 +273,24 @@ impl Writer {
         lock(state).finished = true;
     }
 
+    /// Rewrites `session.toml` with the model's classes once they are known: written
+    /// beside it and renamed over it, so a crash leaves the old or the new file whole.
+    fn learn_classes(&mut self) {
+        let Some(classes) = self.later.as_ref().and_then(|f| f()) else {
+            return;
+        };
+        self.later = None;
+        let path = self.dir.join("session.toml");
+        let tmp = self.dir.join("session.toml.new");
+        let written = std::fs::write(&tmp, self.header.toml(&classes))
+            .and_then(|()| File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            // The recording goes on; its header names no classes (the readers say so).
+            tracing::error!("{}: classes not written: {e}", path.display());
+        }
+    }
+
     fn write(
         &mut self,
         frame: &Frame,
@@ -237,6 +298,9 @@ impl Writer {
         state: &Mutex<RecorderState>,
     ) -> Result<(), String> {
         fault::inject(fault::Site::Recorder, frame.id);
+        if self.later.is_some() {
+            self.learn_classes();
+        }
         let size = (frame.width, frame.height);
         let due = frame.pts_us - self.segment_start_pts >= self.segment_us;
         if self.encoder.is_none() || due || size != self.size {
@@ -342,8 +406,15 @@ mod tests {
             max_backlog_frames: 1000,
             ..Default::default()
         };
-        let rec = Recorder::start(root.path(), &info(), &ClassSet::lumbar(), "m.onnx", &cfg)
-            .expect("start");
+        let rec = Recorder::start(
+            root.path(),
+            &info(),
+            Some(&ClassSet::lumbar()),
+            None,
+            "m.onnx",
+            &cfg,
+        )
+        .expect("start");
         let mut current = None;
         for id in 0..60 {
             let f = frame(id, 25.0);
@@ -389,5 +460,57 @@ mod tests {
         let session = std::fs::read_to_string(dir.join("session.toml")).expect("toml");
         let parsed: toml::Table = session.parse().expect("valid TOML");
         assert_eq!(parsed["classes"].as_array().map(|a| a.len()), Some(4));
+    }
+
+    #[test]
+    fn a_recording_started_before_the_model_loaded_names_its_classes_once_known() {
+        let root = tempfile::tempdir().expect("tmp");
+        let cfg = RecordingConfig {
+            dir: root.path().into(),
+            max_backlog_frames: 1000,
+            ..Default::default()
+        };
+        let session = |later: ClassSource| {
+            let rec = Recorder::start(root.path(), &info(), None, Some(later), "v.onnx", &cfg)
+                .expect("start");
+            let dir = rec.state().dir;
+            let before = std::fs::read_to_string(dir.join("session.toml")).expect("toml");
+            for id in 0..10 {
+                rec.push(frame(id, 25.0), None);
+            }
+            assert!(rec.stop_and_wait(Duration::from_secs(30)).finished);
+            let after = std::fs::read_to_string(dir.join("session.toml")).expect("toml");
+            (before, after, dir)
+        };
+        // The model loads at the fourth frame: its classes, not the lumbar set.
+        let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let n = asked.clone();
+        let vocal = ClassSet::new(
+            ["void", "vocal folds"]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| foramen_core::ClassInfo {
+                    index: i as u8,
+                    name: (*name).into(),
+                    color: [9, 9, 9],
+                })
+                .collect(),
+            255,
+        )
+        .expect("classes");
+        let later: ClassSource =
+            Arc::new(move || (n.fetch_add(1, Ordering::Relaxed) >= 3).then(|| vocal.clone()));
+        let (before, after, dir) = session(later);
+        assert!(before.contains("classes = []"), "{before}");
+        assert!(
+            after.contains("classes = [\"void\", \"vocal folds\"]"),
+            "{after}"
+        );
+        assert!(!after.contains("bone"), "{after}");
+        assert_eq!(asked.load(Ordering::Relaxed), 4, "asked until it answered");
+        assert!(!dir.join("session.toml.new").exists());
+        // A model that never loads: no classes named, ever.
+        let (_, after, _) = session(Arc::new(|| None));
+        assert!(after.contains("classes = []"), "{after}");
     }
 }
