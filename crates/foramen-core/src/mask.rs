@@ -38,6 +38,18 @@ impl Mask {
         self.classes[y as usize * self.width as usize + x as usize]
     }
 
+    /// Mean confidence (0 to 1) over the pixels the overlay draws (class 0 is never
+    /// drawn); `None` when there are none.
+    pub fn drawn_confidence(&self) -> Option<f64> {
+        let (sum, n) = self
+            .classes
+            .iter()
+            .zip(&self.confidence)
+            .filter(|&(&c, _)| c != 0)
+            .fold((0u64, 0u64), |(s, n), (_, &p)| (s + u64::from(p), n + 1));
+        (n > 0).then(|| sum as f64 / n as f64 / 255.0)
+    }
+
     /// Fraction of pixels carrying each class index `0..n_classes`.
     pub fn coverage(&self, n_classes: usize) -> Vec<f64> {
         let mut counts = vec![0usize; n_classes];
@@ -66,6 +78,18 @@ mod tests {
             classes,
             infer_ms: 0.0,
         }
+    }
+
+    #[test]
+    fn drawn_confidence_leaves_the_background_out() {
+        let mut m = mask(vec![0, 1, 1, 3]);
+        m.confidence = vec![10, 255, 51, 102];
+        let c = m.drawn_confidence().expect("drawn pixels");
+        assert!(
+            (c - (255.0 + 51.0 + 102.0) / 3.0 / 255.0).abs() < 1e-12,
+            "{c}"
+        );
+        assert_eq!(mask(vec![0, 0, 0, 0]).drawn_confidence(), None);
     }
 
     #[test]

@@ -31,10 +31,22 @@ pub const MASK_HEADER_BYTES: usize = 4 + 8 + 8 + 8 + 4 + 4 + 4;
 
 /// Header line of `frames.csv`.
 pub const FRAMES_CSV_HEADER: &str =
-    "frame,pts_us,captured_at_us,segment,mask_frame,mask_age_ms,infer_ms";
+    "frame,pts_us,captured_at_us,segment,mask_frame,mask_age_ms,infer_ms,mask_conf";
 
 /// Columns of a `frames.csv` row.
-pub const FRAMES_CSV_COLUMNS: usize = 7;
+pub const FRAMES_CSV_COLUMNS: usize = 8;
+
+/// Columns of a row written before `mask_conf` existed (still read).
+pub const FRAMES_CSV_COLUMNS_V1: usize = 7;
+
+/// True for a row of `n` fields: this version's or the first one's.
+pub fn frame_row_fields_ok(n: usize) -> bool {
+    n == FRAMES_CSV_COLUMNS || n == FRAMES_CSV_COLUMNS_V1
+}
+
+/// `mask_conf` as written: four decimals, so a value cut by a crash has another length
+/// and is read as absent rather than as a wrong number.
+const CONF_CHARS: usize = 6;
 
 /// A recording file that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -316,6 +328,8 @@ pub struct FrameRow<'a> {
     pub segment: u64,
     /// The mask current at capture, if any.
     pub mask: Option<&'a Mask>,
+    /// Its [`Mask::drawn_confidence`] (computed once per mask by the writer).
+    pub mask_conf: Option<f64>,
 }
 
 impl std::fmt::Display for FrameRow<'_> {
@@ -330,12 +344,16 @@ impl std::fmt::Display for FrameRow<'_> {
         match self.mask {
             Some(m) => write!(
                 f,
-                "{},{:.1},{:.2}",
+                "{},{:.1},{:.2},",
                 m.source_frame_id,
                 self.captured_at_us.saturating_sub(m.source_captured_at_us) as f64 / 1e3,
                 m.infer_ms
-            ),
-            None => write!(f, ",,"),
+            )?,
+            None => write!(f, ",,,")?,
+        }
+        match self.mask.and(self.mask_conf) {
+            Some(c) => write!(f, "{:.4}", c.clamp(0.0, 1.0)),
+            None => Ok(()),
         }
     }
 }
@@ -344,7 +362,7 @@ impl std::fmt::Display for FrameRow<'_> {
 pub fn count_frame_rows(csv: &str) -> usize {
     csv.lines()
         .skip(1)
-        .filter(|l| l.split(',').count() == FRAMES_CSV_COLUMNS)
+        .filter(|l| frame_row_fields_ok(l.split(',').count()))
         .count()
 }
 
@@ -365,6 +383,9 @@ pub struct FrameRecord {
     pub mask_age_ms: Option<f64>,
     /// Its inference time, ms.
     pub infer_ms: Option<f64>,
+    /// Its mean confidence over the pixels drawn, 0 to 1 (absent in recordings made
+    /// before the column existed, for masks that draw nothing, or cut by a crash).
+    pub mask_conf: Option<f64>,
 }
 
 impl FrameRecord {
@@ -378,7 +399,7 @@ impl FrameRecord {
             }
         }
         let f: Vec<&str> = line.trim_end().split(',').collect();
-        if f.len() != FRAMES_CSV_COLUMNS {
+        if !frame_row_fields_ok(f.len()) {
             return None;
         }
         Some(Self {
@@ -389,8 +410,17 @@ impl FrameRecord {
             mask_frame: opt(f[4])?,
             mask_age_ms: opt(f[5])?,
             infer_ms: opt(f[6])?,
+            mask_conf: parse_conf(f.get(7).copied()),
         })
     }
+}
+
+/// A `mask_conf` field: a number in 0..=1 written with four decimals, else absent.
+pub fn parse_conf(field: Option<&str>) -> Option<f64> {
+    field
+        .filter(|s| s.len() == CONF_CHARS)
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|c| (0.0..=1.0).contains(c))
 }
 
 /// The complete rows of `frames.csv`, streamed in file order (memory: one line); the

@@ -7,7 +7,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use crate::recording::{FRAMES_CSV_COLUMNS, MaskScan, RecordingError, scan_masks};
+use crate::recording::{MaskScan, RecordingError, frame_row_fields_ok, scan_masks};
 
 /// One video segment and its readable frames (`Err`: why it cannot be opened).
 #[derive(Clone, Debug)]
@@ -128,7 +128,7 @@ fn count_row_lines(r: impl BufRead) -> std::io::Result<u64> {
     let mut n = 0;
     for line in r.split(b'\n').skip(1) {
         let line = line?;
-        if line.iter().filter(|&&b| b == b',').count() + 1 == FRAMES_CSV_COLUMNS {
+        if frame_row_fields_ok(line.iter().filter(|&&b| b == b',').count() + 1) {
             n += 1;
         }
     }

@@ -78,12 +78,21 @@ fn frame_rows_give_the_mask_and_its_age_or_empty_fields() {
         captured_at_us: 2_040_000,
         segment: 1,
         mask: Some(&m),
+        mask_conf: Some(0.81234),
     };
-    assert_eq!(row.to_string(), "26,1040000,2040000,1,25,40.0,12.50");
+    assert_eq!(row.to_string(), "26,1040000,2040000,1,25,40.0,12.50,0.8123");
     let bare = FrameRow { mask: None, ..row }.to_string();
-    assert_eq!(bare, "26,1040000,2040000,1,,,");
-    let csv = format!("{FRAMES_CSV_HEADER}\n{row}\n{bare}\n26,1");
-    assert_eq!(count_frame_rows(&csv), 2);
+    assert_eq!(bare, "26,1040000,2040000,1,,,,");
+    // A mask that draws nothing has no confidence; rows of the first format still count.
+    let blank = FrameRow {
+        mask_conf: None,
+        ..row
+    }
+    .to_string();
+    assert_eq!(blank, "26,1040000,2040000,1,25,40.0,12.50,");
+    let v1 = "26,1040000,2040000,1,25,40.0,12.50";
+    let csv = format!("{FRAMES_CSV_HEADER}\n{row}\n{bare}\n{blank}\n{v1}\n26,1");
+    assert_eq!(count_frame_rows(&csv), 4);
 }
 
 #[test]
@@ -102,8 +111,15 @@ fn frame_records_read_back_what_frame_rows_wrote() {
         captured_at_us: 2_040_000,
         segment: 1,
         mask: Some(&m),
+        mask_conf: Some(0.5),
     };
     let r = FrameRecord::parse(&row.to_string()).expect("row");
+    assert_eq!(r.mask_conf, Some(0.5));
+    // The first format (no mask_conf), and a confidence cut by a crash: read as absent.
+    let v1 = FrameRecord::parse("26,1040000,2040000,1,25,40.0,12.50").expect("v1");
+    assert_eq!((v1.mask_frame, v1.mask_conf), (Some(25), None));
+    let cut = FrameRecord::parse("26,1040000,2040000,1,25,40.0,12.50,0.5").expect("cut");
+    assert_eq!(cut.mask_conf, None);
     assert_eq!(
         (r.frame_id, r.pts_us, r.captured_at_us, r.segment),
         (26, 1_040_000, 2_040_000, 1)

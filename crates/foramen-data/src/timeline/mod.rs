@@ -21,7 +21,9 @@
 //!   (no signal, or the recorder stopped);
 //! - lost frames are frame ids absent from `frames.csv` (dropped before or by the
 //!   recorder), counted in the second of the next recorded frame;
-//! - confidence is not recorded in `masks.bin` (class indices only), so it is not given.
+//! - a second's mean confidence is the mean of `frames.csv`'s `mask_conf` over its rows
+//!   with a mask (each mask's mean confidence over the pixels it draws); recordings made
+//!   before that column existed have none.
 
 use std::fmt::Write as _;
 use std::io::BufRead;
@@ -32,7 +34,7 @@ pub mod nav;
 
 pub use html::{KeyFrame, NO_PATIENT_DATA};
 
-use crate::recording::{FRAMES_CSV_COLUMNS, MaskRecord, MaskScan, RecordingError, scan_masks};
+use crate::recording::{FrameRecord, MaskRecord, MaskScan, RecordingError, scan_masks};
 
 /// A recording whose timeline cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,8 @@ pub struct Second {
     /// Index of this second's first `frames.csv` row (0-based, complete rows only),
     /// which is the frame's index in the recording's video.
     pub first_row: Option<u64>,
+    /// Sum of the rows' `mask_conf` and the rows that had one.
+    pub confidence: (f64, u64),
 }
 
 impl Second {
@@ -106,6 +110,11 @@ impl Second {
     pub fn share(&self, k: usize) -> Option<f64> {
         (self.pixels > 0)
             .then(|| self.class_pixels.get(k).copied().unwrap_or(0) as f64 / self.pixels as f64)
+    }
+
+    /// Mean confidence of the masks on this second's frames (`None` without any).
+    pub fn mean_confidence(&self) -> Option<f64> {
+        (self.confidence.1 > 0).then(|| self.confidence.0 / self.confidence.1 as f64)
     }
 
     /// `on`, `stale`, `off`, `missing` or `gap` (see the module's definitions).
@@ -171,27 +180,19 @@ impl IdBits {
 /// A class of the figure: its name and colour.
 pub type Series = (String, [u8; 3]);
 
-/// A parsed `frames.csv` row: id, capture time, mask id and age.
-type Row = (u64, u64, Option<u64>, Option<f64>);
+/// A parsed `frames.csv` row: id, capture time, mask id, age and confidence.
+type Row = (u64, u64, Option<u64>, Option<f64>, Option<f64>);
 
 /// Parses one `frames.csv` line; `None` for the header or a cut or damaged row.
 fn parse_row(line: &str) -> Option<Row> {
-    fn opt(s: &str) -> Option<&str> {
-        (!s.is_empty()).then_some(s)
-    }
-    let f: Vec<&str> = line.trim_end().split(',').collect();
-    if f.len() != FRAMES_CSV_COLUMNS {
-        return None;
-    }
-    let mask = match opt(f[4]) {
-        Some(s) => Some(s.parse().ok()?),
-        None => None,
-    };
-    let age = match opt(f[5]) {
-        Some(s) => Some(s.parse().ok()?),
-        None => None,
-    };
-    Some((f[0].parse().ok()?, f[2].parse().ok()?, mask, age))
+    let r = FrameRecord::parse(line)?;
+    Some((
+        r.frame_id,
+        r.captured_at_us,
+        r.mask_frame,
+        r.mask_age_ms,
+        r.mask_conf,
+    ))
 }
 
 /// Streams the complete rows of `frames.csv` (none when the file is absent).
@@ -239,10 +240,14 @@ impl Timeline {
         let t0 = t0.unwrap_or(0);
         let mut prev: Option<u64> = None;
         let mut row = 0u64;
-        each_row(&csv, |(id, at, mask, age)| {
+        each_row(&csv, |(id, at, mask, age, conf)| {
             let s = t.bin(at.saturating_sub(t0));
             s.first_row.get_or_insert(row);
             row += 1;
+            if let (Some(_), Some(c)) = (mask, conf) {
+                s.confidence.0 += c;
+                s.confidence.1 += 1;
+            }
             s.frames += 1;
             s.lost += prev.map_or(0, |p| id.saturating_sub(p + 1));
             prev = Some(id);
@@ -337,7 +342,8 @@ impl Timeline {
     pub fn csv(&self) -> String {
         let names = self.class_names();
         let mut out = String::from(
-            "second,frames,lost_frames,masks,on_frames,stale_frames,off_frames,missing_masks,state",
+            "second,frames,lost_frames,masks,on_frames,stale_frames,off_frames,missing_masks,state,\
+             mean_confidence",
         );
         for n in &names {
             let _ = write!(out, ",share_{}", n.replace([',', '"', '\n'], "_"));
@@ -356,6 +362,11 @@ impl Timeline {
                 s.missing_masks,
                 s.state()
             );
+            match s.mean_confidence() {
+                Some(c) => write!(out, ",{c:.4}"),
+                None => write!(out, ","),
+            }
+            .ok();
             for k in 0..names.len() {
                 match s.share(k) {
                     Some(v) => write!(out, ",{v:.6}"),

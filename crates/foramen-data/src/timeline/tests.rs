@@ -66,6 +66,7 @@ fn record(dir: &std::path::Path, frames: u64, lost: &[u64], off: std::ops::Range
                 captured_at_us: T0 + id * 1_000_000 / FPS,
                 segment: id / 50,
                 mask: used,
+                mask_conf: used.map(|_| (id % 10) as f64 / 10.0),
             };
             csv.push_str(&format!("{row}\n"));
         }
@@ -105,6 +106,11 @@ fn per_second_class_shares_equal_those_computed_from_masks_bin() {
             );
         }
     }
+    // Mean confidence over the rows with a mask: second 0 has ids 1..25 (id 0 had none).
+    let want = (1..25).map(|id| (id % 10) as f64 / 10.0).sum::<f64>() / 24.0;
+    let got = t.seconds[0].mean_confidence().expect("confidence");
+    assert!((got - want).abs() < 1e-9, "{got} {want}");
+    assert_eq!(t.seconds[4].mean_confidence(), None, "no masks in 100..125");
     assert_eq!((t.seconds[1].lost, t.seconds[1].frames), (2, 23));
     assert_eq!(t.seconds[3].lost, 1);
     // Frames 100..140 had no mask: seconds 4 (100..125) off, 5 (125..150) mostly off.
@@ -114,7 +120,7 @@ fn per_second_class_shares_equal_those_computed_from_masks_bin() {
     assert_eq!(t.bands(), vec![(4, 5, "off")]);
     assert_eq!(t.missing_span(), None);
     let csv = t.csv();
-    assert!(csv.starts_with("second,frames,lost_frames,masks,on_frames,stale_frames,off_frames,missing_masks,state,share_background"), "{csv}");
+    assert!(csv.starts_with("second,frames,lost_frames,masks,on_frames,stale_frames,off_frames,missing_masks,state,mean_confidence,share_background"), "{csv}");
     assert_eq!(csv.lines().count(), 11);
     // A stricter age limit makes every frame stale (their masks are 40 ms old).
     let strict = Timeline::read(dir.path(), 20.0).expect("timeline");

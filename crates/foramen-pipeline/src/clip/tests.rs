@@ -121,6 +121,7 @@ fn the_age_rule_decides_what_is_drawn() {
         mask_frame: mask,
         mask_age_ms: mask.map(|_| age),
         infer_ms: None,
+        mask_conf: None,
     };
     assert_eq!(
         ai_state(&row(Some(0), 100.0), &settings, &mut walk),
@@ -160,6 +161,7 @@ fn csv_dir(n: u64, gap_after: u64, gap_ms: u64) -> tempfile::TempDir {
             captured_at_us: 5_000_000 + id * 40_000 + extra,
             segment: id / 50,
             mask: None,
+            mask_conf: None,
         };
         text.push_str(&format!("{row}\n"));
     }
@@ -436,6 +438,7 @@ fn an_hour_at_60_fps_is_streamed() {
             captured_at_us: at,
             segment: id / per_segment,
             mask: Some(&m),
+            mask_conf: None,
         };
         writeln!(csv, "{row}").expect("row");
     }

@@ -163,6 +163,7 @@ impl Recorder {
             segment_start_pts: 0,
             size: (0, 0),
             last_mask: None,
+            last_conf: None,
             header,
             later: if classes.is_none() { later } else { None },
         };
@@ -237,6 +238,8 @@ struct Writer {
     segment_start_pts: i64,
     size: (u32, u32),
     last_mask: Option<u64>,
+    /// The last mask's mean confidence over the pixels it draws.
+    last_conf: Option<f64>,
     header: Header,
     /// Asked at each frame until it gives the model's classes (see [`Recorder::start`]).
     later: Option<ClassSource>,
@@ -329,6 +332,8 @@ impl Writer {
                 .and_then(|_| self.masks.flush())
                 .map_err(masks_err)?;
             self.last_mask = Some(m.source_frame_id);
+            // Once per mask, not per row: a pass over its pixels.
+            self.last_conf = m.drawn_confidence();
             lock(state).masks += 1;
         }
         let row = FrameRow {
@@ -337,6 +342,7 @@ impl Writer {
             captured_at_us: frame.captured_at_us,
             segment: self.segment,
             mask,
+            mask_conf: self.last_conf,
         };
         writeln!(self.csv, "{row}")
             .and_then(|_| self.csv.flush())
