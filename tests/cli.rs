@@ -1477,6 +1477,12 @@ fn report_writes_a_per_second_timeline_of_a_recording_and_marks_a_cut() {
         html.contains("no patient data") && html.contains("lumbar-synth.onnx"),
         "{html}"
     );
+    // Which version of the model ran: its size and CRC-32 when the recording started.
+    let model_bytes = std::fs::metadata(&model).expect("model").len();
+    assert!(
+        html.contains(&format!("lumbar-synth.onnx ({model_bytes} bytes, CRC-32 ")),
+        "{html}"
+    );
     assert!(log.contains("nothing missing"), "{log}");
     // Never written into the recording.
     let inside = session.join("report").display().to_string();

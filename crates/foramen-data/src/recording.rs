@@ -502,6 +502,8 @@ pub struct SessionHeader<'a> {
     pub segment_s: f64,
     /// The model's classes.
     pub classes: &'a ClassSet,
+    /// The model file's size and CRC-32, once the recorder has read it.
+    pub model_fingerprint: Option<&'a str>,
 }
 
 impl SessionHeader<'_> {
@@ -528,7 +530,9 @@ impl SessionHeader<'_> {
             self.segment_s,
             names.join(", "),
             colors.join(", ")
-        )
+        ) + &self
+            .model_fingerprint
+            .map_or_else(String::new, |f| format!("model_fingerprint = {}\n", q(f)))
     }
 }
 

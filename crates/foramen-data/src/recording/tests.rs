@@ -178,6 +178,7 @@ fn session_info_leaves_the_source_out() {
         model: "m.onnx",
         segment_s: 2.0,
         classes: &classes,
+        model_fingerprint: None,
     };
     std::fs::write(dir.path().join("session.toml"), header.to_toml()).expect("write");
     let info = read_session_info(dir.path()).expect("info");

@@ -100,10 +100,17 @@ impl Timeline {
              <h2>Key frames: the largest exposure of each class, spread over the case</h2>{keys}\n\
              <p>Per-second values: timeline.csv.</p>\n<p><em>{note}</em></p>\n</body></html>\n",
             n = esc(&name),
-            model = esc(&std::path::Path::new(&self.session.model)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()),
+            model = esc(&format!(
+                "{}{}",
+                std::path::Path::new(&self.session.model)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                match self.session.model_fingerprint.as_str() {
+                    "" => String::new(),
+                    f => format!(" ({f})"),
+                }
+            )),
             dur = self.seconds.len(),
             fps = self.session.fps,
             masks = self.masks.records,

@@ -66,6 +66,9 @@ pub struct SessionInfo {
     /// The model file.
     #[serde(default)]
     pub model: String,
+    /// Its size and CRC-32 when the recording started (which version of the model ran).
+    #[serde(default)]
+    pub model_fingerprint: String,
     /// Frame rate.
     #[serde(default)]
     pub fps: f64,

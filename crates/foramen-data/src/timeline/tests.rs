@@ -48,6 +48,7 @@ fn record(dir: &std::path::Path, frames: u64, lost: &[u64], off: std::ops::Range
         model: "/models/lumbar-synth.onnx",
         segment_s: 2.0,
         classes: &classes,
+        model_fingerprint: Some("2048 bytes, CRC-32 0badf00d"),
     };
     std::fs::write(dir.join("session.toml"), header.to_toml()).expect("toml");
     let mut bin = std::fs::File::create(dir.join("masks.bin")).expect("bin");
@@ -173,6 +174,10 @@ fn a_crash_cut_masks_bin_gives_a_report_that_marks_the_missing_span() {
     ];
     let html = t.html("<svg></svg>", &keys);
     assert!(html.contains("seconds 6 to 9") && html.contains("lumbar-synth.onnx"));
+    assert!(
+        html.contains("lumbar-synth.onnx (2048 bytes, CRC-32 0badf00d)"),
+        "{html}"
+    );
     assert!(
         html.contains("<h3>bone</h3>")
             && html.contains("src=\"keyframes/bone-01-05.png\"")

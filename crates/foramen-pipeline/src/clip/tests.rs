@@ -412,6 +412,7 @@ fn an_hour_at_60_fps_is_streamed() {
         model: "m.onnx",
         segment_s: 2.0,
         classes: &classes,
+        model_fingerprint: None,
     };
     std::fs::write(dir.join("session.toml"), header.to_toml()).expect("toml");
     let (n, per_segment) = (216_000u64, 120u64);

@@ -69,10 +69,14 @@ struct Header {
     fps: f64,
     model: String,
     segment_s: f64,
+    /// The model's classes; none while they are not known.
+    classes: ClassSet,
+    /// The model file's size and CRC-32, once read.
+    fingerprint: Option<String>,
 }
 
 impl Header {
-    fn toml(&self, classes: &ClassSet) -> String {
+    fn toml(&self) -> String {
         SessionHeader {
             started_utc: &self.stamp,
             source: &self.source,
@@ -81,10 +85,29 @@ impl Header {
             fps: self.fps,
             model: &self.model,
             segment_s: self.segment_s,
-            classes,
+            classes: &self.classes,
+            model_fingerprint: self.fingerprint.as_deref(),
         }
         .to_toml()
     }
+}
+
+/// `N bytes, CRC-32 xxxxxxxx` of the file at `path` (read in pieces: a model is MBs).
+fn fingerprint(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut file = File::open(path)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok(format!("{bytes} bytes, CRC-32 {:08x}", crc.finalize()))
 }
 
 /// The running recorder. Dropping it stops it (the thread closes the open segment).
@@ -130,14 +153,14 @@ impl Recorder {
             fps: info.fps,
             model: model.to_string(),
             segment_s: cfg.segment_s,
-        };
-        let none = ClassSet {
-            classes: vec![],
-            ignore_index: 255,
+            classes: classes.cloned().unwrap_or(ClassSet {
+                classes: vec![],
+                ignore_index: 255,
+            }),
+            fingerprint: None,
         };
         let session_path = dir.join("session.toml");
-        std::fs::write(&session_path, header.toml(classes.unwrap_or(&none)))
-            .map_err(io(&session_path))?;
+        std::fs::write(&session_path, header.toml()).map_err(io(&session_path))?;
         let csv_path = dir.join("frames.csv");
         let mut csv = BufWriter::new(File::create(&csv_path).map_err(io(&csv_path))?);
         writeln!(csv, "{FRAMES_CSV_HEADER}")
@@ -276,21 +299,33 @@ impl Writer {
         lock(state).finished = true;
     }
 
-    /// Rewrites `session.toml` with the model's classes once they are known: written
-    /// beside it and renamed over it, so a crash leaves the old or the new file whole.
-    fn learn_classes(&mut self) {
-        let Some(classes) = self.later.as_ref().and_then(|f| f()) else {
+    /// Completes `session.toml` off the capture path: the model file's fingerprint at
+    /// the first frame (which version of the model ran), the model's classes once they
+    /// are known. Rewritten beside it and renamed over it, so a crash leaves the old or
+    /// the new file whole; a failure is logged and the recording goes on.
+    fn complete_header(&mut self) {
+        let mut changed = false;
+        if self.header.fingerprint.is_none() {
+            let fp = fingerprint(Path::new(&self.header.model))
+                .unwrap_or_else(|e| format!("not readable when the recording started: {e}"));
+            self.header.fingerprint = Some(fp);
+            changed = true;
+        }
+        if let Some(classes) = self.later.as_ref().and_then(|f| f()) {
+            self.later = None;
+            self.header.classes = classes;
+            changed = true;
+        }
+        if !changed {
             return;
-        };
-        self.later = None;
+        }
         let path = self.dir.join("session.toml");
         let tmp = self.dir.join("session.toml.new");
-        let written = std::fs::write(&tmp, self.header.toml(&classes))
+        let written = std::fs::write(&tmp, self.header.toml())
             .and_then(|()| File::open(&tmp)?.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
-            // The recording goes on; its header names no classes (the readers say so).
-            tracing::error!("{}: classes not written: {e}", path.display());
+            tracing::error!("{}: header not completed: {e}", path.display());
         }
     }
 
@@ -301,8 +336,8 @@ impl Writer {
         state: &Mutex<RecorderState>,
     ) -> Result<(), String> {
         fault::inject(fault::Site::Recorder, frame.id);
-        if self.later.is_some() {
-            self.learn_classes();
+        if self.later.is_some() || self.header.fingerprint.is_none() {
+            self.complete_header();
         }
         let size = (frame.width, frame.height);
         let due = frame.pts_us - self.segment_start_pts >= self.segment_us;
@@ -513,6 +548,11 @@ mod tests {
             "{after}"
         );
         assert!(!after.contains("bone"), "{after}");
+        // The model file (here none) is fingerprinted at the first frame.
+        assert!(
+            after.contains("model_fingerprint = \"not readable when the recording started"),
+            "{after}"
+        );
         assert_eq!(asked.load(Ordering::Relaxed), 4, "asked until it answered");
         assert!(!dir.join("session.toml.new").exists());
         // A model that never loads: no classes named, ever.
