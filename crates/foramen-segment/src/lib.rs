@@ -8,6 +8,7 @@ pub mod probe;
 mod runtime;
 mod session;
 pub mod temporal;
+pub mod webgpu;
 mod worker;
 
 pub use contract::{InputSpec, ModelContract, OutputSpec};

@@ -180,15 +180,6 @@ pub struct ProbeReport {
     pub compare_cpu: Option<CpuComparison>,
 }
 
-/// The name the configuration and the report use for a provider.
-pub fn provider_name(p: ExecutionProvider) -> &'static str {
-    match p {
-        ExecutionProvider::Cpu => "cpu",
-        ExecutionProvider::Cuda => "cuda",
-        ExecutionProvider::Tensorrt => "tensorrt",
-    }
-}
-
 /// A deterministic synthetic RGB frame: smooth shaded blobs (something for the
 /// network to segment, unlike a flat grey) with hash noise, different for each `index`.
 pub fn synthetic_frame(width: u32, height: u32, index: u64) -> Frame {
@@ -283,6 +274,7 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
         intra_threads: opts.intra_threads,
         allow_spinning: None,
         require_provider: opts.require_provider,
+        webgpu_library: None,
     };
     let t = Instant::now();
     let mut seg = Segmenter::load(&opts.model, &cfg)?;
@@ -302,7 +294,7 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
     let i = &seg.contract().input;
     Ok(ProbeReport {
         model: opts.model.clone(),
-        provider_requested: provider_name(opts.provider),
+        provider_requested: opts.provider.name(),
         provider_used: seg.execution_provider(),
         fallback_reason: seg.provider_fallback().map(str::to_string),
         require_provider: opts.require_provider,

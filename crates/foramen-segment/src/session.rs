@@ -63,7 +63,9 @@ fn tensor_shape(t: &ort::value::ValueType) -> Vec<i64> {
 }
 
 /// The session builder with the configured threads and spinning, before any provider.
-fn base_builder(cfg: &ModelConfig) -> ort::Result<ort::session::builder::SessionBuilder> {
+pub(crate) fn base_builder(
+    cfg: &ModelConfig,
+) -> ort::Result<ort::session::builder::SessionBuilder> {
     let env = init_runtime().map_err(|e| ort::Error::new(e.to_string()))?;
     let mut builder =
         Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::All)?;
@@ -87,7 +89,7 @@ fn base_builder(cfg: &ModelConfig) -> ort::Result<ort::session::builder::Session
 /// The provider actually in use and, when it is not the one asked for, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderChoice {
-    /// `cpu`, `cuda` or `tensorrt`: what the session runs on.
+    /// `cpu`, `cuda`, `tensorrt` or `webgpu`: what the session runs on.
     pub in_use: &'static str,
     /// Why the provider asked for is not in use (`CUDA unavailable: ...`), if it is not.
     pub fallback: Option<String>,
@@ -105,13 +107,31 @@ fn build_session(
         reason,
     };
     init_runtime()?;
-    let (asked, label) = match cfg.execution_provider {
-        ExecutionProvider::Cpu => ("cpu", "CPU"),
-        ExecutionProvider::Cuda => ("cuda", "CUDA"),
-        ExecutionProvider::Tensorrt => ("tensorrt", "TensorRT"),
+    let asked = cfg.execution_provider.name();
+    let label = match cfg.execution_provider {
+        ExecutionProvider::Cpu => "CPU",
+        ExecutionProvider::Cuda => "CUDA",
+        ExecutionProvider::Tensorrt => "TensorRT",
+        ExecutionProvider::Webgpu => "WebGPU",
     };
+    // A plugin provider fails when its session is made, not when it is added: try it
+    // whole, and on failure go on as for the others.
+    let mut webgpu_failed = None;
+    if cfg.execution_provider == ExecutionProvider::Webgpu {
+        match crate::webgpu::session(path, cfg) {
+            Ok(session) => {
+                let choice = ProviderChoice {
+                    in_use: asked,
+                    fallback: None,
+                };
+                return Ok((session, choice));
+            }
+            Err(reason) => webgpu_failed = Some(reason),
+        }
+    }
     let attempt = match cfg.execution_provider {
         ExecutionProvider::Cpu => None,
+        ExecutionProvider::Webgpu => webgpu_failed.map(Err),
         ExecutionProvider::Cuda if !ep::CUDA::is_available().unwrap_or(false) => Some(Err(
             "not in this ONNX Runtime library (the CPU build; install onnxruntime-gpu)".to_string(),
         )),
@@ -584,6 +604,46 @@ mod tests {
         };
         let seg = Segmenter::load(&bundled(), &cfg).expect("loads");
         assert!(["cpu", "cuda", "tensorrt"].contains(&seg.execution_provider()));
+    }
+
+    #[test]
+    fn webgpu_runs_on_its_device_or_the_cpu_says_why() {
+        // Issue 19, item 2. Here Dawn finds no adapter it accepts (Debian 12's lavapipe
+        // lacks a Vulkan feature it needs): the CPU, stated; on a GPU, webgpu itself.
+        init_runtime().expect("ONNX Runtime");
+        let cfg = ModelConfig {
+            execution_provider: ExecutionProvider::Webgpu,
+            ..ModelConfig::default()
+        };
+        let seg = Segmenter::load(&bundled(), &cfg).expect("loads");
+        match seg.execution_provider() {
+            "webgpu" => assert_eq!(seg.provider_fallback(), None),
+            used => {
+                assert_eq!(used, "cpu");
+                let why = seg.provider_fallback().expect("the reason");
+                assert!(why.starts_with("WebGPU unavailable: "), "{why}");
+                let strict = ModelConfig {
+                    require_provider: true,
+                    ..cfg.clone()
+                };
+                let err = Segmenter::load(&bundled(), &strict).err().expect("refused");
+                assert!(
+                    err.to_string()
+                        .contains("execution provider webgpu unavailable"),
+                    "{err}"
+                );
+            }
+        }
+        let missing = ModelConfig {
+            webgpu_library: Some("/nonexistent/libonnxruntime_providers_webgpu.so".into()),
+            ..cfg
+        };
+        let seg = Segmenter::load(&bundled(), &missing).expect("cpu");
+        let why = seg.provider_fallback().expect("the reason");
+        assert!(
+            why.contains("/nonexistent/libonnxruntime_providers_webgpu.so"),
+            "{why}"
+        );
     }
 
     #[test]

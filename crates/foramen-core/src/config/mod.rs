@@ -37,6 +37,22 @@ pub enum ExecutionProvider {
     Cuda,
     /// TensorRT, when available; falls back to CUDA, then CPU.
     Tensorrt,
+    /// WebGPU (any vendor's GPU through Vulkan, Metal or D3D12), ONNX Runtime's plugin
+    /// provider `libonnxruntime_providers_webgpu.so` (`[model] webgpu_library`, else the
+    /// `onnxruntime-ep-webgpu` package in the venv); falls back to CPU, saying why.
+    Webgpu,
+}
+
+impl ExecutionProvider {
+    /// The name in the settings file and on screen: `cpu`, `cuda`, `tensorrt`, `webgpu`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::Tensorrt => "tensorrt",
+            Self::Webgpu => "webgpu",
+        }
+    }
 }
 
 /// `[model]`: which network and how to run it.
@@ -57,6 +73,9 @@ pub struct ModelConfig {
     /// Refuse to run when the execution provider asked for cannot be used, instead of
     /// falling back to the CPU (and saying so): for a site that must not run on the CPU.
     pub require_provider: bool,
+    /// The WebGPU plugin provider's library (`execution_provider = "webgpu"`); unset:
+    /// `onnxruntime_ep_webgpu/` beside the ONNX Runtime package in use.
+    pub webgpu_library: Option<PathBuf>,
 }
 
 impl Default for ModelConfig {
@@ -67,6 +86,7 @@ impl Default for ModelConfig {
             intra_threads: 0,
             allow_spinning: None,
             require_provider: false,
+            webgpu_library: None,
         }
     }
 }

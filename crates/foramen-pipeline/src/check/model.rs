@@ -9,21 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use foramen_core::config::ExecutionProvider;
 use foramen_core::{Config, Frame};
 use foramen_segment::{SegmentError, Segmenter};
 
 use super::{CheckItem, CheckLimits, within};
 use crate::model::{pipeline_model_config, resolve};
-
-/// `cpu`, `cuda` or `tensorrt`: the config's spelling of a provider.
-pub fn provider_name(p: ExecutionProvider) -> &'static str {
-    match p {
-        ExecutionProvider::Cpu => "cpu",
-        ExecutionProvider::Cuda => "cuda",
-        ExecutionProvider::Tensorrt => "tensorrt",
-    }
-}
 
 /// The model `foramen live` would run: `model`, else `[model].path`, else the bundled one.
 fn model_path(cfg: &Config, model: Option<&Path>) -> crate::Result<PathBuf> {
@@ -48,7 +38,7 @@ pub fn check_model(
         Err(e) => return (CheckItem::fail("model", e.to_string()), None),
     };
     let (owned, model_cfg) = (path.clone(), pipeline_model_config(cfg));
-    let asked = provider_name(cfg.model.execution_provider);
+    let asked = cfg.model.execution_provider.name();
     match within("model", limits.model_load, move || {
         Segmenter::load(&owned, &model_cfg)
     }) {

@@ -16,7 +16,7 @@ use foramen_segment::{WorkerState, WorkerStatus};
 
 use super::CheckItem;
 use super::capture::{Delivered, Required, judge_capture};
-use super::model::{judge_latency, judge_provider, provider_name};
+use super::model::{judge_latency, judge_provider};
 use crate::live::CaptureStats;
 
 /// What a running session has measured, as `LiveSession` hands it out.
@@ -50,7 +50,7 @@ fn model_item(cfg: &Config, m: &SessionMeasures<'_>) -> CheckItem {
         WorkerStatus::Failed { reason, .. } => CheckItem::fail("model", reason.clone()),
         WorkerStatus::Running => judge_provider(
             m.model,
-            provider_name(cfg.model.execution_provider),
+            cfg.model.execution_provider.name(),
             w.provider,
             w.provider_fallback.as_deref(),
         ),

@@ -10,7 +10,7 @@ use foramen_core::config::ExecutionProvider;
 use foramen_segment::probe::{self, ProbeOptions};
 
 const USAGE: &str = "\
-usage: foramen-probe --model PATH [--provider cpu|cuda|tensorrt] [--require-provider]
+usage: foramen-probe --model PATH [--provider cpu|cuda|tensorrt|webgpu] [--require-provider]
                      [--size WxH] [--warmup N] [--runs N] [--threads N] [--compare-cpu]
 
   --model PATH         ONNX model with Foramen's metadata contract (required)
@@ -48,7 +48,8 @@ fn parse_provider(s: &str) -> Result<ExecutionProvider> {
         "cpu" => ExecutionProvider::Cpu,
         "cuda" => ExecutionProvider::Cuda,
         "tensorrt" => ExecutionProvider::Tensorrt,
-        other => bail!("--provider {other:?}: expected cpu, cuda or tensorrt"),
+        "webgpu" => ExecutionProvider::Webgpu,
+        other => bail!("--provider {other:?}: expected cpu, cuda, tensorrt or webgpu"),
     })
 }
 
@@ -107,7 +108,7 @@ fn run(args: &[String]) -> Result<()> {
         format!(
             "--model {} on --provider {}{}",
             opts.model.display(),
-            probe::provider_name(opts.provider),
+            opts.provider.name(),
             if opts.require_provider {
                 " --require-provider"
             } else {
