@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz cuda-bundle demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
+.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -60,6 +60,22 @@ $(LS_VENV)/.installed-$(LS_VERSION): | $(STAMPS)/apt
 	@rm -f $(LS_VENV)/.installed*
 	@touch $@
 
+# A CPU Vulkan driver that Dawn (ONNX Runtime's WebGPU provider) accepts: Mesa 25's
+# lavapipe from bookworm-backports, unpacked into .vulkan-bp/ with the newer libdrm it
+# needs; nothing is installed, so the system's Mesa 22 lavapipe (which Dawn refuses and the
+# window's tests use) stays as it is. Only the WebGPU-against-CPU test points Vulkan at it.
+VK_BP       := .vulkan-bp
+VK_BP_PKGS  := mesa-vulkan-drivers=25.0.7-2~bpo12+1 libdrm2=2.4.123-1~bpo12+1 libdrm-amdgpu1=2.4.123-1~bpo12+1
+vulkan-bp: $(VK_BP)/lvp.json
+$(VK_BP)/lvp.json: | $(STAMPS)/apt
+	@rm -rf $(VK_BP) && mkdir -p $(VK_BP)/lists/partial $(VK_BP)/debs $(VK_BP)/root
+	echo "deb http://deb.debian.org/debian bookworm-backports main" > $(VK_BP)/sources.list
+	o="-o Dir::Etc::SourceList=$$PWD/$(VK_BP)/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$$PWD/$(VK_BP)/lists -o Dir::Cache=$$PWD/$(VK_BP)/cache -o APT::Sandbox::User=root"; \
+	  apt-get -qq $$o update && cd $(VK_BP)/debs && apt-get -qq $$o download $(VK_BP_PKGS)
+	for f in $(VK_BP)/debs/*.deb; do dpkg -x $$f $(VK_BP)/root; done
+	sed "s#\"libvulkan_lvp.so\"#\"$$PWD/$(VK_BP)/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so\"#" \
+	  $(VK_BP)/root/usr/share/vulkan/icd.d/lvp_icd.json > $@.tmp && mv $@.tmp $@
+
 check-rust:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.92 with rustup (https://rustup.rs) and re-run"; exit 1; }
 
@@ -76,7 +92,7 @@ run: build
 	  --snapshot-after-frames 60 out/view.png --exit-after-frames 60 --telemetry out/view.telemetry.csv \
 	  && echo "window screenshot: out/view.png, display latency: out/view.telemetry.csv"; fi
 
-test: setup test-rust test-python
+test: setup vulkan-bp test-rust test-python
 
 test-rust: setup
 	cargo test --workspace

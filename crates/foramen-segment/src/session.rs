@@ -89,7 +89,8 @@ pub(crate) fn base_builder(
 /// The provider actually in use and, when it is not the one asked for, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderChoice {
-    /// `cpu`, `cuda`, `tensorrt` or `webgpu`: what the session runs on.
+    /// `cpu`, `cuda`, `tensorrt`, `webgpu` or `webgpu+cpu` (some nodes on the CPU):
+    /// what the session runs on.
     pub in_use: &'static str,
     /// Why the provider asked for is not in use (`CUDA unavailable: ...`), if it is not.
     pub fallback: Option<String>,
@@ -119,9 +120,9 @@ fn build_session(
     let mut webgpu_failed = None;
     if cfg.execution_provider == ExecutionProvider::Webgpu {
         match crate::webgpu::session(path, cfg) {
-            Ok(session) => {
+            Ok((session, cpu_too)) => {
                 let choice = ProviderChoice {
-                    in_use: asked,
+                    in_use: if cpu_too { "webgpu+cpu" } else { asked },
                     fallback: None,
                 };
                 return Ok((session, choice));
@@ -617,7 +618,7 @@ mod tests {
         };
         let seg = Segmenter::load(&bundled(), &cfg).expect("loads");
         match seg.execution_provider() {
-            "webgpu" => assert_eq!(seg.provider_fallback(), None),
+            "webgpu" | "webgpu+cpu" => assert_eq!(seg.provider_fallback(), None),
             used => {
                 assert_eq!(used, "cpu");
                 let why = seg.provider_fallback().expect("the reason");

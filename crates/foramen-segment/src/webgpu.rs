@@ -3,12 +3,14 @@
 //! (PyPI `onnxruntime-ep-webgpu`, pinned in `models/training/requirements.txt`),
 //! registered with the environment and selected through its device.
 //!
-//! It is all or nothing: the session is made with the CPU fallback turned off
-//! (`session.disable_cpu_ep_fallback`), so a session that says `webgpu` runs on it; one
-//! the provider cannot take (no adapter: Dawn refuses Debian 12's lavapipe, "Vulkan
-//! shaderUniform*ArrayDynamicIndexing required") is an error with ONNX Runtime's reason,
-//! which the caller turns into an explicit CPU fallback or, with `require_provider`, a
-//! load error.
+//! The session is first made with ONNX Runtime's CPU fallback turned off
+//! (`session.disable_cpu_ep_fallback`): when that works, every node runs on WebGPU and
+//! the provider is `webgpu`. When some nodes can only run on the CPU (ONNX Runtime says
+//! so), it is made again with the fallback allowed and the provider is `webgpu+cpu`,
+//! never plain `webgpu`. A provider that cannot start (no adapter: Dawn refuses Debian
+//! 12's lavapipe, "Vulkan shaderUniform*ArrayDynamicIndexing required") is an error with
+//! ONNX Runtime's reason, which the caller turns into an explicit CPU fallback or, with
+//! `require_provider`, a load error.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -62,8 +64,20 @@ fn register(lib: &Path) -> Result<(), String> {
         .clone()
 }
 
-/// A session of `path` on WebGPU only, or why not.
-pub fn session(path: &Path, cfg: &ModelConfig) -> Result<Session, String> {
+/// ONNX Runtime's answer when nodes would need the CPU and its fallback is off.
+const NEEDS_CPU: &str = "fallback to CPU EP has been explicitly disabled";
+
+/// A session of `path` on WebGPU and whether some of its nodes run on the CPU, or why
+/// there is none.
+pub fn session(path: &Path, cfg: &ModelConfig) -> Result<(Session, bool), String> {
+    match session_with(path, cfg, false) {
+        Err(e) if e.contains(NEEDS_CPU) => session_with(path, cfg, true).map(|s| (s, true)),
+        other => other.map(|s| (s, false)),
+    }
+}
+
+/// A session of `path` on the WebGPU device, with or without ONNX Runtime's CPU fallback.
+fn session_with(path: &Path, cfg: &ModelConfig, cpu_too: bool) -> Result<Session, String> {
     let lib = library(cfg)?;
     register(&lib)?;
     let env = init_runtime().map_err(|e| e.to_string())?;
@@ -80,7 +94,10 @@ pub fn session(path: &Path, cfg: &ModelConfig) -> Result<Session, String> {
     }
     crate::session::base_builder(cfg)
         .map_err(|e| e.to_string())?
-        .with_config_entry("session.disable_cpu_ep_fallback", "1")
+        .with_config_entry(
+            "session.disable_cpu_ep_fallback",
+            if cpu_too { "0" } else { "1" },
+        )
         .map_err(|e| e.to_string())?
         .with_devices(devices, None)
         .map_err(|e| e.to_string())?

@@ -154,3 +154,46 @@ fn bad_arguments_name_the_flag() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("nope.onnx"), "{err}");
 }
+
+/// Issue 19, item 2: WebGPU against the CPU on a CPU Vulkan driver Dawn accepts (Mesa
+/// 25's lavapipe from bookworm-backports, unpacked by `make vulkan-bp` into
+/// `.vulkan-bp/`; the system's Mesa 22 lavapipe is refused by Dawn): the provider used
+/// is WebGPU and the masks agree with the CPU's on at least 99.5 % of the pixels.
+#[test]
+fn webgpu_on_a_cpu_vulkan_driver_gives_the_cpus_masks() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.vulkan-bp");
+    let icd = root.join("lvp.json");
+    if !icd.is_file() {
+        eprintln!("skipped: {} not present (make vulkan-bp)", icd.display());
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_foramen-probe"))
+        .arg("--model")
+        .arg(bundled())
+        .args(["--size", "384x224", "--warmup", "2", "--runs", "5"])
+        .args([
+            "--provider",
+            "webgpu",
+            "--require-provider",
+            "--compare-cpu",
+        ])
+        .env("VK_DRIVER_FILES", &icd)
+        .env("VK_ICD_FILENAMES", &icd)
+        .env(
+            "LD_LIBRARY_PATH",
+            root.join("root/usr/lib/x86_64-linux-gnu"),
+        )
+        .env("ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER", "1")
+        .output()
+        .expect("foramen-probe runs");
+    let doc = report(&out);
+    let used = doc["provider_used"].as_str().expect("provider");
+    assert!(used.starts_with("webgpu"), "{doc}");
+    let cmp = &doc["compare_cpu"];
+    let agree = cmp["class_agreement"].as_f64().expect("agreement");
+    assert!(agree >= 0.995, "masks agree on {agree}: {doc}");
+    eprintln!(
+        "webgpu ({used}) against cpu: class agreement {agree}, largest probability difference {}",
+        cmp["max_abs_prob_diff"]
+    );
+}

@@ -67,6 +67,11 @@ pub fn judge_provider(path: &Path, asked: &str, in_use: &str, fallback: Option<&
             "model",
             format!("{file} runs on {in_use}, not the configured {asked}: {why}"),
         ),
+        // WebGPU with the nodes it cannot take on the CPU: the provider asked for runs.
+        None if in_use.starts_with(asked) && in_use != asked => CheckItem::pass(
+            "model",
+            format!("{file} loaded on {in_use} (configured {asked}; some nodes on the CPU)"),
+        ),
         None if in_use != asked => CheckItem::fail(
             "model",
             format!("{file} runs on {in_use}, not the configured {asked}"),
