@@ -330,18 +330,21 @@ def table(args: argparse.Namespace) -> int:
         return f"{d['p50']:.2f} / {d['p90']:.2f} / {d['p99']:.2f}"
 
     say(
-        "| model | provider used | session load ms | model only p50 / p90 / p99 ms | segment() p50 / p90 / p99 ms "
+        "| model | provider used | session load ms | model only p50 / p90 / p99 ms "
+        "| model, I/O binding p50 / p90 / p99 ms | CUDA graphs | segment() p50 / p90 / p99 ms "
         "| max abs prob diff vs CPU | input | runs |"
     )
-    say("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    say("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for path in args.reports:
         d = json.loads(Path(path).read_text())
         cmp = d.get("compare_cpu") or {}
         diff = f"{cmp['max_abs_prob_diff']:.2e} ({cmp['class_agreement']:.4%} same class)" if cmp else "-"
         used = d["provider_used"] + (f" (asked {d['provider_requested']})" if d["fallback_reason"] else "")
         size = f"{d['input']['width']}x{d['input']['height']}"
+        bound = series(d["model_bound_ms"]) if "model_bound_ms" in d else "-"
         say(
             f"| {Path(d['model']).name} | {used} | {d['session_load_ms']:.0f} | {series(d['model_only_ms'])} "
+            f"| {bound} | {'on' if d.get('cuda_graph') else 'off'} "
             f"| {series(d['segment_ms'])} | {diff} | {size} | {d['warmup']}+{d['runs']} |"
         )
     return 0

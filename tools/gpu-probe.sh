@@ -50,6 +50,14 @@ for m in $models; do
     else
         rm -f "$json"
     fi
+    if [ "$mode" = cuda ]; then
+        # The same with CUDA graphs on the I/O-bound runs (model_bound_ms).
+        json="$OUT/graph-$m.json"
+        "${probe[@]}" --cuda-graph --model "models/$m.onnx" --size "$size" --warmup "$warmup" --runs "$runs" >"$json" 2>>"$log"
+        rc=$?
+        echo "cuda-graph $m: exit $rc"
+        if [ "$rc" -eq 0 ]; then reports+=("$json"); else rm -f "$json"; fi
+    fi
 done
 # The library checks, any failure's reason, then the table rows (the log is short).
 cat "$log"

@@ -2,6 +2,7 @@
 //! the temporal filter of class probabilities the live worker applies; `probe`, what the
 //! `foramen-probe` binary measures (a provider timed on synthetic frames, no OpenCV).
 
+mod bound;
 mod contract;
 pub mod prepost;
 pub mod probe;

@@ -37,6 +37,8 @@ pub struct ProbeOptions {
     pub intra_threads: usize,
     /// Also run a CPU session on the same frame and report the largest difference.
     pub compare_cpu: bool,
+    /// CUDA graphs (`[model] cuda_graph`) for the bound runs; `--provider cuda` only.
+    pub cuda_graph: bool,
 }
 
 /// Percentiles of a series of times in milliseconds (nearest rank).
@@ -172,6 +174,11 @@ pub struct ProbeReport {
     pub runs: usize,
     /// The ONNX Runtime call alone on host tensors (`Segmenter::time_model_only`).
     pub model_only_ms: Percentiles,
+    /// The model with I/O binding: input copied to the device once, output left there
+    /// (`Segmenter::time_model_bound`), with CUDA graphs when `cuda_graph`.
+    pub model_bound_ms: Percentiles,
+    /// Whether CUDA graphs were asked for.
+    pub cuda_graph: bool,
     /// The whole `segment()`: preprocessing, the model, postprocessing.
     pub segment_ms: Percentiles,
     /// Medians of `segment()`'s own stage timings.
@@ -275,6 +282,7 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
         allow_spinning: None,
         require_provider: opts.require_provider,
         webgpu_library: None,
+        cuda_graph: opts.cuda_graph,
     };
     let t = Instant::now();
     let mut seg = Segmenter::load(&opts.model, &cfg)?;
@@ -286,6 +294,9 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
     // The model alone on the input of the last segmented frame: warm-up, then timed.
     seg.time_model_only(opts.warmup)?;
     let model_only = seg.time_model_only(opts.runs)?;
+    // Bound: warm-up (with CUDA graphs the first bound run captures the graph), timed.
+    seg.time_model_bound(opts.warmup.max(1))?;
+    let model_bound = seg.time_model_bound(opts.runs)?;
     let compare_cpu = if opts.compare_cpu {
         Some(compare_with_cpu(&mut seg, &frames[0], &cfg)?)
     } else {
@@ -313,6 +324,8 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
         warmup: opts.warmup,
         runs: opts.runs,
         model_only_ms: Percentiles::of(&model_only),
+        model_bound_ms: Percentiles::of(&model_bound),
+        cuda_graph: opts.cuda_graph,
         segment_ms: Percentiles::of(&segment_ms),
         segment_stages_p50: stages,
         compare_cpu,

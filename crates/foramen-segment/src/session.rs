@@ -138,7 +138,10 @@ fn build_session(
         )),
         ExecutionProvider::Cuda => {
             Some(base_builder(cfg).map_err(|e| e.to_string()).and_then(|b| {
-                b.with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+                b.with_execution_providers([ep::CUDA::default()
+                    .with_cuda_graph(cfg.cuda_graph)
+                    .build()
+                    .error_on_failure()])
                     .map_err(|e| e.to_string())
             }))
         }
@@ -306,6 +309,16 @@ impl Segmenter {
             })?;
         }
         Ok(segmenter)
+    }
+
+    /// The session itself (for timing modes beside `segment()`, `bound.rs`).
+    pub(crate) fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// The last segmented frame's model input (empty before the first).
+    pub(crate) fn last_input(&self) -> &[f32] {
+        &self.input
     }
 
     /// The model's contract.

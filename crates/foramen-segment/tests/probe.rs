@@ -72,6 +72,8 @@ fn cpu_probe_reports_ordered_percentiles_and_a_zero_cpu_difference() {
     assert_eq!(doc["model_input"]["width"].as_u64(), Some(384));
     assert_eq!(doc["intra_threads"].as_u64(), Some(1));
     check_series(&doc, "model_only_ms", 7);
+    check_series(&doc, "model_bound_ms", 7);
+    assert_eq!(doc["cuda_graph"], false);
     check_series(&doc, "segment_ms", 7);
     assert!(
         doc["session_load_ms"].as_f64().is_some_and(|v| v > 0.0),
@@ -137,6 +139,7 @@ fn bad_arguments_name_the_flag() {
         (vec!["--provider", "webgl"], "--provider"),
         (vec!["--size", "12by4"], "--size"),
         (vec!["--runs", "0"], "--runs"),
+        (vec!["--cuda-graph"], "--cuda-graph needs --provider cuda"),
         (vec!["--bogus"], "--bogus"),
     ] {
         let out = probe(&args);

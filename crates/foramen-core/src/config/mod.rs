@@ -76,6 +76,10 @@ pub struct ModelConfig {
     /// The WebGPU plugin provider's library (`execution_provider = "webgpu"`); unset:
     /// `onnxruntime_ep_webgpu/` beside the ONNX Runtime package in use.
     pub webgpu_library: Option<PathBuf>,
+    /// CUDA graphs (`execution_provider = "cuda"`): the model's kernels captured once and
+    /// replayed; ONNX Runtime allows it only with inputs and outputs bound to fixed
+    /// device memory, so it serves `foramen-probe --cuda-graph`'s bound runs.
+    pub cuda_graph: bool,
 }
 
 impl Default for ModelConfig {
@@ -87,6 +91,7 @@ impl Default for ModelConfig {
             allow_spinning: None,
             require_provider: false,
             webgpu_library: None,
+            cuda_graph: false,
         }
     }
 }

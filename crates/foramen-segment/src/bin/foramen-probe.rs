@@ -12,6 +12,7 @@ use foramen_segment::probe::{self, ProbeOptions};
 const USAGE: &str = "\
 usage: foramen-probe --model PATH [--provider cpu|cuda|tensorrt|webgpu] [--require-provider]
                      [--size WxH] [--warmup N] [--runs N] [--threads N] [--compare-cpu]
+                     [--cuda-graph]
 
   --model PATH         ONNX model with Foramen's metadata contract (required)
   --provider NAME      execution provider asked for (default cpu)
@@ -22,6 +23,8 @@ usage: foramen-probe --model PATH [--provider cpu|cuda|tensorrt|webgpu] [--requi
   --threads N          ONNX Runtime intra-op threads, 0 = all cores (default 0)
   --compare-cpu        also run a CPU session on the same frame and report the
                        largest probability difference
+  --cuda-graph         CUDA graphs for the I/O-bound runs (model_bound_ms); with
+                       --provider cuda only
 
 ONNX Runtime is loaded from ORT_DYLIB_PATH, else libonnxruntime.so beside the
 executable (or ../lib), else the project's .venv. The JSON goes to standard output.";
@@ -70,6 +73,7 @@ fn parse(args: &[String]) -> Result<Option<ProbeOptions>> {
         runs: 300,
         intra_threads: 0,
         compare_cpu: false,
+        cuda_graph: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -87,6 +91,7 @@ fn parse(args: &[String]) -> Result<Option<ProbeOptions>> {
             "--runs" => opts.runs = parse_count(flag, value()?)?,
             "--threads" => opts.intra_threads = parse_count(flag, value()?)?,
             "--compare-cpu" => opts.compare_cpu = true,
+            "--cuda-graph" => opts.cuda_graph = true,
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
@@ -95,6 +100,9 @@ fn parse(args: &[String]) -> Result<Option<ProbeOptions>> {
     }
     if opts.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    if opts.cuda_graph && opts.provider != ExecutionProvider::Cuda {
+        bail!("--cuda-graph needs --provider cuda (CUDA graphs are a CUDA feature)");
     }
     Ok(Some(opts))
 }
