@@ -1522,28 +1522,8 @@ fn report_of_a_recorded_vocalfolds_sequence_matches_its_masks() {
         return;
     }
     let dir = tempfile::tempdir().expect("tmp");
-    let rec = dir.path().join("rec");
     let model = repo().join("models/vocalfolds.onnx").display().to_string();
-    ok(&[
-        "live",
-        "--device",
-        &seq.display().to_string(),
-        "--headless",
-        "--record",
-        "--record-dir",
-        &rec.display().to_string(),
-        "--model",
-        &model,
-        // A live source does not end: a folder is played again from its start.
-        "--exit-after-frames",
-        "44",
-    ]);
-    let session = std::fs::read_dir(&rec)
-        .expect("rec")
-        .flatten()
-        .next()
-        .expect("one")
-        .path();
+    let session = common::record(dir.path(), &seq.display().to_string(), &model, 44, &[]);
     let out = dir.path().join("report");
     let log = ok(&[
         "report",

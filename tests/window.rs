@@ -843,27 +843,9 @@ fn a_session_that_stops_after_n_frames_has_recorded_all_n() {
 /// Records 250 frames (10 s) of a 25 fps synthetic scene with the bundled model and
 /// `fault` injected, then runs `foramen report` on it; the timeline's states, by second.
 fn report_states_with(dir: &Path, fault: &str) -> Vec<String> {
-    let rec = dir.join("rec");
-    let out = Command::new(bin())
-        .args([
-            "live",
-            "--device",
-            "synthetic:4:160x96@25",
-            "--headless",
-            "--record",
-        ])
-        .args(["--record-dir", &rec.display().to_string()])
-        .args(["--model", &bundled_model(), "--exit-after-frames", "250"])
-        .env("FORAMEN_FAULT_INJECT", fault)
-        .output()
-        .expect("run");
-    assert!(out.status.success(), "{}", text(&out));
-    let session = std::fs::read_dir(&rec)
-        .expect("rec")
-        .flatten()
-        .next()
-        .expect("a recording")
-        .path();
+    let device = "synthetic:4:160x96@25";
+    let fault = [("FORAMEN_FAULT_INJECT", fault)];
+    let session = common::record(dir, device, &bundled_model(), 250, &fault);
     let report = dir.join("report");
     let out = Command::new(bin())
         .args(["report", &session.display().to_string()])

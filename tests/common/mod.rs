@@ -74,23 +74,22 @@ pub fn ok(args: &[&str]) -> String {
 /// Records `frames` frames of `device` with the bundled model through the real binary
 /// (`foramen live --headless --record`) under `dir/rec`; the session folder.
 pub fn record_synthetic(dir: &Path, device: &str, frames: u64) -> PathBuf {
+    record(dir, device, &bundled_model(), frames, &[])
+}
+
+/// Records `frames` frames of `device` (a live source: a folder plays again from its
+/// start, so the count ends it) with `model` and the environment `env` (a
+/// `FORAMEN_FAULT_INJECT` fault) under `dir/rec`; the session folder.
+pub fn record(dir: &Path, device: &str, model: &str, frames: u64, env: &[(&str, &str)]) -> PathBuf {
     let rec = dir.join("rec");
-    let rec_s = rec.display().to_string();
-    let model = bundled_model();
-    let frames = frames.to_string();
-    ok(&[
-        "live",
-        "--device",
-        device,
-        "--headless",
-        "--record",
-        "--record-dir",
-        &rec_s,
-        "--exit-after-frames",
-        &frames,
-        "--model",
-        &model,
-    ]);
+    let out = Command::new(bin())
+        .args(["live", "--device", device, "--headless", "--record"])
+        .args(["--record-dir", &rec.display().to_string(), "--model", model])
+        .args(["--exit-after-frames", &frames.to_string()])
+        .envs(env.iter().copied())
+        .output()
+        .expect("foramen runs");
+    assert!(out.status.success(), "recording failed:\n{}", text(&out));
     let mut sessions: Vec<PathBuf> = std::fs::read_dir(&rec)
         .expect("rec")
         .flatten()
