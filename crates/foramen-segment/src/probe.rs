@@ -177,7 +177,7 @@ pub struct ProbeReport {
     /// The model with I/O binding: input copied to the device once, output left there
     /// (`Segmenter::time_model_bound`), with CUDA graphs when `cuda_graph`.
     pub model_bound_ms: Percentiles,
-    /// Whether CUDA graphs were asked for.
+    /// Whether the bound runs used CUDA graphs: asked for, and the session on CUDA.
     pub cuda_graph: bool,
     /// The whole `segment()`: preprocessing, the model, postprocessing.
     pub segment_ms: Percentiles,
@@ -325,7 +325,7 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
         runs: opts.runs,
         model_only_ms: Percentiles::of(&model_only),
         model_bound_ms: Percentiles::of(&model_bound),
-        cuda_graph: opts.cuda_graph,
+        cuda_graph: opts.cuda_graph && seg.execution_provider() == "cuda",
         segment_ms: Percentiles::of(&segment_ms),
         segment_stages_p50: stages,
         compare_cpu,
