@@ -379,16 +379,21 @@ fn timeline_axis(
             .iter()
             .map(|st| (format!("AI {st}"), band_color(st).to_string())),
     );
-    for (j, (name, fill)) in entries.enumerate() {
-        let x = 80.0 + j as f64 * 100.0;
+    // Entries flow left to right and wrap: seven classes and four states fit in three rows.
+    let (mut x, mut y) = (80.0, H - 38.0);
+    for (name, fill) in entries {
+        let width = 30.0 + 7.0 * name.chars().count() as f64;
+        if x + width > W - 10.0 && x > 80.0 {
+            (x, y) = (80.0, y + 14.0);
+        }
         let _ = writeln!(
             s,
-            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{fill}\"/><text x=\"{}\" y=\"{}\" font-size=\"12\" {FONT}>{}</text>",
-            H - 34.0,
-            x + 16.0,
-            H - 24.0,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"11\" height=\"11\" fill=\"{fill}\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" {FONT}>{}</text>",
+            x + 15.0,
+            y + 10.0,
             esc(&name)
         );
+        x += width;
     }
 }
 
