@@ -42,7 +42,10 @@ CUOBJDUMP_VERSION = "13.5.37"
 ARCH = 90
 LIBS = (f"libonnxruntime.so.{ORT_VERSION}", "libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so")
 # Small files first: a truncated archive still yields them.
-MEMBERS = ("run-probe.sh", "foramen-probe", *LIBS)
+# The WebGPU plugin provider (onnxruntime-ep-webgpu, the venv's), beside the libraries:
+# foramen-segment looks for it there too, for `--provider webgpu` on the GPU's Vulkan.
+WEBGPU_LIB = "libonnxruntime_providers_webgpu.so"
+MEMBERS = ("run-probe.sh", "foramen-probe", *LIBS, WEBGPU_LIB)
 ARCHIVE = "foramen-probe-cuda.tar.xz"
 MANIFEST = "manifest.json"
 PART_MAX = 40_000_000
@@ -230,6 +233,15 @@ def finish(stage: Path, archive: Path, parts: Path, part_max: int, about: dict[s
     return manifest
 
 
+def stage_webgpu(stage: Path) -> None:
+    """Copies the WebGPU plugin provider from the venv's onnxruntime_ep_webgpu package."""
+    found = sorted((REPO / ".venv/lib").glob(f"python3*/site-packages/onnxruntime_ep_webgpu/{WEBGPU_LIB}"))
+    if not found:
+        raise SystemExit(f"{WEBGPU_LIB} not in .venv: make venv installs onnxruntime-ep-webgpu")
+    shutil.copy2(found[-1], stage / WEBGPU_LIB)
+    say(f"WebGPU plugin: {found[-1]} ({found[-1].stat().st_size / 1e6:.1f} MB)")
+
+
 def build(args: argparse.Namespace) -> int:
     out: Path = args.out
     download, stage, parts = out / "download", out / "stage", out / "parts"
@@ -243,6 +255,7 @@ def build(args: argparse.Namespace) -> int:
     fat = thin_cuda_provider(stage, find_cuobjdump(download))
     glibc = stage_probe(args.probe, stage)
     say(f"foramen-probe needs at most {glibc}")
+    stage_webgpu(stage)
     archive = out / ARCHIVE
     pack(stage, archive, args.fast)
     about = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU machine's side of docs/GPU.md: foramen-probe from the CUDA bundle on the models
-# of issue 19, item 5, from the repository root, results in $OUT (at most 5 files: the
-# device tool brings back 8).
+# of issue 19, item 5, from the repository root, results in $OUT (at most 8 files, what
+# the device tool brings back: cuda mode writes 3 models x 2 + 1 WebGPU report + the log).
 #   OUT=... bash tools/gpu-probe.sh cpu    call 1: the first part only; CPU rows (all cores)
 #   OUT=... bash tools/gpu-probe.sh cuda   call 2: all parts; ldd check, CUDA rows, --compare-cpu
 # SIZE, WARMUP, RUNS, MODELS (names under models/, without .onnx) and PARTS (the parts'
@@ -59,9 +59,26 @@ for m in $models; do
         if [ "$rc" -eq 0 ]; then reports+=("$json"); else rm -f "$json"; fi
     fi
 done
-# The library checks, any failure's reason, then the table rows (the log is short).
+if [ "$mode" = cuda ]; then
+    # WebGPU over the NVIDIA Vulkan driver, lumbar-synth only (the file limit). The image
+    # may lack the Vulkan loader: unpack the carried .gl packages (docs/GPU.md) then.
+    if ! ldconfig -p | grep -q libvulkan.so.1 && ls .gl/*.deb >/dev/null 2>&1; then
+        for f in .gl/*.deb; do dpkg -x "$f" /; done
+        ldconfig
+    fi
+    icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+    json="$OUT/webgpu-lumbar-synth.json"
+    "$dir/run-probe.sh" --provider webgpu --compare-cpu --model models/lumbar-synth.onnx \
+        --size "$size" --warmup "$warmup" --runs "$runs" >"$json" 2>>"$log"
+    rc=$?
+    echo "webgpu lumbar-synth: exit $rc"
+    if [ "$rc" -eq 0 ]; then reports+=("$json"); else rm -f "$json"; fi
+fi
+# The library checks, any failure's reason, then the table rows (the log is short; the
+# table goes to the output only, to stay within the 8 files).
 cat "$log"
 if [ ${#reports[@]} -gt 0 ]; then
-    python3 tools/cuda_bundle.py table "${reports[@]}" | tee "$OUT/$mode-table.md"
+    python3 tools/cuda_bundle.py table "${reports[@]}"
 fi
 [ ${#reports[@]} -gt 0 ]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use foramen_core::config::ModelConfig;
+use ort::logging::LogLevel;
 use ort::session::Session;
 
 use crate::runtime::{find_onnxruntime, init_runtime};
@@ -26,8 +27,8 @@ const LIB: &str = "libonnxruntime_providers_webgpu.so";
 /// The provider's name among ONNX Runtime's devices.
 pub const EP_NAME: &str = "WebGpuExecutionProvider";
 
-/// `[model] webgpu_library`, else `onnxruntime_ep_webgpu/` in the `site-packages` that
-/// holds the ONNX Runtime library in use.
+/// `[model] webgpu_library`, else the plugin beside the ONNX Runtime library in use, else
+/// `onnxruntime_ep_webgpu/` in the `site-packages` that holds it.
 pub fn library(cfg: &ModelConfig) -> Result<PathBuf, String> {
     if let Some(p) = &cfg.webgpu_library {
         return match p.is_file() {
@@ -39,8 +40,14 @@ pub fn library(cfg: &ModelConfig) -> Result<PathBuf, String> {
         };
     }
     let ort = find_onnxruntime().ok_or("ONNX Runtime library not found")?;
-    ort.ancestors()
-        .map(|d| d.join("onnxruntime_ep_webgpu").join(LIB))
+    // Beside the library (a bundle, docs/GPU.md), or in the package next to onnxruntime's.
+    let beside = ort.parent().map(|d| d.join(LIB));
+    beside
+        .into_iter()
+        .chain(
+            ort.ancestors()
+                .map(|d| d.join("onnxruntime_ep_webgpu").join(LIB)),
+        )
         .find(|p| p.is_file())
         .ok_or_else(|| {
             format!(
@@ -98,6 +105,14 @@ fn session_with(path: &Path, cfg: &ModelConfig, cpu_too: bool) -> Result<Session
             "session.disable_cpu_ep_fallback",
             if cpu_too { "0" } else { "1" },
         )
+        .map_err(|e| e.to_string())?
+        // The all-WebGPU try fails as expected for most models: its error is the answer
+        // read below, not a line for the log.
+        .with_log_level(if cpu_too {
+            LogLevel::Warning
+        } else {
+            LogLevel::Fatal
+        })
         .map_err(|e| e.to_string())?
         .with_devices(devices, None)
         .map_err(|e| e.to_string())?

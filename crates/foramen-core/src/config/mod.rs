@@ -74,7 +74,8 @@ pub struct ModelConfig {
     /// falling back to the CPU (and saying so): for a site that must not run on the CPU.
     pub require_provider: bool,
     /// The WebGPU plugin provider's library (`execution_provider = "webgpu"`); unset:
-    /// `onnxruntime_ep_webgpu/` beside the ONNX Runtime package in use.
+    /// beside the ONNX Runtime library in use, else `onnxruntime_ep_webgpu/` beside its
+    /// package.
     pub webgpu_library: Option<PathBuf>,
     /// CUDA graphs (`execution_provider = "cuda"`): the model's kernels captured once and
     /// replayed; ONNX Runtime allows it only with inputs and outputs bound to fixed
