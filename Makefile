@@ -20,7 +20,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds quantize contact-sheet lint clean
+.PHONY: setup apt venv venv-labelstudio check-rust build run test test-rust test-python test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds encoder-table quantize contact-sheet lint clean
 
 setup: apt venv check-rust
 
@@ -199,7 +199,15 @@ train-vocalfolds-lite0: venv
 
 adapt-vocalfolds: venv
 	cd models/training && ../../$(PY) -m foramen_train.adapt --from ../vocalfolds-lite0.pt \
-	  --data ../../../shared/data/vocalfolds --list val.txt --seeds 0 1 --steps 40 --out runs/adapt-vocalfolds
+	  --data ../../../shared/data/vocalfolds --list val.txt --seeds 0 1 2 --steps 40 --reference \
+	  --out runs/adapt-vocalfolds
+
+# Scratch vs EfficientNet-Lite0/1/2 at equal epochs (10 at 256x256), seed 0 for all, then
+# scratch and the two best Lite encoders on seeds 1 and 2 (about 75 min on 2 idle cores).
+encoder-table: venv
+	cd models/training && T="../../$(PY) -m foramen_train.encoder_table --config configs/vocalfolds-lite0.toml \
+	  --out runs/encoder-table --epochs 10 --size 256" && $$T --seeds 0 && \
+	  $$T --encoders stdc-scratch efficientnet-lite0 efficientnet-lite2 --seeds 0 1 2
 
 # The INT8 (QDQ) variants of the bundled models, calibrated on training frames
 # (deterministic: rerunning rewrites the same bytes). The lumbar one is the default model.

@@ -4,12 +4,15 @@ validation sequence (by frame order), score on the rest of that sequence.
 CLI::
 
     python -m foramen_train.adapt --from CKPT [--data D] [--list val.txt] [--frames 5 10 20]
-        [--seeds 0 1 2] [--steps 60] --out RUN
+        [--seeds 0 1 2] [--steps 60] [--reference] --out RUN
 
 For each sequence (the folder of a list entry's image) and each N, ``--seeds`` fine-tunes
 (:mod:`foramen_train.finetune`, last epoch's weights) are scored on that sequence's frames
 after the first N, at the masks' native resolution with the checkpoint's ignored classes
-left out, next to the checkpoint itself (N = 0) on the same frames. Results go to
+left out, next to the checkpoint itself (N = 0) on the same frames. With ``--reference``
+each (sequence, N) also gets the ceiling of this fine-tune: the same recipe and step count
+(first seed) trained on the scored frames themselves, so "how much of the gap N frames
+recover" is ``(fine-tuned - checkpoint) / (reference - checkpoint)``. Results go to
 ``adapt.json`` and ``adapt.md``; finished runs are reused when the command is run again.
 """
 
@@ -51,6 +54,42 @@ def score(checkpoint: Path, pairs: list[tuple[Path, Path]]) -> float:
     return float(summary["miou"])
 
 
+def finetune_and_score(
+    checkpoint: Path,
+    root: Path,
+    run_dir: Path,
+    train_pairs: list[tuple[Path, Path]],
+    test_pairs: list[tuple[Path, Path]],
+    steps: int,
+    seed: int,
+    threads: int,
+) -> float:
+    """mIoU on ``test_pairs`` of a fine-tune on ``train_pairs`` (cached in ``score.json``)."""
+    result = run_dir / "score.json"
+    if not result.is_file():
+        if run_dir.exists():
+            for stale in run_dir.iterdir():
+                stale.unlink()
+        lists = run_dir.parent / "lists"
+        train_list = write_list(lists / f"{run_dir.name}-train.txt", root, train_pairs)
+        # The per-epoch validation only picks best.pt, which is not scored here (last.pt
+        # is): two frames keep its cost out of the measurement.
+        val_list = write_list(lists / f"{run_dir.name}-val.txt", root, train_pairs[:2])
+        finetune(
+            checkpoint,
+            root,
+            str(train_list),
+            run_dir,
+            val_list=str(val_list),
+            steps=steps,
+            seed=seed,
+            threads=threads,
+            export=False,
+        )
+        result.write_text(json.dumps({"miou": score(run_dir / "last.pt", test_pairs)}) + "\n")
+    return float(json.loads(result.read_text())["miou"])
+
+
 def run(
     checkpoint: Path,
     root: Path,
@@ -60,6 +99,7 @@ def run(
     steps: int,
     out: Path,
     threads: int = 2,
+    reference: bool = False,
 ) -> dict[str, Any]:
     """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds."""
     out = out.resolve()  # list files are read relative to the data set unless absolute
@@ -71,31 +111,15 @@ def run(
                 raise DataError(f"{root / list_name}: {name} has {len(pairs)} frames, too few for N={n}")
             few, rest = pairs[:n], pairs[n:]
             base = score(checkpoint, rest)
-            scores = []
-            for seed in seeds:
-                run_dir = out / f"{tag}-n{n}-s{seed}"
-                result = run_dir / "score.json"
-                if not result.is_file():
-                    if run_dir.exists():
-                        for stale in run_dir.iterdir():
-                            stale.unlink()
-                    few_list = write_list(out / "lists" / f"{tag}-first{n}.txt", root, few)
-                    # The per-epoch validation only picks best.pt, which is not scored here
-                    # (last.pt is): two frames keep its cost out of the measurement.
-                    val_list = write_list(out / "lists" / f"{tag}-first{n}-val.txt", root, few[:2])
-                    finetune(
-                        checkpoint,
-                        root,
-                        str(few_list),
-                        run_dir,
-                        val_list=str(val_list),
-                        steps=steps,
-                        seed=seed,
-                        threads=threads,
-                        export=False,
-                    )
-                    result.write_text(json.dumps({"miou": score(run_dir / "last.pt", rest)}) + "\n")
-                scores.append(json.loads(result.read_text())["miou"])
+            scores = [
+                finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-s{seed}", few, rest, steps, seed, threads)
+                for seed in seeds
+            ]
+            ref = (
+                finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-ref", rest, rest, steps, seeds[0], threads)
+                if reference
+                else None
+            )
             rows.append(
                 {
                     "sequence": name,
@@ -105,6 +129,7 @@ def run(
                     "finetuned_miou": scores,
                     "mean": statistics.fmean(scores),
                     "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                    "reference_miou": ref,
                 }
             )
             print(
@@ -123,19 +148,28 @@ def run(
 
 def markdown(result: dict[str, Any]) -> str:
     """The table for the training README."""
+    with_ref = any(r.get("reference_miou") is not None for r in result["rows"])
     lines = [
         f"Fine-tune of `{result['checkpoint']}` for {result['steps']} steps on the first N frames of each "
         f"sequence of `{result['list']}`, scored on the sequence's later frames (mIoU over the classes in the "
         f"truth, ignored classes left out); seeds {result['seeds']}.",
         "",
-        "| sequence | N | test frames | N = 0 (checkpoint) | fine-tuned, mean ± sd | gain |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| sequence | N | test frames | N = 0 (checkpoint) | fine-tuned, mean ± sd | gain |"
+        + (" reference (trained on the test frames) | share of the gap |" if with_ref else ""),
+        "| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if with_ref else ""),
     ]
     for r in result["rows"]:
-        lines.append(
+        gain = r["mean"] - r["checkpoint_miou"]
+        line = (
             f"| {r['sequence']} | {r['n']} | {r['test_frames']} | {r['checkpoint_miou']:.3f} | "
-            f"{r['mean']:.3f} ± {r['sd']:.3f} | {r['mean'] - r['checkpoint_miou']:+.3f} |"
+            f"{r['mean']:.3f} ± {r['sd']:.3f} | {gain:+.3f} |"
         )
+        if with_ref:
+            ref = r.get("reference_miou")
+            gap = None if ref is None else ref - r["checkpoint_miou"]
+            share = f"{gain / gap:.0%}" if gap is not None and gap > 0 else "-"
+            line += f" {'-' if ref is None else f'{ref:.3f}'} | {share} |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs, adapt.json and adapt.md")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of each fine-tune")
+    parser.add_argument(
+        "--reference", action="store_true", help="also fine-tune on the scored frames themselves (the ceiling)"
+    )
     args = parser.parse_args(argv)
     try:
         import torch
@@ -160,7 +197,17 @@ def main(argv: list[str] | None = None) -> int:
         root = args.data or Path(ckpt["config"]["data"]["root"])
         list_name = args.list_name or ckpt["config"]["data"]["val_list"]
         torch.set_num_threads(args.threads)
-        result = run(args.checkpoint, root, list_name, args.frames, args.seeds, args.steps, args.out, args.threads)
+        result = run(
+            args.checkpoint,
+            root,
+            list_name,
+            args.frames,
+            args.seeds,
+            args.steps,
+            args.out,
+            args.threads,
+            args.reference,
+        )
     except (ConfigError, DataError, ExportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -212,11 +212,21 @@ def test_adapt_scores_the_rest_of_each_sequence_and_resumes(tiny_dataset, tmp_pa
     assert row["n"] == 2 and row["test_frames"] == 2 and len(row["finetuned_miou"]) == 1
     # N = 0 is the checkpoint itself on the same later frames.
     assert row["checkpoint_miou"] == pytest.approx(adapt.score(base / "best.pt", groups["images"][2:]))
-    assert (out / "lists" / "images-first2.txt").read_text().splitlines() == [
+    assert (out / "lists" / "images-n2-s0-train.txt").read_text().splitlines() == [
         "images/val000.png masks/val000.png",
         "images/val001.png masks/val001.png",
     ]
     stamp = (out / "images-n2-s0" / "score.json").stat().st_mtime_ns
     again = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out)
     assert again["rows"] == result["rows"] and (out / "images-n2-s0" / "score.json").stat().st_mtime_ns == stamp
-    assert "| images | 2 | 2 |" in adapt.markdown(result)
+    assert "| images | 2 | 2 |" in adapt.markdown(result) and row["reference_miou"] is None
+    # The reference: the same fine-tune on the scored frames themselves; seed runs reused.
+    with_ref = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out, reference=True)
+    assert (out / "images-n2-s0" / "score.json").stat().st_mtime_ns == stamp
+    (ref_row,) = with_ref["rows"]
+    assert ref_row["finetuned_miou"] == row["finetuned_miou"]
+    ceiling = adapt.score(out / "images-n2-ref" / "last.pt", groups["images"][2:])
+    assert ref_row["reference_miou"] == pytest.approx(ceiling)
+    ref_list = (out / "lists" / "images-n2-ref-train.txt").read_text().splitlines()
+    assert ref_list == ["images/val002.png masks/val002.png", "images/val003.png masks/val003.png"]
+    assert "share of the gap" in adapt.markdown(with_ref)
