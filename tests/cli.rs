@@ -962,6 +962,88 @@ fn outputs_that_are_or_hold_an_input_are_refused_and_the_input_kept() {
     assert_eq!(std::fs::read(&first).expect("image"), image_before);
 }
 
+#[test]
+fn the_model_and_the_settings_file_are_inputs_of_every_command() {
+    // Issue 18, variants of items 1-4: the model and the settings file (named or taken
+    // from the settings), a dangling link into an input folder, and the window's files.
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let s = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    let clip = s(&d.join("clip.mp4"));
+    ok(&[
+        "synth", "--video", &clip, "--frames", "6", "--size", "96x64",
+    ]);
+    let data = d.join("data");
+    ok(&[
+        "synth",
+        "--out",
+        &s(&data),
+        "--count",
+        "1",
+        "--size",
+        "96x64",
+    ]);
+    let model = d.join("m.onnx");
+    std::fs::copy(bundled_model(), &model).expect("copy model");
+    let model_bytes = std::fs::read(&model).expect("model");
+    let settings = d.join("or.toml");
+    let settings_text = format!("# the OR's settings\n[model]\npath = {:?}\n", s(&model));
+    std::fs::write(&settings, &settings_text).expect("settings");
+    std::os::unix::fs::symlink(data.join("images/new"), d.join("link")).expect("link");
+    let (m, c, images, link) = (
+        s(&model),
+        s(&settings),
+        s(&data.join("images")),
+        s(&d.join("link")),
+    );
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["replay", &clip, "--model", &m, "--out", &m],
+        // the model the settings file names
+        vec!["--config", &c, "replay", &clip, "--out", &m],
+        vec!["--config", &c, "bench", &clip, "--frames", "3", "--out", &c],
+        vec!["--config", &c, "segment", &images, "--out", &c],
+        vec!["segment", &images, "--model", &m, "--out", &link],
+        vec![
+            "live",
+            "--device",
+            "synthetic:1:64x48@25",
+            "--headless",
+            "--model",
+            &m,
+            "--telemetry",
+            &m,
+        ],
+        vec![
+            "view",
+            &images,
+            "--headless",
+            "--model",
+            &m,
+            "--record-dir",
+            &images,
+        ],
+    ];
+    for args in &cases {
+        let out = foramen(args);
+        let log = common::text(&out);
+        assert!(!out.status.success(), "{args:?} succeeded: {log}");
+        assert!(log.contains("refusing to write"), "{args:?}: {log}");
+    }
+    assert_eq!(
+        std::fs::read(&model).expect("model"),
+        model_bytes,
+        "the model is intact"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&settings).expect("settings"),
+        settings_text
+    );
+    assert!(
+        !data.join("images/new").exists(),
+        "nothing written through the link"
+    );
+}
+
 /// A Label Studio export of polygon tasks for `images` (file names), one task each.
 fn polygon_export(images: &[&str]) -> String {
     let tasks: Vec<serde_json::Value> = images

@@ -5,6 +5,7 @@ and the crates' own) cover the rest.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,48 @@ def test_a_huge_picture_is_refused_before_it_is_decoded(tmp_path, foramen_bin):
         "5",
     )
     assert out.returncode != 0 and "over the limit" in out.stderr, out.stderr
+
+
+def test_a_video_over_the_pixel_limit_is_refused_by_name(tmp_path, foramen_bin):
+    # Items 6-9, variant: a video file is a picture source too (its declared frame size is
+    # checked before the first frame is decoded). The limit lowered to 5000 pixels makes a
+    # 96x64 clip (6144 pixels) the oversized one.
+    clip = tmp_path / "clip.mp4"
+    made = run(foramen_bin, "synth", "--video", clip, "--frames", "4", "--size", "96x64")
+    assert made.returncode == 0, made.stderr
+    small = {**os.environ, "FORAMEN_MAX_PIXELS": "5000"}
+    for args in (
+        ["replay", clip, "--out", tmp_path / "r.mp4"],
+        ["bench", clip, "--frames", "2", "--out", tmp_path / "b.mp4"],
+        ["view", clip, "--headless"],
+    ):
+        out = run(foramen_bin, *args, env=small)
+        assert out.returncode != 0, (args, out.stdout)
+        assert "clip.mp4" in out.stderr and "over the limit of 5000 pixels" in out.stderr, (args, out.stderr)
+    assert not (tmp_path / "r.mp4").exists() and not (tmp_path / "b.mp4").exists()
+
+
+def test_saved_predictions_beside_a_huge_picture_stay_small(tmp_path, foramen_bin):
+    # Item 9, variant: with `eval --pred` nothing but the report's worst-image tiles reads
+    # the picture; a 20000x20000 picture beside a 48x32 mask took 1.6 GB there.
+    data, pred = tmp_path / "data", tmp_path / "pred"
+    for d in (data / "images", data / "masks", pred):
+        d.mkdir(parents=True)
+    Image.new("L", (20000, 20000)).save(data / "images" / "a.png", optimize=True)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:24, 10:30] = 1
+    Image.fromarray(mask).save(data / "masks" / "a.png")
+    Image.fromarray(np.roll(mask, 2, axis=1)).save(pred / "a.png")
+    (data / "val.txt").write_text("images/a.png masks/a.png\n")
+    cmd = [foramen_bin, "eval", "--data", data, "--list", "val.txt", "--pred", pred, "--out", tmp_path / "e"]
+    code, mb = peak_rss_mb([*cmd, "--classes", "background,bone"])
+    assert code == 0
+    bone = json.loads((tmp_path / "e" / "metrics.json").read_text())["per_class"]["bone"]
+    assert bone["iou"] == 18 * 16 / (22 * 16)
+    # The image is listed among the worst, without a tile of the picture over the limit.
+    assert "- `a`:" in (tmp_path / "e" / "report.md").read_text()
+    assert not (tmp_path / "e" / "worst" / "a.png").exists()
+    assert mb < 200, f"peak RSS {mb:.0f} MB"
 
 
 def test_nan_probabilities_are_refused_by_name(tmp_path, foramen_bin):

@@ -109,6 +109,13 @@ impl OpenCvSource {
                 reason: "stream reports no frame size".into(),
             });
         }
+        // The one limit on pictures, before the first frame is decoded.
+        if let Err(e) = foramen_core::limits::check_pixels("the video", width, height) {
+            return Err(CaptureError::Open {
+                reason: e.to_string(),
+                source_name: name,
+            });
+        }
         let fps = match get(videoio::CAP_PROP_FPS) {
             f if f.is_finite() && f > 0.0 && f < 1000.0 => f,
             _ => 25.0,
@@ -153,6 +160,9 @@ impl FrameSource for OpenCvSource {
         }
         self.next += 1;
         let (w, h) = (self.bgr.cols() as u32, self.bgr.rows() as u32);
+        // A stream may change size mid-way (a tower switching mode).
+        foramen_core::limits::check_pixels("the frame", w, h)
+            .map_err(|e| frame_err(e.to_string()))?;
         let rgb = match &self.pool {
             // Convert straight into a pooled buffer: no allocation and no extra copy.
             Some(pool) if self.bgr.typ() == opencv::core::CV_8UC3 => {

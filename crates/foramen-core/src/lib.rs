@@ -1,5 +1,6 @@
 //! Frames, masks, class palettes, configuration and timing shared by every Foramen crate.
 
+pub mod alloc_count;
 pub mod classes;
 pub mod color_vision;
 pub mod config;

@@ -1,8 +1,24 @@
 //! The one rule for outputs: nothing a command writes may be, contain or lie inside one
 //! of its inputs. Paths are compared as they resolve on disk (links followed, `..` and
 //! `.` removed, hard links recognised), so another spelling of the same file is caught.
+//! Besides the inputs a command names, the settings file and the model are inputs of
+//! every command: the binary registers them once with [`protect`].
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+/// Inputs of every command in this process (the settings file, the model), registered
+/// by the binary when it knows them. Without them `replay v.mp4 --out model.onnx` would
+/// replace the model with a video.
+static PROTECTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Adds `paths` to the inputs every later [`check_output`] of this process protects.
+pub fn protect<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) {
+    crate::sync::lock(&PROTECTED).extend(paths.into_iter().map(|p| p.as_ref().to_path_buf()));
+}
+
+/// Links followed before a path is taken as it is written (the kernel's own limit).
+const MAX_LINKS: usize = 40;
 
 /// An output that would destroy or pollute an input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -19,6 +35,12 @@ pub struct OutputClash {
 /// `path` as it resolves on disk: the canonical form of its longest existing ancestor
 /// (links followed) with the rest appended, `.` and `..` resolved lexically.
 pub fn resolve(path: &Path) -> PathBuf {
+    resolve_links(path, MAX_LINKS)
+}
+
+/// [`resolve`], where a dangling link on the way counts as where it points (writing
+/// through `out -> images/new.png` creates the file inside `images`).
+fn resolve_links(path: &Path, links_left: usize) -> PathBuf {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -29,6 +51,18 @@ pub fn resolve(path: &Path) -> PathBuf {
     loop {
         if let Ok(canon) = existing.canonicalize() {
             let mut out = canon;
+            for part in rest.iter().rev() {
+                push_lexical(&mut out, Path::new(part));
+            }
+            return out;
+        }
+        let is_link = std::fs::symlink_metadata(existing).is_ok_and(|m| m.file_type().is_symlink());
+        if let (true, Some(parent), Ok(target)) = (
+            is_link && links_left > 0,
+            existing.parent(),
+            std::fs::read_link(existing),
+        ) {
+            let mut out = resolve_links(&parent.join(target), links_left - 1);
             for part in rest.iter().rev() {
                 push_lexical(&mut out, Path::new(part));
             }
@@ -73,12 +107,17 @@ fn same_file(a: &Path, b: &Path) -> bool {
     false
 }
 
-/// Refuses `output` when it is one of `inputs`, lies inside an input folder, or is a
-/// folder that contains an input. Inputs that do not exist are skipped (the command
-/// reports them itself).
+/// Refuses `output` when it is one of `inputs` or of the [`protect`]ed files, lies inside
+/// an input folder, or is a folder that contains an input. Inputs that do not exist are
+/// skipped (the command reports them itself).
 pub fn check_output(output: &Path, inputs: &[&Path]) -> Result<(), OutputClash> {
     let out = resolve(output);
-    for &input in inputs {
+    let protected = crate::sync::lock(&PROTECTED).clone();
+    for input in inputs
+        .iter()
+        .copied()
+        .chain(protected.iter().map(PathBuf::as_path))
+    {
         if !input.exists() {
             continue;
         }
@@ -150,6 +189,41 @@ mod tests {
             .expect_err("clash")
             .to_string();
         assert!(e.contains("v.mp4") && e.contains("is the input"), "{e}");
+    }
+
+    #[test]
+    fn a_dangling_link_counts_as_where_it_points() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        let images = d.join("images");
+        std::fs::create_dir_all(&images).expect("mkdir");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(images.join("new.png"), d.join("out.png")).expect("link");
+            std::os::unix::fs::symlink(images.join("new"), d.join("outdir")).expect("link");
+            let clash = |out: &Path| check_output(out, &[&images]).map_err(|e| e.relation);
+            assert_eq!(clash(&d.join("out.png")), Err("lies inside"));
+            assert_eq!(clash(&d.join("outdir/masks/a.png")), Err("lies inside"));
+            // A loop of links is taken as written, not followed forever.
+            std::os::unix::fs::symlink(d.join("b"), d.join("a")).expect("link");
+            std::os::unix::fs::symlink(d.join("a"), d.join("b")).expect("link");
+            assert_eq!(clash(&d.join("a")), Ok(()));
+        }
+    }
+
+    #[test]
+    fn protected_files_are_inputs_of_every_check() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let model = dir.path().join("model.onnx");
+        let settings = dir.path().join("or.toml");
+        std::fs::write(&model, b"onnx").expect("write");
+        std::fs::write(&settings, b"").expect("write");
+        assert!(check_output(&model, &[]).is_ok(), "not registered yet");
+        protect([&model, &settings]);
+        let e = check_output(&dir.path().join("x/../model.onnx"), &[]).expect_err("model");
+        assert_eq!((e.relation, e.input.as_path()), ("is", model.as_path()));
+        assert!(check_output(&settings, &[]).is_err());
+        assert!(check_output(&dir.path().join("out.mp4"), &[]).is_ok());
     }
 
     #[test]

@@ -11,7 +11,6 @@ macro_rules! say {
     }};
 }
 
-mod alloc_count;
 mod commands;
 mod progress;
 
@@ -25,7 +24,7 @@ use commands::{
 };
 
 #[global_allocator]
-static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+static ALLOCATOR: foramen_core::alloc_count::Counting = foramen_core::alloc_count::Counting;
 
 /// Real-time segmentation of bone, ligament and disc in spine endoscopy video.
 #[derive(Parser)]
@@ -116,6 +115,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(p) => foramen_core::Config::load(p)?,
         None => foramen_core::Config::default(),
     };
+    // The settings file and the model are inputs of every command: no output may be one.
+    let model = foramen_pipeline::model::resolve(config.model.path.as_deref()).ok();
+    foramen_core::paths::protect(cli.config.iter().chain(model.iter()));
     match cli.command {
         Command::Synth(a) => synth::exec(a),
         Command::Segment(a) => segment::exec(a, &config),

@@ -50,6 +50,7 @@ pub struct Args {
 /// Runs `foramen bench`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
     let model = a.source.model.or_else(|| config.model.path.clone());
+    foramen_core::paths::protect(&model);
     let out = a.out.unwrap_or_else(default_out);
     let input = Path::new(&a.source.input);
     check_output(&out, &[input])?;
@@ -125,9 +126,9 @@ fn bare_model(args: &BenchArgs, cfg: &Config) -> Result<Bare> {
     seg.segment(&frame)
         .with_context(|| format!("segmenting the first frame of {}", args.input))?;
     seg.time_model_only(BARE_WARMUP)?;
-    let (a0, _) = crate::alloc_count::snapshot();
+    let (a0, _) = foramen_core::alloc_count::snapshot();
     let times = seg.time_model_only(BARE_RUNS)?;
-    let (a1, _) = crate::alloc_count::snapshot();
+    let (a1, _) = foramen_core::alloc_count::snapshot();
     let mut stats = LatencyStats::default();
     for ms in times {
         stats.push(ms);
@@ -225,7 +226,7 @@ fn footer(s: &ReplaySummary, b: &Bare, peak_rss: Option<f64>) -> Vec<String> {
     if let Some(rss) = peak_rss {
         lines.push(format!(
             "peak RSS {rss:.1} MiB, of which at most {:.1} MiB held through Rust's allocator",
-            crate::alloc_count::peak_live_bytes() as f64 / 1048576.0
+            foramen_core::alloc_count::peak_live_bytes() as f64 / 1048576.0
         ));
     }
     if s.lost + s.unsegmented > 0 {
@@ -276,7 +277,7 @@ impl Report {
             "steady_state_rust_allocations": allocs,
             "codec": s.codec,
             "peak_rss_mib": peak_rss,
-            "peak_rust_heap_mib": crate::alloc_count::peak_live_bytes() as f64 / 1048576.0,
+            "peak_rust_heap_mib": foramen_core::alloc_count::peak_live_bytes() as f64 / 1048576.0,
             "output": s.out.display().to_string(),
         });
         let mut lines = vec![

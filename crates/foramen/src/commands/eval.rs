@@ -65,6 +65,7 @@ pub fn exec(a: Args, config: &Config) -> Result<()> {
     if !a.merge.is_empty() {
         return merge(&a.merge, &a.out);
     }
+    foramen_core::paths::protect(&a.model);
     let predictions = match a.pred {
         Some(pred) => Predictions::Saved { pred, prob: a.prob },
         None => Predictions::Model(a.model.or_else(|| config.model.path.clone())),

@@ -1,7 +1,7 @@
 //! `foramen live` and `foramen view`: start the session, then either the window
 //! (`foramen-app`) or, with `--headless`, a console loop that reports the same counters.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -97,6 +97,29 @@ fn count_and_path<T: std::str::FromStr>(
         .transpose()
 }
 
+/// The one rule for outputs: the telemetry and the screenshots are not the source, the
+/// model or the settings file, and recordings do not go into the source. A recording
+/// folder that holds the source is fine (`view recordings/X` records a new session
+/// beside `X`): each session is a new folder.
+fn check_outputs(input: &str, args: &WindowArgs, config: &Config) -> Result<()> {
+    use foramen_core::paths::check_output;
+    let source = [Path::new(input)];
+    let mut files: Vec<PathBuf> = args.telemetry.iter().cloned().collect();
+    for v in [&args.snapshot_after_frames, &args.snapshot_after_seconds]
+        .into_iter()
+        .flatten()
+    {
+        files.extend(v.get(1).map(PathBuf::from));
+    }
+    for f in &files {
+        check_output(f, &source)?;
+    }
+    match check_output(&config.recording.dir, &source) {
+        Err(e) if e.relation != "contains" => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Runs a live or review session until the window closes (or, headless, until the
 /// stream ends, `--exit-after-frames` or Ctrl-C).
 fn run(
@@ -120,6 +143,8 @@ fn run(
             tracing::warn!("{e}");
             PathBuf::from("models/lumbar-synth.onnx")
         });
+    foramen_core::paths::protect([&model]);
+    check_outputs(&input, &args, &config)?;
     let snapshot_after = count_and_path(
         &args.snapshot_after_frames,
         "--snapshot-after-frames",

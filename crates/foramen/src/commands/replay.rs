@@ -47,6 +47,7 @@ pub struct Args {
 /// Runs `foramen replay`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
     let model = a.model.or_else(|| config.model.path.clone());
+    foramen_core::paths::protect(&model);
     if let (Some(list), Some(dir)) = (&a.inputs, &a.out_dir) {
         check_output(dir, &[list.as_path()])?;
         let mut bar = Progress::default();
@@ -131,6 +132,6 @@ impl ReplayObserver for Progress {
     }
 
     fn heap_allocations(&self) -> Option<(u64, u64)> {
-        Some(crate::alloc_count::snapshot())
+        Some(foramen_core::alloc_count::snapshot())
     }
 }

@@ -30,6 +30,7 @@ pub struct Args {
 /// Runs `foramen segment`.
 pub fn exec(a: Args, config: &Config) -> Result<()> {
     let model = a.model.or_else(|| config.model.path.clone());
+    foramen_core::paths::protect(&model);
     run(&a.input, model.as_deref(), &a.out, a.probs, &config.model)
 }
 

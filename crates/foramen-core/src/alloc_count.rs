@@ -1,4 +1,5 @@
-//! Counts heap allocations made through Rust's global allocator, so that `foramen bench`
+//! Counts heap allocations made through Rust's global allocator (installed by the `foramen`
+//! binary as its `#[global_allocator]`), so that `foramen bench`
 //! can state how many the per-frame stages make once the pipeline is warm. ONNX Runtime
 //! and OpenCV allocate through their own C/C++ allocators and are not counted.
 
