@@ -203,7 +203,7 @@ adapt-vocalfolds: venv
 	  --out runs/adapt-vocalfolds
 
 # Scratch vs EfficientNet-Lite0/1/2 at equal epochs (10 at 256x256), seed 0 for all, then
-# scratch and the two best Lite encoders on seeds 1 and 2 (about 75 min on 2 idle cores).
+# scratch, Lite0 and Lite2 on seeds 1 and 2 (50 min on 2 idle cores, measured 2026-12-02).
 encoder-table: venv
 	cd models/training && T="../../$(PY) -m foramen_train.encoder_table --config configs/vocalfolds-lite0.toml \
 	  --out runs/encoder-table --epochs 10 --size 256" && $$T --seeds 0 && \
