@@ -49,20 +49,22 @@ fn resolve_links(path: &Path, links_left: usize) -> PathBuf {
     let mut existing = abs.as_path();
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
     loop {
-        if let Ok(canon) = existing.canonicalize() {
-            let mut out = canon;
-            for part in rest.iter().rev() {
-                push_lexical(&mut out, Path::new(part));
+        // A dangling link counts as where it points.
+        let base = existing.canonicalize().ok().or_else(|| {
+            let is_link = std::fs::symlink_metadata(existing)
+                .ok()?
+                .file_type()
+                .is_symlink();
+            if !is_link || links_left == 0 {
+                return None;
             }
-            return out;
-        }
-        let is_link = std::fs::symlink_metadata(existing).is_ok_and(|m| m.file_type().is_symlink());
-        if let (true, Some(parent), Ok(target)) = (
-            is_link && links_left > 0,
-            existing.parent(),
-            std::fs::read_link(existing),
-        ) {
-            let mut out = resolve_links(&parent.join(target), links_left - 1);
+            let target = std::fs::read_link(existing).ok()?;
+            Some(resolve_links(
+                &existing.parent()?.join(target),
+                links_left - 1,
+            ))
+        });
+        if let Some(mut out) = base {
             for part in rest.iter().rev() {
                 push_lexical(&mut out, Path::new(part));
             }
