@@ -298,8 +298,10 @@ fn eval_temporal_lowers_the_flip_rate_and_records_its_settings() {
     assert_eq!(f["sequences"], 2, "{f}");
     let rate = |m: &serde_json::Value| m["temporal"]["flip_rate"].as_f64().expect("flip rate");
     let miou = |m: &serde_json::Value| m["mean_present"]["iou"].as_f64().expect("mIoU");
+    // At least 10 % fewer flips: the bundled Lite0 model flips less to begin with (0.138
+    // on these frames) and the filter takes 15 % off it (the scratch model before it: 24 %).
     assert!(
-        rate(&filtered) < 0.85 * rate(&plain),
+        rate(&filtered) < 0.9 * rate(&plain),
         "flip rate {} with the filter, {} without",
         rate(&filtered),
         rate(&plain)

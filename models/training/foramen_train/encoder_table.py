@@ -2,7 +2,7 @@
 
 CLI (from ``models/training``)::
 
-    python -m foramen_train.encoder_table --config configs/vocalfolds-lite0.toml \\
+    python -m foramen_train.encoder_table --config configs/encoder-table.toml \\
         --out runs/encoder-table --epochs 10 --size 256 \\
         --encoders stdc-scratch efficientnet-lite0 efficientnet-lite1 efficientnet-lite2 \\
         --seeds 0 [--set section.key=value ...]
