@@ -47,12 +47,17 @@ $(VENV)/.installed: $(REQS) | $(STAMPS)/apt
 	$(PY) -m pip install -q --no-deps label-studio-converter==0.0.59
 	@touch $@
 
-# The FP32 vocalfolds model is exported from its bundled checkpoint (the same bytes every
-# time, with the venv's pinned PyTorch) instead of living in git beside it: the two hold
-# the same weights (13.5 MB), and the working tree must stay small enough to travel to a
-# lent GPU with a part of the CUDA bundle (docs/GPU.md). The INT8 model stays in git.
+# The FP32 models are exported from their bundled checkpoints (the same bytes every time,
+# with the venv's pinned PyTorch) instead of living in git: a checkpoint holds the same
+# weights (packed in half precision, foramen_train.pack: 7.1 MB against 13.5 MB), it is
+# the starting point of a fine-tune, and the working tree must stay small enough to
+# travel to a lent GPU with a part of the CUDA bundle (docs/GPU.md). The INT8 models stay
+# in git.
 VF_MODEL    := models/vocalfolds.onnx
-models: $(VF_MODEL)
+models: $(MODEL) $(VF_MODEL)
+$(MODEL): models/lumbar-synth-lite0.pt $(VENV)/.installed
+	cd models/training && ../../$(PY) -m foramen_train.export --checkpoint ../lumbar-synth-lite0.pt \
+	  --out ../lumbar-synth.onnx
 $(VF_MODEL): models/vocalfolds-lite0.pt $(VENV)/.installed
 	cd models/training && ../../$(PY) -m foramen_train.export --checkpoint ../vocalfolds-lite0.pt \
 	  --out ../vocalfolds.onnx
@@ -189,15 +194,20 @@ lint: setup
 demo-clip: build
 	./$(FORAMEN) synth --video $(DEMO) --frames 240 --fps 30 --size 1920x1080 --seed 7
 
-# The training set of the bundled model, then the model itself (about 20 min on 2 cores).
+# The training set of the bundled model, then the model itself (ImageNet EfficientNet-Lite0,
+# a 25-minute budget on 2 idle cores): the last epoch's checkpoint packed into models/,
+# exported and quantized. configs/lumbar-synth.toml is the scratch recipe bundled until
+# 2026-12-03 (models/lumbar-synth.md).
 synth-data: build
 	./$(FORAMEN) synth --out out/synth-train --count 1200 --seed 1000 --size 640x360
 
 train-lumbar: venv synth-data
-	cd models/training && ../../$(PY) -m foramen_train.train --config configs/lumbar-synth.toml --out runs/lumbar-synth
-	cp models/training/runs/lumbar-synth/lumbar-synth.onnx $(MODEL)
-	cp models/training/runs/lumbar-synth/metrics.csv models/lumbar-synth.metrics.csv
-	$(MAKE) quantize
+	cd models/training && ../../$(PY) -m foramen_train.train --config configs/lumbar-synth-lite0.toml \
+	  --out runs/lumbar-lite0 --no-progress
+	cd models/training && ../../$(PY) -m foramen_train.pack --from runs/lumbar-lite0/last.pt \
+	  --out ../lumbar-synth-lite0.pt
+	cp models/training/runs/lumbar-lite0/metrics.csv models/lumbar-synth.metrics.csv
+	rm -f $(MODEL) && $(MAKE) $(MODEL) quantize
 
 # The bundled vocalfolds model (ImageNet EfficientNet-Lite0, flips only, void ignored; 18
 # epochs, about 11 min on 2 cores with nothing else running): the last epoch's weights are
@@ -207,11 +217,10 @@ train-lumbar: venv synth-data
 train-vocalfolds-lite0: venv
 	cd models/training && ../../$(PY) -m foramen_train.train --config configs/vocalfolds-lite0.toml \
 	  --out runs/vocalfolds-lite0 --no-progress
-	cp models/training/runs/vocalfolds-lite0/last.pt models/vocalfolds-lite0.pt
+	cd models/training && ../../$(PY) -m foramen_train.pack --from runs/vocalfolds-lite0/last.pt \
+	  --out ../vocalfolds-lite0.pt
 	cp models/training/runs/vocalfolds-lite0/metrics.csv models/vocalfolds.metrics.csv
-	cd models/training && ../../$(PY) -m foramen_train.export --checkpoint ../vocalfolds-lite0.pt \
-	  --out ../vocalfolds.onnx
-	$(MAKE) quantize
+	rm -f $(VF_MODEL) && $(MAKE) $(VF_MODEL) quantize
 
 adapt-vocalfolds: venv
 	cd models/training && ../../$(PY) -m foramen_train.adapt --from ../vocalfolds-lite0.pt \
@@ -227,9 +236,9 @@ encoder-table: venv
 
 # The INT8 (QDQ) variants of the bundled models, calibrated on training frames
 # (deterministic: rerunning rewrites the same bytes). The lumbar one is the default model.
-quantize: venv
+quantize: venv models
 	cd models/training && ../../$(PY) -m foramen_train.quantize --model ../lumbar-synth.onnx \
-	  --config configs/lumbar-synth.toml --out ../lumbar-synth.int8.onnx
+	  --config configs/lumbar-synth-lite0.toml --out ../lumbar-synth.int8.onnx --reduce-range
 	@if [ -d ../shared/data/vocalfolds ]; then cd models/training && ../../$(PY) -m foramen_train.quantize \
 	  --model ../vocalfolds.onnx --config configs/vocalfolds-lite0.toml --out ../vocalfolds.int8.onnx \
 	  --reduce-range; fi

@@ -2,12 +2,14 @@
 # The GPU machine's side of docs/GPU.md: foramen-probe from the CUDA bundle on the models
 # of issue 19, item 5, from the repository root, results in $OUT (at most 8 files, what
 # the device tool brings back: cuda mode writes 3 models x 2 + 1 WebGPU report + the log).
-#   OUT=... bash tools/gpu-probe.sh cpu    call 1: the first part only; CPU rows (all cores)
-#   OUT=... bash tools/gpu-probe.sh cuda   call 2: all parts; ldd check, CUDA rows, --compare-cpu
+#   OUT=... bash tools/gpu-probe.sh models call 1: the carried FP32 models (build products of
+#                                          `make models`, not in git) arrived; nothing runs
+#   OUT=... bash tools/gpu-probe.sh cpu    call 2: the first part only; CPU rows (all cores)
+#   OUT=... bash tools/gpu-probe.sh cuda   call 3: all parts; ldd check, CUDA rows, --compare-cpu
 # SIZE, WARMUP, RUNS, MODELS (names under models/, without .onnx) and PARTS (the parts'
 # folder) change what runs; a rehearsal without a GPU sets them small.
 set -uo pipefail
-mode=${1:?usage: gpu-probe.sh cpu|cuda}
+mode=${1:?usage: gpu-probe.sh models|cpu|cuda}
 OUT=${OUT:?set OUT}
 dir=${PROBE_DIR:-/tmp/foramen-probe}
 parts=${PARTS:-.cuda-bundle/parts}
@@ -22,7 +24,25 @@ log="$OUT/$mode.log"
     echo "cores: $(nproc)"
 } | tee "$log"
 
+# The FP32 models are exported from their checkpoints by `make models` and ignored by git,
+# so the device tool does not send them with the tree: they come as carried paths.
+missing=()
+for m in $models; do
+    if [ -f "models/$m.onnx" ]; then
+        echo "models/$m.onnx: $(stat -c %s "models/$m.onnx") bytes, sha256 $(sha256sum "models/$m.onnx" | cut -c1-16)" | tee -a "$log"
+    else
+        missing+=("models/$m.onnx")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "missing: ${missing[*]} (build products of make models, not in git: carry them, docs/GPU.md call 1)" | tee -a "$log"
+    exit 1
+fi
+
 case $mode in
+models)
+    exit 0
+    ;;
 cpu)
     python3 tools/cuda_bundle.py reassemble --partial --parts "$parts" --to "$dir" 2>&1 | tee -a "$log" || exit 1
     export ORT_DYLIB_PATH="$dir/libonnxruntime.so.1.31.1"
@@ -33,7 +53,7 @@ cuda)
     probe=("$dir/run-probe.sh" --provider cuda --require-provider --compare-cpu)
     ;;
 *)
-    echo "unknown mode $mode: cpu or cuda" >&2
+    echo "unknown mode $mode: models, cpu or cuda" >&2
     exit 2
     ;;
 esac

@@ -246,3 +246,39 @@ def test_quantize_names_a_model_without_metadata(run_dir, tiny_dataset, tmp_path
         == 1
     )
     assert str(path) in capsys.readouterr().err
+
+
+def test_packed_checkpoint_is_smaller_and_the_same_model(run_dir, tmp_path):
+    from foramen_train import pack
+
+    packed = tmp_path / "packed.pt"
+    assert pack.main(["--from", str(run_dir / "best.pt"), "--out", str(packed)]) == 0
+    assert packed.stat().st_size < 0.6 * (run_dir / "best.pt").stat().st_size
+    state = torch.load(packed, weights_only=True)["state_dict"]
+    assert {v.dtype for v in state.values() if v.is_floating_point() and v.dim() > 1} == {torch.float16}
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point() and v.dim() == 1)
+    # Loading casts back to float32; the outputs agree to half precision's rounding.
+    full, _ = export.load_checkpoint(run_dir / "best.pt")
+    half, _ = export.load_checkpoint(packed)
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    x = torch.rand(2, 3, full.cfg.height, full.cfg.width)
+    with torch.no_grad():
+        a, b = full(x).softmax(1), half(x).softmax(1)
+    assert (a - b).abs().max() < 1e-2
+    assert (a.argmax(1) == b.argmax(1)).float().mean() > 0.99
+
+
+def test_pack_refuses_its_input_as_output_and_names_a_bad_file(run_dir, tmp_path, capsys):
+    from foramen_train import pack
+
+    best = run_dir / "best.pt"
+    before = best.read_bytes()
+    assert pack.main(["--from", str(best), "--out", str(best)]) == 1
+    assert "is the input checkpoint" in capsys.readouterr().err
+    assert best.read_bytes() == before
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    assert pack.main(["--from", str(junk), "--out", str(tmp_path / "o.pt")]) == 1
+    err = capsys.readouterr().err
+    assert str(junk) in err and "not readable" in err
+    assert not (tmp_path / "o.pt").exists()
