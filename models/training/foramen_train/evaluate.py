@@ -72,6 +72,28 @@ def checkpoint_predictor(path: Path) -> tuple[Predictor, dict[str, Any], dict[st
     return predict, metadata_document(ckpt), ckpt
 
 
+def ensemble_predictor(members: list[tuple[Path, Predictor, dict[str, Any]]]) -> tuple[Predictor, dict[str, Any]]:
+    """One predictor averaging the class probabilities of several models (a seed ensemble);
+    it returns the log of the mean softmax, so its argmax is the ensemble's class. The
+    members must share the contract's classes, ignored classes and input (size and
+    normalisation), since every frame is preprocessed once; the error names the first
+    model that differs and what."""
+    first_path, _, first = members[0]
+    for path, _, meta in members[1:]:
+        for key in ("classes", "ignore_classes", "input"):
+            if meta.get(key) != first.get(key):
+                raise ExportError(
+                    f"{path}: its contract's {key!r} differs from {first_path}'s; an ensemble needs the same"
+                )
+    predictors = [predict for _, predict, _ in members]
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        probs = sum(torch.from_numpy(p(x)).float().softmax(1) for p in predictors) / len(predictors)
+        return probs.clamp_min(1e-12).log().numpy()
+
+    return predict, first
+
+
 def preprocess(rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     """``uint8 (H, W, 3)`` RGB -> ``float32 (1, 3, h, w)`` as described by ``meta['input']``."""
     spec = meta["input"]
@@ -117,7 +139,13 @@ def format_table(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     parser = argparse.ArgumentParser(prog="python -m foramen_train.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="model.onnx or best.pt")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        required=True,
+        help="model.onnx or best.pt; given more than once, the models' mean class probabilities (an ensemble)",
+    )
     parser.add_argument("--data-root", type=Path, help="dataset folder (default for a checkpoint: its training data)")
     parser.add_argument(
         "--list",
@@ -131,15 +159,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        if args.model.suffix == ".onnx":
-            if args.data_root is None:
-                parser.error("--data-root is required for an ONNX model")
-            predict, meta = onnx_predictor(args.model, args.threads)
-            root, list_name = args.data_root, args.list_name or "val.txt"
-        else:
-            predict, meta, ckpt = checkpoint_predictor(args.model)
-            root = args.data_root or Path(ckpt["config"]["data"]["root"])
-            list_name = args.list_name or ckpt["config"]["data"]["val_list"]
+        members, root, list_name = [], args.data_root, args.list_name
+        for path in args.model:
+            if path.suffix == ".onnx":
+                if args.data_root is None:
+                    parser.error("--data-root is required for an ONNX model")
+                predict, meta = onnx_predictor(path, args.threads)
+            else:
+                predict, meta, ckpt = checkpoint_predictor(path)
+                root = root or Path(ckpt["config"]["data"]["root"])
+                list_name = list_name or ckpt["config"]["data"]["val_list"]
+            members.append((path, predict, meta))
+        list_name = list_name or "val.txt"
+        predict, meta = members[0][1:] if len(members) == 1 else ensemble_predictor(members)
         pairs = evenly_spaced(read_list(root, list_name), args.limit)
         summary = evaluate(predict, meta, pairs, progress=not args.no_progress).summary(
             [c["name"] for c in meta["classes"]]
@@ -147,10 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ExportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"{args.model} on {len(pairs)} frames of {root / list_name} (native mask resolution)")
+    models = " + ".join(str(m) for m in args.model)
+    print(f"{models} on {len(pairs)} frames of {root / list_name} (native mask resolution)")
     print(format_table(summary))
     if args.out is not None:
-        result = {"model": str(args.model), "data_root": str(root), "list": list_name, "frames": len(pairs), **summary}
+        result = {
+            "model": models,
+            "models": [str(m) for m in args.model],
+            "data_root": str(root),
+            "list": list_name,
+            "frames": len(pairs),
+            **summary,
+        }
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")
     return 0

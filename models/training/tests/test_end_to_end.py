@@ -282,3 +282,30 @@ def test_pack_refuses_its_input_as_output_and_names_a_bad_file(run_dir, tmp_path
     err = capsys.readouterr().err
     assert str(junk) in err and "not readable" in err
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_evaluate_averages_several_models_and_refuses_mixed_contracts(run_dir, tiny_dataset, tmp_path, capsys):
+    one = run_dir / "ens.onnx"
+    assert export.main(["--checkpoint", str(run_dir / "best.pt"), "--out", str(one)]) == 0
+    base = ["--data-root", str(tiny_dataset), "--no-progress", "--out"]
+    assert evaluate.main(["--model", str(one), *base, str(tmp_path / "a.json")]) == 0
+    # A model averaged with itself (ONNX and its own checkpoint) is that model.
+    assert (
+        evaluate.main(["--model", str(one), "--model", str(run_dir / "best.pt"), *base, str(tmp_path / "b.json")]) == 0
+    )
+    single, pair = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
+    assert pair["models"] == [str(one), str(run_dir / "best.pt")]
+    assert pair["miou"] == pytest.approx(single["miou"], abs=1e-3)
+    # Another class list: refused, naming the model and the key.
+    proto = onnx.load(str(one))
+    for prop in proto.metadata_props:
+        if prop.key == export.METADATA_KEY:
+            doc = json.loads(prop.value)
+            doc["classes"][1]["name"] = "renamed"
+            prop.value = json.dumps(doc)
+    other = tmp_path / "other.onnx"
+    onnx.save(proto, str(other))
+    assert evaluate.main(["--model", str(one), "--model", str(other), *base, str(tmp_path / "c.json")]) == 1
+    err = capsys.readouterr().err
+    assert str(other) in err and "'classes'" in err
+    assert not (tmp_path / "c.json").exists()
