@@ -55,12 +55,8 @@ $(VENV)/.installed: $(REQS) | $(STAMPS)/apt
 # in git.
 VF_MODEL    := models/vocalfolds.onnx
 models: $(MODEL) $(VF_MODEL)
-$(MODEL): models/lumbar-synth-lite0.pt $(VENV)/.installed
-	cd models/training && ../../$(PY) -m foramen_train.export --checkpoint ../lumbar-synth-lite0.pt \
-	  --out ../lumbar-synth.onnx
-$(VF_MODEL): models/vocalfolds-lite0.pt $(VENV)/.installed
-	cd models/training && ../../$(PY) -m foramen_train.export --checkpoint ../vocalfolds-lite0.pt \
-	  --out ../vocalfolds.onnx
+models/%.onnx: models/%-lite0.pt $(VENV)/.installed
+	cd models/training && ../../$(PY) -m foramen_train.export --checkpoint ../$*-lite0.pt --out ../$*.onnx
 
 # Label Studio itself, in its own environment (about 1 GB, about 2 min once), for the
 # round trip through a real server (tests/python/test_labelstudio_server.py).
@@ -207,7 +203,7 @@ train-lumbar: venv synth-data
 	cd models/training && ../../$(PY) -m foramen_train.pack --from runs/lumbar-lite0/last.pt \
 	  --out ../lumbar-synth-lite0.pt
 	cp models/training/runs/lumbar-lite0/metrics.csv models/lumbar-synth.metrics.csv
-	rm -f $(MODEL) && $(MAKE) $(MODEL) quantize
+	$(MAKE) quantize
 
 # The bundled vocalfolds model (ImageNet EfficientNet-Lite0, flips only, void ignored; 18
 # epochs, about 11 min on 2 cores with nothing else running): the last epoch's weights are
@@ -220,7 +216,7 @@ train-vocalfolds-lite0: venv
 	cd models/training && ../../$(PY) -m foramen_train.pack --from runs/vocalfolds-lite0/last.pt \
 	  --out ../vocalfolds-lite0.pt
 	cp models/training/runs/vocalfolds-lite0/metrics.csv models/vocalfolds.metrics.csv
-	rm -f $(VF_MODEL) && $(MAKE) $(VF_MODEL) quantize
+	$(MAKE) quantize
 
 adapt-vocalfolds: venv
 	cd models/training && ../../$(PY) -m foramen_train.adapt --from ../vocalfolds-lite0.pt \
