@@ -18,6 +18,12 @@ Every width is configurable, so the same code gives a tiny variant that trains o
 The forward pass returns raw logits ``(N, C, H, W)``. Optional auxiliary heads on the
 stride-16 and stride-32 decoder features provide deep supervision during training; they
 are not part of the inference graph (:meth:`PPLiteSeg.forward`).
+
+``decoder = "fpn"`` swaps SPPM + UAFMs for a bare feature pyramid (Lin et al. 2017,
+"Feature Pyramid Networks for Object Detection"): 1x1 lateral convs to one width, a
+top-down path of upsample-and-add, a 3x3 conv per level; the head reads the stride-8
+level. It is the head of issue 16's quick probe, kept so the two decoders can be compared
+on the same encoder and recipe.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import encoders
+
+DECODERS = ("ppliteseg", "fpn")
+"""The decoders ``model.decoder`` may name."""
 
 
 @dataclass
@@ -56,6 +65,10 @@ class ModelConfig:
         encoder: ``"stdc-scratch"`` (the STDC-like encoder above, ``base_channels`` and
             ``stage_blocks`` apply) or an ImageNet-pretrained ``"efficientnet-lite0/1/2"``
             (see :mod:`foramen_train.encoders`; those two keys are then unused).
+        decoder: ``"ppliteseg"`` (SPPM + UAFMs, ``decoder_channels`` and
+            ``sppm_channels`` apply) or ``"fpn"`` (a bare feature pyramid of
+            ``fpn_channels`` at every level; those two keys are then unused).
+        fpn_channels: the feature pyramid's width (``decoder = "fpn"`` only).
     """
 
     num_classes: int
@@ -69,6 +82,8 @@ class ModelConfig:
     detail_channels: int = 0
     aux_heads: bool = True
     encoder: str = encoders.STDC
+    decoder: str = "ppliteseg"
+    fpn_channels: int = 64
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the offending ``model.*`` field."""
@@ -88,7 +103,9 @@ class ModelConfig:
             raise ValueError(f"model.stage_blocks: need 3 counts >= 1, got {self.stage_blocks}")
         if len(self.decoder_channels) != 3 or any(c < 1 for c in self.decoder_channels):
             raise ValueError(f"model.decoder_channels: need 3 positive counts, got {self.decoder_channels}")
-        for name in ("sppm_channels", "head_channels"):
+        if self.decoder not in DECODERS:
+            raise ValueError(f"model.decoder: {self.decoder!r} is not one of {', '.join(DECODERS)}")
+        for name in ("sppm_channels", "head_channels", "fpn_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: must be positive, got {getattr(self, name)}")
         if self.detail_channels < 0:
@@ -259,6 +276,28 @@ class UAFM(nn.Module):
         return self.out(up * alpha + low * (1.0 - alpha))
 
 
+class FPN(nn.Module):
+    """Bare feature pyramid on the stride 8/16/32 features, one width at every level.
+
+    Each level is a 1x1 lateral projection plus the upsampled level above it, smoothed
+    by a 3x3 conv (the smoothing removes the upsampling's aliasing, as in the paper).
+    """
+
+    def __init__(self, in_channels: tuple[int, int, int], cout: int):
+        super().__init__()
+        self.lateral = nn.ModuleList([ConvBNReLU(c, cout, k=1) for c in in_channels])
+        self.smooth = nn.ModuleList([ConvBNReLU(cout, cout) for _ in in_channels])
+
+    def forward(
+        self, f8: torch.Tensor, f16: torch.Tensor, f32: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The smoothed levels at strides 8, 16 and 32."""
+        p32 = self.lateral[2](f32)
+        p16 = self.lateral[1](f16) + F.interpolate(p32, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+        p8 = self.lateral[0](f8) + F.interpolate(p16, size=f8.shape[-2:], mode="bilinear", align_corners=False)
+        return self.smooth[0](p8), self.smooth[1](p16), self.smooth[2](p32)
+
+
 class SegHead(nn.Sequential):
     """3x3 ConvBNReLU followed by a 1x1 conv to class logits."""
 
@@ -284,10 +323,20 @@ class PPLiteSeg(nn.Module):
         else:
             self.encoder = encoders.LiteEncoder(cfg.encoder, cfg.width, cfg.height, pretrained)
         c8, c16, c32 = self.encoder.out_channels
-        d8, d16, d32 = cfg.decoder_channels
-        self.sppm = SPPM(c32, cfg.sppm_channels, d32)
-        self.fuse16 = UAFM(c16, d32, d16)
-        self.fuse8 = UAFM(c8, d16, d8)
+        # The PP-LiteSeg modules keep their attribute names (sppm, fuse16, fuse8) so the
+        # bundled checkpoints' keys stay valid; the FPN lives beside them as `fpn`.
+        self.sppm: SPPM | None = None
+        self.fuse16: UAFM | None = None
+        self.fuse8: UAFM | None = None
+        self.fpn: FPN | None = None
+        if cfg.decoder == "fpn":
+            d8 = d16 = d32 = cfg.fpn_channels
+            self.fpn = FPN((c8, c16, c32), cfg.fpn_channels)
+        else:
+            d8, d16, d32 = cfg.decoder_channels
+            self.sppm = SPPM(c32, cfg.sppm_channels, d32)
+            self.fuse16 = UAFM(c16, d32, d16)
+            self.fuse8 = UAFM(c8, d16, d8)
         if cfg.detail_channels > 0:
             self.fuse4: UAFM | None = UAFM(self.encoder.stem_channels, d8, cfg.detail_channels)
             self.head = SegHead(cfg.detail_channels, cfg.head_channels, cfg.num_classes)
@@ -304,9 +353,13 @@ class PPLiteSeg(nn.Module):
     def _decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The head's input (stride 8, or 4 with ``detail_channels``) and ``d16``, ``d32``."""
         f4, (f8, f16, f32) = self.encoder.forward_with_stem(x)
-        d32 = self.sppm(f32)
-        d16 = self.fuse16(f16, d32)
-        d8 = self.fuse8(f8, d16)
+        if self.fpn is not None:
+            d8, d16, d32 = self.fpn(f8, f16, f32)
+        else:
+            assert self.sppm is not None and self.fuse16 is not None and self.fuse8 is not None
+            d32 = self.sppm(f32)
+            d16 = self.fuse16(f16, d32)
+            d8 = self.fuse8(f8, d16)
         top = self.fuse4(f4, d8) if self.fuse4 is not None else d8
         return top, d16, d32
 

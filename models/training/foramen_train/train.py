@@ -447,7 +447,7 @@ def _log_setup(
         f"({'cached' if train_ds.cached else 'not cached'}), classes {spec.class_names}"
     )
     log(
-        f"model PP-LiteSeg-like {model_cfg.width}x{model_cfg.height}, encoder {model_cfg.encoder}"
+        f"model {model_cfg.width}x{model_cfg.height}, decoder {model_cfg.decoder}, encoder {model_cfg.encoder}"
         f"{'' if model_cfg.encoder != 'stdc-scratch' else f' base {model_cfg.base_channels}'}"
         f"{f' from {cfg.train.init_from}' if cfg.train.init_from else ''}: "
         f"{net.params:,} params, {net.flops / 1e9:.3f} GFLOPs/frame; run folder {run_dir}"

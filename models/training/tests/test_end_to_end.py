@@ -1,6 +1,7 @@
 """Tiny end-to-end run: train 2 epochs, export ONNX, check metadata and ONNX Runtime parity."""
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 
 from foramen_train import evaluate, export, train
 from foramen_train.data import MEAN, STD
+from foramen_train.model import ModelConfig, PPLiteSeg
 
 from conftest import CLASSES, tiny_model
 
@@ -309,3 +311,19 @@ def test_evaluate_averages_several_models_and_refuses_mixed_contracts(run_dir, t
     err = capsys.readouterr().err
     assert str(other) in err and "'classes'" in err
     assert not (tmp_path / "c.json").exists()
+
+
+def test_fpn_decoder_exports_and_reloads_with_parity(run_dir, tmp_path):
+    _, ckpt = export.load_checkpoint(run_dir / "best.pt")
+    cfg = ModelConfig(**{**ckpt["model_config"], "decoder": "fpn", "fpn_channels": 16})
+    model = PPLiteSeg(cfg).eval()
+    ckpt = {**ckpt, "model_config": dataclasses.asdict(cfg), "state_dict": model.state_dict()}
+    torch.save(ckpt, tmp_path / "fpn.pt")
+    reloaded, _ = export.load_checkpoint(tmp_path / "fpn.pt")
+    x = torch.randn(2, 3, cfg.height, cfg.width)
+    with torch.no_grad():
+        assert torch.equal(reloaded(x), model(x))
+    export.export_onnx(reloaded, ckpt, tmp_path / "fpn.onnx")
+    assert export.check_parity(reloaded, tmp_path / "fpn.onnx", x) < 1e-4
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "fpn.onnx")).graph.node}
+    assert "Sigmoid" not in ops  # no UAFM attention in the graph: the FPN replaced it

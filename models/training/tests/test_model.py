@@ -96,3 +96,26 @@ def test_negative_detail_channels_is_named():
     cfg.detail_channels = -1
     with pytest.raises(ValueError, match="model.detail_channels"):
         PPLiteSeg(cfg)
+
+
+def test_fpn_decoder_shapes_aux_and_width():
+    cfg = tiny(width=96, height=64, aux=True)
+    cfg.decoder = "fpn"
+    cfg.fpn_channels = 12
+    model = PPLiteSeg(cfg)
+    x = torch.randn(2, 3, 64, 96)
+    main, aux = model.forward_with_aux(x)
+    assert main.shape == (2, 4, 64, 96) and [a.shape for a in aux] == [(2, 4, 64, 96)] * 2
+    top, d16, d32 = model._decode(x)
+    assert [t.shape[1:] for t in (top, d16, d32)] == [(12, 8, 12), (12, 4, 6), (12, 2, 3)]
+    assert model.sppm is None and not any(k.startswith(("sppm", "fuse")) for k in model.state_dict())
+    wider = tiny(width=96, height=64)
+    wider.decoder, wider.fpn_channels = "fpn", 24
+    assert count_parameters(PPLiteSeg(cfg)) < count_parameters(PPLiteSeg(wider))
+
+
+def test_unknown_decoder_is_named():
+    cfg = tiny()
+    cfg.decoder = "unet"
+    with pytest.raises(ValueError, match="model.decoder: 'unet'"):
+        PPLiteSeg(cfg)
