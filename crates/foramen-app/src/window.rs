@@ -15,8 +15,6 @@ use crate::app::{AppOptions, ForamenApp};
 pub struct WindowSettings {
     /// Inner size in points.
     pub size: (u32, u32),
-    /// Start recording as soon as the session runs.
-    pub record: bool,
 }
 
 /// The window could not run.
@@ -53,10 +51,8 @@ pub fn run_window(
             let ctx = cc.egui_ctx.clone();
             // Workers ask for a repaint when there is something new; the UI never polls them.
             let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+            // `spec.record`: the recorder is in place before the first frame.
             let session = LiveSession::start(spec, repaint).map_err(boxed)?;
-            if settings.record {
-                session.start_recording().map_err(boxed)?;
-            }
             let format = cc.wgpu_render_state.as_ref().map(|r| r.target_format);
             Ok(Box::new(ForamenApp::new(session, config, opts, format)))
         }),

@@ -21,9 +21,9 @@ fn record(frames: u64) -> (tempfile::TempDir, PathBuf) {
         model: MODEL.into(),
         config: cfg,
         fps: None,
+        record: true,
     };
     let opts = HeadlessOptions {
-        record: true,
         exit_after_frames: Some(frames),
     };
     run_headless(spec, opts, &AtomicBool::new(false), &mut std::io::sink()).expect("recording");
@@ -65,6 +65,7 @@ fn the_timeline_strip_of_a_recording_seeks_and_the_moment_keys_jump() {
         model: MODEL.into(),
         config: cfg,
         fps: None,
+        record: false,
     };
     let mut h = harness_spec(spec, AppOptions::default(), (960.0, 540.0));
     run_until(&mut h, |app| {

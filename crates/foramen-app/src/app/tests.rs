@@ -30,6 +30,7 @@ fn harness_with(
         model: model.into(),
         config: cfg.clone(),
         fps: None,
+        record: false,
     };
     harness_spec(spec, opts, size)
 }

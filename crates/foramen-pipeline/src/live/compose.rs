@@ -36,14 +36,14 @@ pub(super) struct Graph {
     pub worker: Arc<InferenceWorker>,
 }
 
-/// Opens the source and starts every stage of the live graph: capture, inference
-/// (worker), router; the recorder edge is opened empty and filled by
-/// `LiveSession::start_recording`. `repaint` is called when there is something new to
-/// show.
+/// Opens the source and starts every stage of the live graph: inference (worker), the
+/// recorder when `spec.record` (else the edge is opened empty and filled by
+/// `LiveSession::start_recording`), capture, router. The capture thread starts after
+/// the recorder, so a session recorded from its start loses no first frame. `repaint`
+/// is called when there is something new to show.
 pub(super) fn compose(spec: &SessionSpec, repaint: Arc<dyn Fn() + Send + Sync>) -> Result<Graph> {
     let source = open(spec)?;
-    // capture -> router: CAPTURE_TO_ROUTER, newest wins.
-    let capture = spawn_capture(source, CAPTURE_TO_ROUTER, DropPolicy::NewestWins);
+    let info = source.info().clone();
     // router -> inference and inference -> latest mask: the worker's slots of one,
     // newest wins; a new mask asks for a repaint.
     let on_mask = repaint.clone();
@@ -72,9 +72,15 @@ pub(super) fn compose(spec: &SessionSpec, repaint: Arc<dyn Fn() + Send + Sync>) 
             ..Default::default()
         }),
         // router -> recorder: bounded(max_backlog_frames), count and drop, once recording.
-        recorder: Mutex::new(None),
+        recorder: Mutex::new(if spec.record {
+            Some(super::open_recorder(spec, &info, &worker)?)
+        } else {
+            None
+        }),
         stop: AtomicBool::new(false),
     });
+    // capture -> router: CAPTURE_TO_ROUTER, newest wins.
+    let capture = spawn_capture(source, CAPTURE_TO_ROUTER, DropPolicy::NewestWins);
     let (sh, w, events) = (shared.clone(), worker.clone(), capture.events().clone());
     std::thread::Builder::new()
         .name("router".into())

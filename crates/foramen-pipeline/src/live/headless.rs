@@ -18,11 +18,9 @@ macro_rules! say {
     }};
 }
 
-/// How a headless session runs.
+/// How a headless session runs (`SessionSpec::record` records it from its first frame).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HeadlessOptions {
-    /// Record from the start (into `[recording].dir`).
-    pub record: bool,
     /// End after this many frames (else at the end of the stream or on `stop`).
     pub exit_after_frames: Option<u64>,
 }
@@ -71,9 +69,8 @@ pub fn run_headless(
 ) -> Result<()> {
     let no_signal_ms = spec.config.capture.no_signal_ms;
     let session = LiveSession::start(spec, Arc::new(|| ()))?;
-    if opts.record {
-        let dir = session.start_recording()?;
-        say!(out, "recording to {}", dir.display());
+    if let Some(r) = session.recording() {
+        say!(out, "recording to {}", r.dir.display());
     }
     let t0 = Instant::now();
     let mut next_print = Duration::from_secs(1);
@@ -150,4 +147,56 @@ fn summary(session: &LiveSession, out: &mut dyn Write) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::Mode;
+    use foramen_core::Config;
+
+    #[test]
+    fn a_session_recorded_from_its_start_holds_its_first_frame_and_every_one_after() {
+        let root = tempfile::tempdir().expect("tmp");
+        let mut config = Config::default();
+        config.recording.dir = root.path().to_path_buf();
+        let spec = SessionSpec {
+            input: "synthetic:3:96x54@50".into(),
+            mode: Mode::Live,
+            // The recording does not wait for a model: a missing one is a worker fault.
+            model: root.path().join("no-model.onnx"),
+            config,
+            fps: None,
+            record: true,
+        };
+        let opts = HeadlessOptions {
+            exit_after_frames: Some(12),
+        };
+        let mut log = Vec::new();
+        run_headless(spec, opts, &AtomicBool::new(false), &mut log).expect("session");
+        let log = String::from_utf8_lossy(&log);
+        assert!(log.contains("recording to "), "{log}");
+        let dir = std::fs::read_dir(root.path())
+            .expect("root")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("frames.csv").exists())
+            .expect("a recording");
+        let csv = std::fs::read_to_string(dir.join("frames.csv")).expect("frames.csv");
+        let ids: Vec<u64> = csv
+            .lines()
+            .skip(1)
+            .map(|row| {
+                row.split(',')
+                    .next()
+                    .and_then(|id| id.parse().ok())
+                    .expect(row)
+            })
+            .collect();
+        // The recording starts at the source's first frame, id 0, with no gap. The session
+        // counts a frame once the recorder has it, so it holds the 12 frames at least;
+        // the router may hand it one more before the session's 20 ms poll sees the count.
+        assert!(ids.len() >= 12, "{ids:?}\n{log}");
+        assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>(), "{log}");
+    }
 }

@@ -82,6 +82,11 @@ pub struct SessionSpec {
     pub config: Config,
     /// Review pacing: override the file's own frame rate.
     pub fps: Option<f64>,
+    /// Record from the first frame (into `[recording].dir`): the recorder is in place
+    /// before the capture thread starts, so the recording holds every frame the session
+    /// shows. A recording started later ([`LiveSession::start_recording`]) begins at the
+    /// next frame.
+    pub record: bool,
 }
 
 /// A running session. Dropping it stops every thread without waiting.
@@ -178,25 +183,13 @@ impl LiveSession {
     /// Starts recording into `[recording].dir`; an error names the folder. The
     /// model's classes are written with it (the lumbar set until the model has loaded).
     pub fn start_recording(&self) -> Result<PathBuf> {
-        // Until the model has loaded its classes are not known: the recorder asks the
-        // worker for them at each frame instead of writing a set the model may not have.
-        let classes = self.worker.state().classes;
-        let worker = self.worker.clone();
-        let later: recorder::ClassSource = Arc::new(move || worker.state().classes);
         let mut slot = lock(&self.shared.recorder);
         if let Some(r) = slot.as_ref()
             && !r.state().finished
         {
             return Ok(r.state().dir);
         }
-        let rec = Recorder::start(
-            &self.spec.config.recording.dir,
-            &self.info,
-            classes.as_ref(),
-            Some(later),
-            &self.spec.model.display().to_string(),
-            &self.spec.config.recording,
-        )?;
+        let rec = open_recorder(&self.spec, &self.info, &self.worker)?;
         let dir = rec.state().dir;
         *slot = Some(rec);
         Ok(dir)
@@ -234,4 +227,26 @@ impl Drop for LiveSession {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.stop_recording();
     }
+}
+
+/// A recorder for the session `spec` on the source `info`, into `[recording].dir`; an
+/// error names the folder. Until the model has loaded its classes are not known: the
+/// recorder asks the worker for them at each frame instead of writing a set the model
+/// may not have.
+fn open_recorder(
+    spec: &SessionSpec,
+    info: &SourceInfo,
+    worker: &Arc<InferenceWorker>,
+) -> Result<Recorder> {
+    let classes = worker.state().classes;
+    let w = worker.clone();
+    let later: recorder::ClassSource = Arc::new(move || w.state().classes);
+    Recorder::start(
+        &spec.config.recording.dir,
+        info,
+        classes.as_ref(),
+        Some(later),
+        &spec.model.display().to_string(),
+        &spec.config.recording,
+    )
 }

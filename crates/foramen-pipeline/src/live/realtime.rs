@@ -41,6 +41,7 @@ pub fn run_paced(input: &str, model: &Path, cfg: &Config, frames: Option<u64>) -
         model: model.to_path_buf(),
         config: cfg.clone(),
         fps: None,
+        record: false,
     };
     // Woken by the router (new frame) and the worker (new mask); a full queue only
     // means the loop is already behind and will read the newest state anyway.

@@ -161,6 +161,7 @@ fn run(
         model,
         config: config.clone(),
         fps,
+        record: args.record,
     };
     if args.headless {
         // Ctrl-C and SIGTERM (a service manager, `kill`) end the session like its end:
@@ -171,7 +172,6 @@ fn run(
             tracing::warn!("Ctrl-C will not stop the session cleanly: {e}");
         }
         let opts = HeadlessOptions {
-            record: args.record,
             exit_after_frames: args.exit_after_frames,
         };
         return Ok(run_headless(spec, opts, &stop, &mut std::io::stdout())?);
@@ -187,7 +187,6 @@ fn run(
     };
     let settings = WindowSettings {
         size: args.window_size.unwrap_or((1280, 720)),
-        record: args.record,
     };
     Ok(run_window(spec, config, opts, settings)?)
 }
