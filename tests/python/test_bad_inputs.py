@@ -9,6 +9,7 @@ the graph outputs.
 """
 
 import json
+import platform
 import subprocess
 from pathlib import Path
 
@@ -195,3 +196,34 @@ def test_batch_commands_name_a_missing_input(tmp_path, foramen_bin, scenes):
         assert str(missing) in r.stderr, f"{name} names the missing input:\n{r.stderr}"
         for out in (tmp_path / "pred", tmp_path / "r.mp4", tmp_path / "ev" / "metrics.json", tmp_path / "ds"):
             assert not out.exists() or (out.is_dir() and not any(out.iterdir())), f"{name} wrote {out}"
+
+
+def x86_without_vnni() -> bool:
+    """What the runtime must find, read independently from /proc/cpuinfo."""
+    if platform.machine() not in ("x86_64", "i686", "i386"):
+        return False
+    flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    return not ({"avx512_vnni", "avx_vnni"} & set(flags.split()))
+
+
+def test_an_int8_model_with_8_bit_weights_runs_only_where_the_cpu_has_vnni(tmp_path, foramen_bin, scenes):
+    bundled = REPO / "models" / "lumbar-synth.int8.onnx"
+    proto = onnx.load(str(bundled))
+    doc = json.loads({p.key: p.value for p in proto.metadata_props}["foramen"])
+    # The bundled INT8 model says how it was quantized: 7-bit weights, safe on every CPU.
+    assert doc["quantization"]["weight_bits"] == 7, doc.get("quantization")
+    doc["quantization"]["weight_bits"] = 8
+    for prop in proto.metadata_props:
+        if prop.key == "foramen":
+            prop.value = json.dumps(doc)
+    full = tmp_path / "full-range.int8.onnx"
+    onnx.save(proto, str(full))
+    for model, runs in ((bundled, True), (full, not x86_without_vnni())):
+        out = tmp_path / f"pred-{model.stem}"
+        r = run(foramen_bin, "segment", scenes / "images", "--model", model, "--out", out)
+        if runs:
+            assert r.returncode == 0, r.stderr
+            assert len(list(out.glob("*.png"))) == 20
+        else:
+            assert r.returncode != 0 and str(model) in r.stderr and "without VNNI" in r.stderr, r.stderr
+            assert not out.exists() or not any(out.iterdir())

@@ -41,6 +41,59 @@ pub struct OutputSpec {
     pub kind: String,
 }
 
+/// How an INT8 variant was quantized (`foramen_train.quantize` writes it; absent in a
+/// float model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantization {
+    /// `QDQ`.
+    pub format: String,
+    /// Bits of the weights: 7 (`--reduce-range`, the default: safe on every x86 CPU) or
+    /// 8 (`--full-range`: only where the CPU has VNNI, see [`int8_cpu_refusal`]).
+    pub weight_bits: u8,
+    /// Calibration method (`minmax`, `entropy`, `percentile`).
+    #[serde(default)]
+    pub calibration: String,
+    /// Training frames the activations were calibrated on.
+    #[serde(default)]
+    pub calibration_frames: u32,
+}
+
+/// Why an INT8 model must not run on this CPU, if it must not: ONNX Runtime adds u8 x s8
+/// products in pairs into 16 bits on x86 CPUs without VNNI (AVX2 only), which 8-bit
+/// weights overflow, and the masks turn to garbage without any error (an earlier
+/// Lite0 model scored 0.500 mIoU against 0.79). 7-bit weights cannot overflow; VNNI
+/// adds in 32 bits. `provider` is the provider in use; only the CPU runs these kernels.
+pub fn int8_cpu_refusal(
+    quantization: Option<&Quantization>,
+    provider: &str,
+    x86_without_vnni: bool,
+) -> Option<String> {
+    let q = quantization?;
+    let on_cpu = provider.split('+').any(|p| p == "cpu");
+    (q.weight_bits > 7 && on_cpu && x86_without_vnni).then(|| {
+        format!(
+            "this INT8 model has {}-bit weights, which overflow on an x86 CPU without VNNI (as \
+             this one is) and give wrong masks: quantize it with --reduce-range (the default), \
+             or run the FP32 model",
+            q.weight_bits
+        )
+    })
+}
+
+/// True on an x86 CPU whose integer dot products lack VNNI (neither AVX-512 VNNI nor
+/// AVX-VNNI), where 8-bit INT8 weights overflow; false elsewhere (ARM has no such limit).
+pub fn x86_without_vnni() -> bool {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    {
+        !(std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni"))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+    {
+        false
+    }
+}
+
 /// Everything Foramen needs to know to run a model, read from the model itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelContract {
@@ -67,6 +120,9 @@ pub struct ModelContract {
     /// How it was trained (free-form, shown in reports).
     #[serde(default)]
     pub training: serde_json::Value,
+    /// How it was quantized, for an INT8 variant.
+    #[serde(default)]
+    pub quantization: Option<Quantization>,
 }
 
 fn ignore() -> u8 {
@@ -138,6 +194,35 @@ mod tests {
             "output": {"name": "logits", "kind": "logits"},
             "training": {"epochs": 3}}"#
             .into()
+    }
+
+    #[test]
+    fn an_8_bit_int8_model_is_refused_on_the_cpu_only_without_vnni() {
+        let mut json: serde_json::Value = serde_json::from_str(&sample_json()).expect("json");
+        let float = ModelContract::parse(&json.to_string()).expect("valid");
+        assert_eq!(float.quantization, None);
+        json["quantization"] = serde_json::json!({
+            "format": "QDQ", "weight_bits": 8, "activations": "uint8",
+            "calibration": "minmax", "calibration_frames": 64
+        });
+        let full = ModelContract::parse(&json.to_string()).expect("valid");
+        let q = full.quantization.clone().expect("read");
+        assert_eq!((q.weight_bits, q.calibration_frames), (8, 64));
+        let reason = int8_cpu_refusal(Some(&q), "cpu", true).expect("refused");
+        assert!(
+            reason.contains("8-bit") && reason.contains("--reduce-range"),
+            "{reason}"
+        );
+        assert!(int8_cpu_refusal(Some(&q), "webgpu+cpu", true).is_some());
+        // VNNI, a GPU, 7-bit weights or a float model: it runs.
+        assert_eq!(int8_cpu_refusal(Some(&q), "cpu", false), None);
+        assert_eq!(int8_cpu_refusal(Some(&q), "cuda", true), None);
+        let seven = Quantization {
+            weight_bits: 7,
+            ..q
+        };
+        assert_eq!(int8_cpu_refusal(Some(&seven), "cpu", true), None);
+        assert_eq!(int8_cpu_refusal(None, "cpu", true), None);
     }
 
     #[test]

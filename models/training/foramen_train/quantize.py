@@ -2,15 +2,20 @@
 
 Activations are calibrated on training frames (never validation frames), preprocessed
 exactly as the Rust runtime and the recipe do (RGB, PIL bilinear resize to the model
-input, x/255, ImageNet mean/std). Weights are per-channel signed 8-bit, activations
-unsigned 8-bit: the U8S8 form that ONNX Runtime runs with AVX-512 VNNI (and AMX where
-the CPU has it). The Foramen metadata of the FP32 model is carried over unchanged, so
-the Rust runtime loads the INT8 model through the same contract.
+input, x/255, ImageNet mean/std). Weights are per-channel signed, activations unsigned
+8-bit: the U8S8 form that ONNX Runtime runs with AVX-512 VNNI (and AMX where the CPU has
+it). By default the weights use 7 bits (``--reduce-range``): x86 CPUs without VNNI
+(AVX2 only) add u8*s8 products in pairs into 16 bits, which full 8-bit weights overflow
+(an earlier Lite0 model scored 0.500 mIoU that way). ``--full-range`` keeps 8 bits, closer
+to FP32 (vocalfolds: 99.2 % of pixels agree against 97.7 %, ``foramen_train.fidelity``),
+for CPUs with VNNI, ARM or GPUs. The Foramen metadata of the FP32 model is carried over,
+plus a ``quantization`` entry (format, weight bits, calibration) that the Rust runtime
+reads: it refuses an 8-bit model on an x86 CPU without VNNI instead of drawing garbage.
 
 CLI (from ``models/training``)::
 
     python -m foramen_train.quantize --model ../vocalfolds.onnx --config configs/vocalfolds.toml \\
-        --out ../vocalfolds.int8.onnx [--frames 64] [--method minmax|entropy|percentile]
+        --out ../vocalfolds.int8.onnx [--frames 64] [--method minmax|entropy|percentile] [--full-range]
 """
 
 from __future__ import annotations
@@ -100,9 +105,19 @@ def quantize(
     source = onnx.load(str(model), load_external_data=False)
     result = onnx.load(str(out))
     del result.metadata_props[:]
+    quantization = {
+        "format": "QDQ",
+        "weight_bits": 7 if reduce_range else 8,
+        "activations": "uint8",
+        "calibration": method,
+        "calibration_frames": len(tensors),
+    }
     for prop in source.metadata_props:
         entry = result.metadata_props.add()
         entry.key, entry.value = prop.key, prop.value
+        if prop.key == METADATA_KEY:
+            # The runtime reads this: 8-bit weights saturate on x86 CPUs without VNNI.
+            entry.value = json.dumps({**json.loads(prop.value), "quantization": quantization})
     onnx.checker.check_model(result)
     onnx.save(result, str(out))
     return {
@@ -110,6 +125,7 @@ def quantize(
         "out": str(out),
         "calibration_frames": len(tensors),
         "method": method,
+        "weight_bits": quantization["weight_bits"],
         "fp32_bytes": model.stat().st_size,
         "int8_bytes": out.stat().st_size,
     }
@@ -124,10 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=64, help="training frames to calibrate on")
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
     parser.add_argument("--data-root", type=Path, help="override the config's data.root")
-    parser.add_argument(
+    bits = parser.add_mutually_exclusive_group()
+    bits.add_argument(
         "--reduce-range",
+        dest="reduce_range",
         action="store_true",
-        help="7-bit weights: no u8*s8 overflow on x86 CPUs without VNNI (AVX2 only)",
+        default=True,
+        help="7-bit weights (the default): no u8*s8 overflow on x86 CPUs without VNNI (AVX2 only)",
+    )
+    bits.add_argument(
+        "--full-range",
+        dest="reduce_range",
+        action="store_false",
+        help="8-bit weights: closer to FP32, but only for CPUs with VNNI, ARM or a GPU (Foramen refuses "
+        "such a model on an x86 CPU without VNNI, where u8*s8 sums saturate)",
     )
     args = parser.parse_args(argv)
     try:

@@ -175,7 +175,18 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops, ops
     meta = {p.key: p.value for p in proto.metadata_props}
-    assert meta == {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
+    source = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
+    assert meta.keys() == source.keys()
+    # The contract is the FP32 model's, plus how it was quantized (7-bit weights by default).
+    doc = json.loads(meta[export.METADATA_KEY])
+    assert doc.pop("quantization") == {
+        "format": "QDQ",
+        "weight_bits": 7,
+        "activations": "uint8",
+        "calibration": "minmax",
+        "calibration_frames": 6,
+    }
+    assert doc == json.loads(source[export.METADATA_KEY])
     assert int8.stat().st_size < 0.6 * fp32.stat().st_size
     # Same input and output contract, and nearly the same decisions on real frames.
     a, b = ort.InferenceSession(str(fp32)), ort.InferenceSession(str(int8))
@@ -188,7 +199,9 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
 
 
 def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_path):
-    """`--reduce-range`: weights within +-64 (7 bits), so u8 x s8 sums cannot saturate on CPUs without VNNI."""
+    """Weights within +-64 (7 bits) by default and with `--reduce-range`, so u8 x s8 sums cannot
+    saturate on CPUs without VNNI; the full 8-bit range only with `--full-range`, and the
+    contract says which."""
     from foramen_train import quantize
 
     def weight_extremes(path):
@@ -199,9 +212,9 @@ def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_pa
         assert weights, "no INT8 weights"
         return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
 
-    outs = {}
-    for flag in ([], ["--reduce-range"]):
-        out = tmp_path / f"m{len(flag)}.onnx"
+    outs, bits = {}, {}
+    for flag in (["--full-range"], [], ["--reduce-range"]):
+        out = tmp_path / f"m{''.join(flag)}.onnx"
         assert (
             quantize.main(
                 [
@@ -220,9 +233,15 @@ def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_pa
             )
             == 0
         )
-        outs[bool(flag)] = weight_extremes(out)
-    assert outs[False][0] < -64 or outs[False][1] > 64, outs  # the full 8-bit range without the flag
-    assert -64 <= outs[True][0] and outs[True][1] <= 64, outs
+        key = flag[0] if flag else "default"
+        outs[key] = weight_extremes(out)
+        props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+        bits[key] = json.loads(props[export.METADATA_KEY])["quantization"]["weight_bits"]
+    lo, hi = outs["--full-range"]
+    assert lo < -64 or hi > 64, outs
+    for key in ("default", "--reduce-range"):
+        assert -64 <= outs[key][0] and outs[key][1] <= 64, outs
+    assert bits == {"--full-range": 8, "default": 7, "--reduce-range": 7}
 
 
 def test_quantize_names_a_model_without_metadata(run_dir, tiny_dataset, tmp_path, capsys):
@@ -327,3 +346,64 @@ def test_fpn_decoder_exports_and_reloads_with_parity(run_dir, tmp_path):
     assert export.check_parity(reloaded, tmp_path / "fpn.onnx", x) < 1e-4
     ops = {node.op_type for node in onnx.load(str(tmp_path / "fpn.onnx")).graph.node}
     assert "Sigmoid" not in ops  # no UAFM attention in the graph: the FPN replaced it
+
+
+def test_fidelity_of_a_model_to_itself_and_to_its_int8_variant(run_dir, tiny_dataset, tmp_path, capsys):
+    from foramen_train import fidelity, quantize
+
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
+    assert export.main(["--checkpoint", str(run_dir / "best.pt"), "--out", str(fp32)]) == 0
+    args = ["--model", str(fp32), "--config", str(run_dir / "config.toml"), "--data-root", str(tiny_dataset)]
+    assert quantize.main([*args, "--out", str(int8), "--frames", "4"]) == 0
+    base = ["--data-root", str(tiny_dataset), "--no-progress", "--reference", str(fp32)]
+    # A model against itself (its ONNX export and its checkpoint): the same picture.
+    same = tmp_path / "same.json"
+    assert (
+        fidelity.main([*base, "--model", str(run_dir / "best.pt"), "--min-agreement", "0.999", "--out", str(same)]) == 0
+    )
+    s = json.loads(same.read_text())
+    assert s["agreement"] > 0.999 and s["miou"] == pytest.approx(s["reference_miou"], abs=1e-3)
+    # INT8: the counts are every pixel of every frame, rows the reference's classes; the
+    # IoUs are evaluate's, and the share is the matrix's trace.
+    out = tmp_path / "int8.json"
+    assert fidelity.main([*base, "--model", str(int8), "--out", str(out)]) == 0
+    f = json.loads(out.read_text())
+    m = np.array(f["model_vs_reference"])
+    assert m.sum() == 4 * 64 * 64 and f["agreement"] == pytest.approx(np.trace(m) / m.sum())
+    for i, c in enumerate(CLASSES):
+        share = f["agreement_by_reference_class"][c[0]]
+        assert share is None if m[i].sum() == 0 else share == pytest.approx(m[i, i] / m[i].sum())
+    assert (
+        evaluate.main(
+            ["--model", str(int8), "--data-root", str(tiny_dataset), "--no-progress", "--out", str(tmp_path / "e.json")]
+        )
+        == 0
+    )
+    assert f["miou"] == pytest.approx(json.loads((tmp_path / "e.json").read_text())["miou"])
+    # A gate it cannot pass fails, names the figures and still writes the report.
+    gate = tmp_path / "gate.json"
+    assert fidelity.main([*base, "--model", str(int8), "--min-agreement", "1.0", "--out", str(gate)]) == (
+        1 if f["agreement"] < 1.0 else 0
+    )
+    assert gate.exists()
+    if f["agreement"] < 1.0:
+        assert "under --min-agreement 1.0" in capsys.readouterr().err
+
+
+def test_fidelity_refuses_models_with_different_contracts(run_dir, tiny_dataset, tmp_path, capsys):
+    from foramen_train import fidelity
+
+    proto = onnx.load(str(run_dir / "model.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == export.METADATA_KEY:
+            doc = json.loads(prop.value)
+            doc["input"]["width"] = 48
+            prop.value = json.dumps(doc)
+    other = tmp_path / "other.onnx"
+    onnx.save(proto, str(other))
+    out = tmp_path / "f.json"
+    base = ["--data-root", str(tiny_dataset), "--no-progress", "--out", str(out)]
+    assert fidelity.main(["--reference", str(run_dir / "model.onnx"), "--model", str(other), *base]) == 1
+    err = capsys.readouterr().err
+    assert str(other) in err and "'input'" in err
+    assert not out.exists()

@@ -274,6 +274,17 @@ impl Segmenter {
                 ))
             })?;
         let contract = ModelContract::parse(&json).map_err(contract_err)?;
+        let refusal = crate::contract::int8_cpu_refusal(
+            contract.quantization.as_ref(),
+            provider.in_use,
+            crate::contract::x86_without_vnni(),
+        );
+        if let Some(reason) = refusal {
+            return Err(SegmentError::Model {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
         let classes = contract
             .class_set()
             .map_err(|e| contract_err(e.to_string()))?;
