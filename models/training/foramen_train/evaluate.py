@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,30 @@ def preprocess(rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
+def labelled_frames(
+    pairs: list[tuple[Path, Path]], meta: dict[str, Any], desc: str = "evaluate", progress: bool = True
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each frame of ``pairs`` as the model input (preprocessed as ``meta`` says) and its
+    truth, with the contract's ``ignore_classes`` mapped to the ignore index."""
+    spec = DatasetSpec.from_dict(meta)
+    unlabel = np.arange(256, dtype=np.uint8)
+    unlabel[spec.ignored_indices] = spec.ignore_index
+    for image_path, mask_path in tqdm(pairs, desc=desc, disable=not progress, dynamic_ncols=True):
+        image, mask = load_image(image_path), load_mask(mask_path, spec)
+        if image.shape[:2] != mask.shape:
+            raise DataError(f"{mask_path}: mask size {mask.shape[::-1]} differs from image {image.shape[1::-1]}")
+        yield preprocess(image, meta), unlabel[mask]
+
+
+def predict_labels(predict: Predictor, x: np.ndarray, size: tuple[int, ...], num_classes: int) -> torch.Tensor:
+    """The class of every pixel: logits resized (bilinear) to ``size``, then argmax."""
+    logits = torch.from_numpy(predict(x))
+    if logits.shape[1] != num_classes:
+        raise ExportError(f"model gives {logits.shape[1]} classes, metadata lists {num_classes}")
+    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    return logits.argmax(1)[0]
+
+
 def evaluate(
     predict: Predictor, meta: dict[str, Any], pairs: list[tuple[Path, Path]], progress: bool = True
 ) -> ConfusionMatrix:
@@ -110,17 +134,8 @@ def evaluate(
     truth pixels of the model's ``ignore_classes`` are left out."""
     spec = DatasetSpec.from_dict(meta)
     matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
-    unlabel = np.arange(256, dtype=np.uint8)
-    unlabel[spec.ignored_indices] = spec.ignore_index
-    for image_path, mask_path in tqdm(pairs, desc="evaluate", disable=not progress, dynamic_ncols=True):
-        image, mask = load_image(image_path), load_mask(mask_path, spec)
-        if image.shape[:2] != mask.shape:
-            raise DataError(f"{mask_path}: mask size {mask.shape[::-1]} differs from image {image.shape[1::-1]}")
-        logits = torch.from_numpy(predict(preprocess(image, meta)))
-        if logits.shape[1] != spec.num_classes:
-            raise ExportError(f"model gives {logits.shape[1]} classes, metadata lists {spec.num_classes}")
-        logits = F.interpolate(logits, size=mask.shape, mode="bilinear", align_corners=False)
-        matrix.update(logits.argmax(1)[0], unlabel[mask])
+    for x, truth in labelled_frames(pairs, meta, progress=progress):
+        matrix.update(predict_labels(predict, x, truth.shape, spec.num_classes), truth)
     return matrix
 
 

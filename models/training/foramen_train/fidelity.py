@@ -26,11 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
-from .data import DataError, DatasetSpec, evenly_spaced, load_image, load_mask, read_list
-from .evaluate import Predictor, checkpoint_predictor, onnx_predictor, preprocess
+from .data import DataError, DatasetSpec, evenly_spaced, read_list
+from .evaluate import Predictor, checkpoint_predictor, labelled_frames, onnx_predictor, predict_labels
 from .export import ExportError
 from .metrics import ConfusionMatrix
 
@@ -61,24 +59,11 @@ def compare(
     n = spec.num_classes
     ours, theirs = ConfusionMatrix(n, spec.ignore_index), ConfusionMatrix(n, spec.ignore_index)
     agreement = ConfusionMatrix(n, spec.ignore_index)
-    unlabel = np.arange(256, dtype=np.uint8)
-    unlabel[spec.ignored_indices] = spec.ignore_index
-    for image_path, mask_path in tqdm(pairs, desc="fidelity", disable=not progress, dynamic_ncols=True):
-        image, mask = load_image(image_path), load_mask(mask_path, spec)
-        if image.shape[:2] != mask.shape:
-            raise DataError(f"{mask_path}: mask size {mask.shape[::-1]} differs from image {image.shape[1::-1]}")
-        x = preprocess(image, meta)
-        labels = []
-        for predict in (model, reference):
-            logits = torch.from_numpy(predict(x))
-            if logits.shape[1] != n:
-                raise ExportError(f"model gives {logits.shape[1]} classes, metadata lists {n}")
-            logits = F.interpolate(logits, size=mask.shape, mode="bilinear", align_corners=False)
-            labels.append(logits.argmax(1)[0])
-        truth = unlabel[mask]
-        ours.update(labels[0], truth)
-        theirs.update(labels[1], truth)
-        agreement.update(labels[0], labels[1])
+    for x, truth in labelled_frames(pairs, meta, desc="fidelity", progress=progress):
+        mine, ref = (predict_labels(p, x, truth.shape, n) for p in (model, reference))
+        ours.update(mine, truth)
+        theirs.update(ref, truth)
+        agreement.update(mine, ref)
     return ours, theirs, agreement
 
 
