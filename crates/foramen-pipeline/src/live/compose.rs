@@ -72,11 +72,11 @@ pub(super) fn compose(spec: &SessionSpec, repaint: Arc<dyn Fn() + Send + Sync>) 
             ..Default::default()
         }),
         // router -> recorder: bounded(max_backlog_frames), count and drop, once recording.
-        recorder: Mutex::new(if spec.record {
-            Some(super::open_recorder(spec, &info, &worker)?)
-        } else {
-            None
-        }),
+        recorder: Mutex::new(
+            spec.record
+                .then(|| super::open_recorder(spec, &info, &worker))
+                .transpose()?,
+        ),
         stop: AtomicBool::new(false),
     });
     // capture -> router: CAPTURE_TO_ROUTER, newest wins.
