@@ -243,18 +243,25 @@ encoder-table-light: venv
 
 # The INT8 (QDQ) variants of the bundled models, calibrated on training frames
 # (deterministic: rerunning rewrites the same bytes), 7-bit weights (safe on CPUs without
-# VNNI). The lumbar one is the default model. Each must then agree with its FP32 model on
-# held-out frames (fidelity gate; measured 2026-12-03: lumbar 99.40 %, vocalfolds 97.66 %).
+# VNNI). The lumbar one is the default model. In the vocalfolds model the encoder's first
+# layers (stem and blocks 0-3, up to the first stride-8 block) stay in float: with 7-bit
+# weights there, rounding moved its val mIoU by 2 points (97.7 % of pixels agreeing with
+# FP32); in float, 99.5 % agree, +0.4 points, at 4.2 against 3.7 ms. The lumbar model
+# agrees on 99.4 % all in INT8 (-0.4 points) and would lose most of its INT8 speed-up
+# (models/training/README.md "INT8 models", measured 2026-12-03).
+# Each must then agree with its FP32 model on held-out frames (fidelity gate).
+VOCALFOLDS_FLOAT_LAYERS = --keep-float encoder.conv_stem --keep-float encoder.blocks.0. --keep-float encoder.blocks.1. \
+  --keep-float encoder.blocks.2. --keep-float encoder.blocks.3.
 quantize: venv models
 	cd models/training && ../../$(PY) -m foramen_train.quantize --model ../lumbar-synth.onnx \
 	  --config configs/lumbar-synth-lite0.toml --out ../lumbar-synth.int8.onnx --reduce-range && \
 	  ../../$(PY) -m foramen_train.fidelity --reference ../lumbar-synth.onnx --model ../lumbar-synth.int8.onnx \
-	  --data-root ../../out/synth-train --list test.txt --no-progress --min-agreement 0.98
+	  --data-root ../../out/synth-train --list test.txt --no-progress --min-agreement 0.99
 	@if [ -d ../shared/data/vocalfolds ]; then cd models/training && ../../$(PY) -m foramen_train.quantize \
 	  --model ../vocalfolds.onnx --config configs/vocalfolds-lite0.toml --out ../vocalfolds.int8.onnx \
-	  --reduce-range && ../../$(PY) -m foramen_train.fidelity --reference ../vocalfolds.onnx \
+	  --reduce-range $(VOCALFOLDS_FLOAT_LAYERS) && ../../$(PY) -m foramen_train.fidelity --reference ../vocalfolds.onnx \
 	  --model ../vocalfolds.int8.onnx --data-root ../../../shared/data/vocalfolds --list val.txt --no-progress \
-	  --min-agreement 0.97; fi
+	  --min-agreement 0.99; fi
 
 $(STAMPS):
 	@mkdir -p $@

@@ -56,6 +56,10 @@ pub struct Quantization {
     /// Training frames the activations were calibrated on.
     #[serde(default)]
     pub calibration_frames: u32,
+    /// Weight-name prefixes of the layers left in float (`--keep-float`): the bundled
+    /// models keep their first layers, where 7-bit weights shifted the decisions most.
+    #[serde(default)]
+    pub float_layers: Vec<String>,
 }
 
 /// Why an INT8 model must not run on this CPU, if it must not: ONNX Runtime adds u8 x s8
@@ -208,6 +212,13 @@ mod tests {
         let full = ModelContract::parse(&json.to_string()).expect("valid");
         let q = full.quantization.clone().expect("read");
         assert_eq!((q.weight_bits, q.calibration_frames), (8, 64));
+        assert!(q.float_layers.is_empty(), "absent: none kept in float");
+        json["quantization"]["float_layers"] = serde_json::json!(["encoder.conv_stem"]);
+        let mixed = ModelContract::parse(&json.to_string()).expect("valid");
+        assert_eq!(
+            mixed.quantization.expect("read").float_layers,
+            ["encoder.conv_stem"]
+        );
         let reason = int8_cpu_refusal(Some(&q), "cpu", true).expect("refused");
         assert!(
             reason.contains("8-bit") && reason.contains("--reduce-range"),

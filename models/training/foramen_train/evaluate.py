@@ -94,6 +94,19 @@ def ensemble_predictor(members: list[tuple[Path, Predictor, dict[str, Any]]]) ->
     return predict, first
 
 
+def flip_predictor(predict: Predictor) -> Predictor:
+    """Horizontal-flip test-time augmentation: the mean class probabilities of the frame
+    and its mirror image (the mirror's prediction mirrored back); the log of that mean,
+    so its argmax is the averaged class. The frame is seen twice, at twice the model time."""
+
+    def flipped(x: np.ndarray) -> np.ndarray:
+        plain = torch.from_numpy(predict(x)).float().softmax(1)
+        mirror = torch.from_numpy(predict(np.ascontiguousarray(x[..., ::-1]))).float().softmax(1).flip(-1)
+        return ((plain + mirror) / 2).clamp_min(1e-12).log().numpy()
+
+    return flipped
+
+
 def preprocess(rgb: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     """``uint8 (H, W, 3)`` RGB -> ``float32 (1, 3, h, w)`` as described by ``meta['input']``."""
     spec = meta["input"]
@@ -167,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         dest="list_name",
         help="list file inside the dataset folder (default: val.txt / the training validation list)",
     )
+    parser.add_argument(
+        "--flip", action="store_true", help="average each frame's prediction with its mirror image's (test-time flip)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most this many frames, evenly spaced")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
@@ -187,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             members.append((path, predict, meta))
         list_name = list_name or "val.txt"
         predict, meta = members[0][1:] if len(members) == 1 else ensemble_predictor(members)
+        if args.flip:
+            predict = flip_predictor(predict)
         pairs = evenly_spaced(read_list(root, list_name), args.limit)
         summary = evaluate(predict, meta, pairs, progress=not args.no_progress).summary(
             [c["name"] for c in meta["classes"]]
@@ -201,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "model": models,
             "models": [str(m) for m in args.model],
+            "flip": args.flip,
             "data_root": str(root),
             "list": list_name,
             "frames": len(pairs),

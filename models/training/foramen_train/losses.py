@@ -1,4 +1,5 @@
-"""Segmentation losses: cross-entropy (optionally class-weighted or OHEM) plus Dice.
+"""Segmentation losses: cross-entropy (optionally class-weighted or OHEM), Dice and
+Lovasz-softmax.
 
 Pixels labelled ``ignore_index`` contribute nothing to any term, and a batch without a
 single labelled pixel gives a loss of zero (not NaN).
@@ -28,6 +29,9 @@ class LossConfig:
     Attributes:
         ce_weight: weight of the cross-entropy term.
         dice_weight: weight of the Dice term (0 disables it).
+        lovasz_weight: weight of the Lovasz-softmax term (Berman et al., CVPR 2018), a
+            convex surrogate of the batch's per-class IoU (0 disables it). One process
+            only: it sorts every pixel's error, which a sum over ranks cannot give.
         class_weights: optional per-class cross-entropy weights (one per class).
         ohem_thresh: online hard example mining: keep pixels whose true-class probability
             is below this threshold (0 disables OHEM).
@@ -41,6 +45,7 @@ class LossConfig:
 
     ce_weight: float = 1.0
     dice_weight: float = 0.5
+    lovasz_weight: float = 0.0
     class_weights: list[float] | None = None
     ohem_thresh: float = 0.0
     ohem_min_kept: int = 10000
@@ -49,11 +54,11 @@ class LossConfig:
 
     def validate(self, num_classes: int) -> None:
         """Raise ``ValueError`` naming the offending ``train.loss.*`` field."""
-        for name in ("ce_weight", "dice_weight", "aux_weight"):
+        for name in ("ce_weight", "dice_weight", "lovasz_weight", "aux_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.loss.{name}: must be >= 0, got {getattr(self, name)}")
-        if self.ce_weight == 0 and self.dice_weight == 0:
-            raise ValueError("train.loss: ce_weight and dice_weight are both 0")
+        if self.ce_weight == 0 and self.dice_weight == 0 and self.lovasz_weight == 0:
+            raise ValueError("train.loss: ce_weight, dice_weight and lovasz_weight are all 0")
         if self.class_weights is not None:
             if len(self.class_weights) != num_classes or any(w < 0 for w in self.class_weights):
                 raise ValueError(
@@ -73,7 +78,8 @@ class LossConfig:
 
 
 class SegmentationLoss(nn.Module):
-    """``ce_weight * CE (+ OHEM) + dice_weight * Dice`` on logits ``(N, C, H, W)``.
+    """``ce_weight * CE (+ OHEM) + dice_weight * Dice + lovasz_weight * Lovasz`` on logits
+    ``(N, C, H, W)``.
 
     With ``sync=True`` and an active process group, the loss is that of the global batch
     (the union of every rank's batch); every rank must then call it in the same order.
@@ -82,6 +88,8 @@ class SegmentationLoss(nn.Module):
     def __init__(self, num_classes: int, ignore_index: int, cfg: LossConfig, sync: bool = False):
         super().__init__()
         cfg.validate(num_classes)
+        if sync and cfg.lovasz_weight > 0:
+            raise ValueError("train.loss.lovasz_weight: not available in distributed training (set it to 0)")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.cfg = cfg
@@ -108,6 +116,8 @@ class SegmentationLoss(nn.Module):
             loss = loss + self.cfg.dice_weight * _dice_from_probs(
                 log_probs.exp(), target, self.ignore_index, reduce=all_reduce_sum if self.sync else None
             )
+        if self.cfg.lovasz_weight > 0:
+            loss = loss + self.cfg.lovasz_weight * _lovasz_from_probs(log_probs.exp(), target, self.ignore_index)
         return loss
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -212,3 +222,34 @@ def _dice_from_probs(
     if reduce is not None:
         intersection, target_sum, prob_sum = reduce(torch.cat([intersection, target_sum, prob_sum])).split(num_classes)
     return 1.0 - ((2.0 * intersection + smooth) / (prob_sum + target_sum + smooth)).mean()
+
+
+def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Lovasz-softmax loss (Berman, Rannen Triki and Blaschko, CVPR 2018) over the labelled
+    pixels of the whole batch: per class present in the truth, the Lovasz extension of
+    ``1 - IoU`` at the pixels' errors ``|[truth == c] - p_c|``, then the mean over those
+    classes. On hard (0/1) probabilities it equals ``1 - mIoU`` of the classes present."""
+    return _lovasz_from_probs(torch.softmax(logits, dim=1), target, ignore_index)
+
+
+def _lovasz_from_probs(probs: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    valid = (target != ignore_index).flatten()
+    flat = probs.permute(0, 2, 3, 1).reshape(-1, probs.shape[1])[valid]
+    labels = target.flatten()[valid]
+    terms = []
+    for c in torch.unique(labels).tolist():
+        truth = (labels == c).to(flat.dtype)
+        errors, order = torch.sort((truth - flat[:, c]).abs(), descending=True)
+        terms.append(torch.dot(errors, _lovasz_grad(truth[order])))
+    return torch.stack(terms).mean() if terms else probs.sum() * 0.0
+
+
+def _lovasz_grad(truth_sorted: torch.Tensor) -> torch.Tensor:
+    """Gradient of the Lovasz extension of the Jaccard loss at errors sorted descending:
+    the Jaccard loss of the first k pixels predicted wrong, differenced over k."""
+    total = truth_sorted.sum()
+    intersection = total - truth_sorted.cumsum(0)
+    union = total + (1.0 - truth_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    jaccard[1:] = jaccard[1:] - jaccard[:-1].clone()
+    return jaccard

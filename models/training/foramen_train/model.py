@@ -69,6 +69,9 @@ class ModelConfig:
             ``sppm_channels`` apply) or ``"fpn"`` (a bare feature pyramid of
             ``fpn_channels`` at every level; those two keys are then unused).
         fpn_channels: the feature pyramid's width (``decoder = "fpn"`` only).
+        head_dropout: channel dropout (``Dropout2d``) between the heads' 3x3 conv and
+            their classifier in training, as mmseg's decode heads have (0.1 there); no
+            weights, so checkpoints and exports are the same with or without it.
     """
 
     num_classes: int
@@ -84,6 +87,7 @@ class ModelConfig:
     encoder: str = encoders.STDC
     decoder: str = "ppliteseg"
     fpn_channels: int = 64
+    head_dropout: float = 0.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the offending ``model.*`` field."""
@@ -110,6 +114,8 @@ class ModelConfig:
                 raise ValueError(f"model.{name}: must be positive, got {getattr(self, name)}")
         if self.detail_channels < 0:
             raise ValueError(f"model.detail_channels: must be >= 0 (0 = head at stride 8), got {self.detail_channels}")
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ValueError(f"model.head_dropout: must be in [0, 1), got {self.head_dropout}")
 
 
 class ConvBNReLU(nn.Sequential):
@@ -299,10 +305,16 @@ class FPN(nn.Module):
 
 
 class SegHead(nn.Sequential):
-    """3x3 ConvBNReLU followed by a 1x1 conv to class logits."""
+    """3x3 ConvBNReLU followed by a 1x1 conv to class logits, with optional channel
+    dropout between them in training (kept out of the sequence, so the weights' keys
+    are the same with or without it)."""
 
-    def __init__(self, cin: int, cmid: int, num_classes: int):
+    def __init__(self, cin: int, cmid: int, num_classes: int, dropout: float = 0.0):
         super().__init__(ConvBNReLU(cin, cmid), nn.Conv2d(cmid, num_classes, 1))
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self[1](self.dropout(self[0](x)))
 
 
 class PPLiteSeg(nn.Module):
@@ -339,13 +351,16 @@ class PPLiteSeg(nn.Module):
             self.fuse8 = UAFM(c8, d16, d8)
         if cfg.detail_channels > 0:
             self.fuse4: UAFM | None = UAFM(self.encoder.stem_channels, d8, cfg.detail_channels)
-            self.head = SegHead(cfg.detail_channels, cfg.head_channels, cfg.num_classes)
+            self.head = SegHead(cfg.detail_channels, cfg.head_channels, cfg.num_classes, cfg.head_dropout)
         else:
             self.fuse4 = None
-            self.head = SegHead(d8, cfg.head_channels, cfg.num_classes)
+            self.head = SegHead(d8, cfg.head_channels, cfg.num_classes, cfg.head_dropout)
         if cfg.aux_heads:
             self.aux = nn.ModuleList(
-                [SegHead(d16, cfg.head_channels, cfg.num_classes), SegHead(d32, cfg.head_channels, cfg.num_classes)]
+                [
+                    SegHead(d16, cfg.head_channels, cfg.num_classes, cfg.head_dropout),
+                    SegHead(d32, cfg.head_channels, cfg.num_classes, cfg.head_dropout),
+                ]
             )
         else:
             self.aux = nn.ModuleList()

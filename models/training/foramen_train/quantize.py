@@ -8,14 +8,18 @@ it). By default the weights use 7 bits (``--reduce-range``): x86 CPUs without VN
 (AVX2 only) add u8*s8 products in pairs into 16 bits, which full 8-bit weights overflow
 (an earlier Lite0 model scored 0.500 mIoU that way). ``--full-range`` keeps 8 bits, closer
 to FP32 (vocalfolds: 99.2 % of pixels agree against 97.7 %, ``foramen_train.fidelity``),
-for CPUs with VNNI, ARM or GPUs. The Foramen metadata of the FP32 model is carried over,
-plus a ``quantization`` entry (format, weight bits, calibration) that the Rust runtime
+for CPUs with VNNI, ARM or GPUs. ``--keep-float PREFIX`` leaves the layers whose weights'
+names start with PREFIX in float: the bundled vocalfolds model keeps its encoder's stem
+and blocks 0-3 so, which brings 7-bit agreement to 99.5 % (``make quantize``). The
+Foramen metadata of the FP32 model is carried over, plus a ``quantization`` entry
+(format, weight bits, calibration, float layers) that the Rust runtime
 reads: it refuses an 8-bit model on an x86 CPU without VNNI instead of drawing garbage.
 
 CLI (from ``models/training``)::
 
     python -m foramen_train.quantize --model ../vocalfolds.onnx --config configs/vocalfolds.toml \\
-        --out ../vocalfolds.int8.onnx [--frames 64] [--method minmax|entropy|percentile] [--full-range]
+        --out ../vocalfolds.int8.onnx [--frames 64] [--method minmax|entropy|percentile] [--full-range] \\
+        [--keep-float PREFIX ...]
 """
 
 from __future__ import annotations
@@ -58,10 +62,35 @@ def calibration_tensors(model: Path, root: Path, list_name: str, frames: int) ->
     return spec.get("name", proto.graph.input[0].name), tensors
 
 
+def float_nodes(model: onnx.ModelProto, prefixes: list[str]) -> list[str]:
+    """Names of the nodes whose weights (initializers) start with one of ``prefixes``,
+    e.g. ``head.1`` for the classifier; a prefix that matches nothing is an error."""
+    weights = {init.name for init in model.graph.initializer}
+    names = []
+    for prefix in prefixes:
+        found = [
+            node.name
+            for node in model.graph.node
+            if any(name in weights and name.startswith(prefix) for name in node.input)
+        ]
+        if not found:
+            raise QuantizeError(f"--keep-float {prefix}: no layer's weights start with it")
+        names += [name for name in found if name not in names]
+    return names
+
+
 def quantize(
-    model: Path, out: Path, root: Path, list_name: str, frames: int, method: str, reduce_range: bool = False
+    model: Path,
+    out: Path,
+    root: Path,
+    list_name: str,
+    frames: int,
+    method: str,
+    reduce_range: bool = False,
+    keep_float: list[str] | None = None,
 ) -> dict:
-    """Write the INT8 QDQ model to ``out``; return a summary."""
+    """Write the INT8 QDQ model to ``out``; return a summary. Layers whose weights start
+    with a prefix in ``keep_float`` stay in float."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -91,6 +120,7 @@ def quantize(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference and graph fusions first, as ONNX Runtime's guide asks.
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        excluded = float_nodes(onnx.load(str(prepared)), keep_float or [])
         quantize_static(
             str(prepared),
             str(out),
@@ -101,6 +131,7 @@ def quantize(
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
             reduce_range=reduce_range,
+            nodes_to_exclude=excluded,
         )
     source = onnx.load(str(model), load_external_data=False)
     result = onnx.load(str(out))
@@ -112,6 +143,8 @@ def quantize(
         "calibration": method,
         "calibration_frames": len(tensors),
     }
+    if keep_float:
+        quantization["float_layers"] = list(keep_float)
     for prop in source.metadata_props:
         entry = result.metadata_props.add()
         entry.key, entry.value = prop.key, prop.value
@@ -126,6 +159,7 @@ def quantize(
         "calibration_frames": len(tensors),
         "method": method,
         "weight_bits": quantization["weight_bits"],
+        "float_layers": list(keep_float or []),
         "fp32_bytes": model.stat().st_size,
         "int8_bytes": out.stat().st_size,
     }
@@ -155,12 +189,26 @@ def main(argv: list[str] | None = None) -> int:
         help="8-bit weights: closer to FP32, but only for CPUs with VNNI, ARM or a GPU (Foramen refuses "
         "such a model on an x86 CPU without VNNI, where u8*s8 sums saturate)",
     )
+    parser.add_argument(
+        "--keep-float",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="leave the layers whose weights start with PREFIX in float (e.g. head.1, the classifier); repeatable",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
         root = args.data_root or cfg.data_root()
         summary = quantize(
-            args.model, args.out, Path(root), cfg.data.train_list, args.frames, args.method, args.reduce_range
+            args.model,
+            args.out,
+            Path(root),
+            cfg.data.train_list,
+            args.frames,
+            args.method,
+            args.reduce_range,
+            args.keep_float,
         )
     except (ConfigError, DataError, QuantizeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -407,3 +407,51 @@ def test_fidelity_refuses_models_with_different_contracts(run_dir, tiny_dataset,
     err = capsys.readouterr().err
     assert str(other) in err and "'input'" in err
     assert not out.exists()
+
+
+def test_flip_averaging_is_mirror_symmetric_and_changes_nothing_for_a_symmetric_model():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 6, 10)).astype(np.float32)
+    ramp = np.linspace(-2, 2, 10, dtype=np.float32)
+
+    def lopsided(frame):  # favours class 0 on the left: not mirror-symmetric itself
+        return np.concatenate([frame[:, :2] + ramp, frame[:, 2:]], axis=1)
+
+    tta = evaluate.flip_predictor(lopsided)
+    assert np.allclose(tta(np.ascontiguousarray(x[..., ::-1])), tta(x)[..., ::-1], atol=1e-6)
+    assert not np.allclose(tta(x).argmax(1), lopsided(x).argmax(1))
+
+    def symmetric(frame):
+        return frame * 3.0
+
+    plain = torch.from_numpy(symmetric(x)).log_softmax(1).numpy()
+    assert np.allclose(evaluate.flip_predictor(symmetric)(x), plain, atol=1e-5)
+
+
+def test_keep_float_leaves_the_named_layers_unquantized_and_says_so(run_dir, tiny_dataset, tmp_path, capsys):
+    from foramen_train import quantize
+
+    base = [
+        "--model",
+        str(run_dir / "model.onnx"),
+        "--config",
+        str(run_dir / "config.toml"),
+        "--data-root",
+        str(tiny_dataset),
+        "--frames",
+        "4",
+    ]
+    out = tmp_path / "mixed.onnx"
+    assert quantize.main([*base, "--out", str(out), "--keep-float", "head.1"]) == 0
+    proto = onnx.load(str(out))
+    int8 = {t.name for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    floats = {t.name for t in proto.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    assert "head.1.weight" in floats and not any(name.startswith("head.1.") for name in int8)
+    assert any(name.startswith("head.0.") for name in int8), sorted(int8)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props[export.METADATA_KEY])["quantization"]["float_layers"] == ["head.1"]
+    # A prefix that names no layer is refused, naming it, and nothing is written.
+    missing = tmp_path / "missing.onnx"
+    assert quantize.main([*base, "--out", str(missing), "--keep-float", "decoder.nope"]) == 1
+    assert "--keep-float decoder.nope" in capsys.readouterr().err
+    assert not missing.exists()

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from foramen_train.losses import LossConfig, SegmentationLoss, _ohem, dice_loss
+from foramen_train.losses import LossConfig, SegmentationLoss, _ohem, dice_loss, lovasz_softmax
 
 
 def batch(seed=0):
@@ -26,6 +26,7 @@ def batch(seed=0):
         LossConfig(ce_weight=0),
         LossConfig(class_weights=[1, 2, 3, 4]),
         LossConfig(ohem_thresh=0.7, ohem_min_kept=10),
+        LossConfig(dice_weight=0, lovasz_weight=1.0),
     ],
 )
 def test_ignored_pixels_do_not_matter(cfg):
@@ -47,7 +48,12 @@ def test_cross_entropy_equals_mean_over_labelled_pixels():
 def test_all_ignored_gives_zero_not_nan():
     logits, target = batch()
     target[:] = 255
-    for cfg in (LossConfig(), LossConfig(class_weights=[1, 1, 1, 1]), LossConfig(ohem_thresh=0.7)):
+    for cfg in (
+        LossConfig(),
+        LossConfig(class_weights=[1, 1, 1, 1]),
+        LossConfig(ohem_thresh=0.7),
+        LossConfig(lovasz_weight=1.0),
+    ):
         loss = SegmentationLoss(4, 255, cfg)(logits.requires_grad_(), target)
         assert torch.isfinite(loss) and loss.item() == 0.0
         loss.backward()
@@ -124,3 +130,39 @@ def test_ohem_without_host_reads_equals_the_plain_statement(thresh, min_kept):
         assert torch.allclose(got, _reference_ohem(per_pixel[valid], thresh, min_kept), atol=1e-6)
     none = torch.zeros(2, 8, 8, dtype=torch.bool)
     assert _ohem(per_pixel, none, 0.7, 10).item() == 0.0
+
+
+def test_lovasz_on_hard_predictions_is_one_minus_miou_of_the_classes_present():
+    logits, target = batch(3)
+    hard = F.one_hot(logits.argmax(1), 4).permute(0, 3, 1, 2).float() * 1e4
+    pred, valid = hard.argmax(1)[target != 255], target[target != 255]
+    ious = [
+        ((pred == c) & (valid == c)).sum().item() / ((pred == c) | (valid == c)).sum().item()
+        for c in valid.unique().tolist()
+    ]
+    assert math.isclose(lovasz_softmax(hard, target, 255).item(), 1 - sum(ious) / len(ious), rel_tol=1e-5)
+
+
+def test_lovasz_equals_the_jaccard_loss_integrated_over_error_thresholds():
+    # The Lovasz extension of a set function is its integral over thresholds t of the
+    # set {pixels with error >= t}: an independent way to the same number.
+    logits, target = batch(4)
+    probs = logits.softmax(1)
+    valid = target != 255
+    expected = []
+    for c in target[valid].unique().tolist():
+        truth = target[valid] == c
+        errors = (truth.float() - probs.permute(0, 2, 3, 1)[valid][:, c]).abs().double()
+        levels = torch.cat([torch.zeros(1, dtype=torch.float64), errors.sort().values])
+        integral = 0.0
+        for lo, hi in zip(levels[:-1].tolist(), levels[1:].tolist()):
+            wrong = errors >= hi
+            union = (truth | wrong).sum().item()
+            integral += (hi - lo) * (1 - (truth & ~wrong).sum().item() / union)
+        expected.append(integral)
+    assert math.isclose(lovasz_softmax(logits, target, 255).item(), sum(expected) / len(expected), rel_tol=1e-4)
+
+
+def test_lovasz_is_refused_in_distributed_training():
+    with pytest.raises(ValueError, match="train.loss.lovasz_weight"):
+        SegmentationLoss(4, 255, LossConfig(lovasz_weight=1.0), sync=True)

@@ -119,3 +119,22 @@ def test_unknown_decoder_is_named():
     cfg.decoder = "unet"
     with pytest.raises(ValueError, match="model.decoder: 'unet'"):
         PPLiteSeg(cfg)
+
+
+def test_head_dropout_acts_in_training_only_and_keeps_the_weights_keys():
+    cfg = tiny(width=96, height=64, aux=True)
+    plain = PPLiteSeg(cfg)
+    cfg_drop = tiny(width=96, height=64, aux=True)
+    cfg_drop.head_dropout = 0.5
+    dropping = PPLiteSeg(cfg_drop)
+    assert dropping.state_dict().keys() == plain.state_dict().keys()
+    dropping.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 96)
+    plain.eval(), dropping.eval()
+    with torch.no_grad():
+        assert torch.equal(plain(x), dropping(x))
+        dropping.train()
+        assert not torch.allclose(dropping(x), dropping(x))
+    cfg_drop.head_dropout = 1.0
+    with pytest.raises(ValueError, match="model.head_dropout"):
+        PPLiteSeg(cfg_drop)
