@@ -198,6 +198,12 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
     assert min(agree) > 0.9, agree
 
 
+def quantize_args(run_dir, dataset, out, *extra):
+    """`foramen_train.quantize` arguments for the run's model on 4 frames of ``dataset``."""
+    paths = {"--model": run_dir / "model.onnx", "--config": run_dir / "config.toml", "--data-root": dataset}
+    return [*(str(x) for kv in {**paths, "--out": out}.items() for x in kv), "--frames", "4", *extra]
+
+
 def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_path):
     """Weights within +-64 (7 bits) by default and with `--reduce-range`, so u8 x s8 sums cannot
     saturate on CPUs without VNNI; the full 8-bit range only with `--full-range`, and the
@@ -215,24 +221,7 @@ def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_pa
     outs, bits = {}, {}
     for flag in (["--full-range"], [], ["--reduce-range"]):
         out = tmp_path / f"m{''.join(flag)}.onnx"
-        assert (
-            quantize.main(
-                [
-                    "--model",
-                    str(run_dir / "model.onnx"),
-                    "--config",
-                    str(run_dir / "config.toml"),
-                    "--data-root",
-                    str(tiny_dataset),
-                    "--out",
-                    str(out),
-                    "--frames",
-                    "4",
-                    *flag,
-                ]
-            )
-            == 0
-        )
+        assert quantize.main(quantize_args(run_dir, tiny_dataset, out, *flag)) == 0
         key = flag[0] if flag else "default"
         outs[key] = weight_extremes(out)
         props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
@@ -431,18 +420,8 @@ def test_flip_averaging_is_mirror_symmetric_and_changes_nothing_for_a_symmetric_
 def test_keep_float_leaves_the_named_layers_unquantized_and_says_so(run_dir, tiny_dataset, tmp_path, capsys):
     from foramen_train import quantize
 
-    base = [
-        "--model",
-        str(run_dir / "model.onnx"),
-        "--config",
-        str(run_dir / "config.toml"),
-        "--data-root",
-        str(tiny_dataset),
-        "--frames",
-        "4",
-    ]
     out = tmp_path / "mixed.onnx"
-    assert quantize.main([*base, "--out", str(out), "--keep-float", "head.1"]) == 0
+    assert quantize.main(quantize_args(run_dir, tiny_dataset, out, "--keep-float", "head.1")) == 0
     proto = onnx.load(str(out))
     int8 = {t.name for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8}
     floats = {t.name for t in proto.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
@@ -452,6 +431,6 @@ def test_keep_float_leaves_the_named_layers_unquantized_and_says_so(run_dir, tin
     assert json.loads(props[export.METADATA_KEY])["quantization"]["float_layers"] == ["head.1"]
     # A prefix that names no layer is refused, naming it, and nothing is written.
     missing = tmp_path / "missing.onnx"
-    assert quantize.main([*base, "--out", str(missing), "--keep-float", "decoder.nope"]) == 1
+    assert quantize.main(quantize_args(run_dir, tiny_dataset, missing, "--keep-float", "decoder.nope")) == 1
     assert "--keep-float decoder.nope" in capsys.readouterr().err
     assert not missing.exists()
