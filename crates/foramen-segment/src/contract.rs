@@ -57,7 +57,8 @@ pub struct Quantization {
     #[serde(default)]
     pub calibration_frames: u32,
     /// Weight-name prefixes of the layers left in float (`--keep-float`): the bundled
-    /// models keep their first layers, where 7-bit weights shifted the decisions most.
+    /// vocalfolds model keeps its encoder's first layers, where 7-bit weights shifted the
+    /// decisions most.
     #[serde(default)]
     pub float_layers: Vec<String>,
 }

@@ -62,9 +62,10 @@ def calibration_tensors(model: Path, root: Path, list_name: str, frames: int) ->
     return spec.get("name", proto.graph.input[0].name), tensors
 
 
-def float_nodes(model: onnx.ModelProto, prefixes: list[str]) -> list[str]:
+def float_nodes(model: onnx.ModelProto, prefixes: list[str], source: Path) -> list[str]:
     """Names of the nodes whose weights (initializers) start with one of ``prefixes``,
-    e.g. ``head.1`` for the classifier; a prefix that matches nothing is an error."""
+    e.g. ``head.1`` for the classifier; a prefix that matches nothing is an error naming
+    ``source``, the model it came from."""
     weights = {init.name for init in model.graph.initializer}
     names = []
     for prefix in prefixes:
@@ -74,7 +75,7 @@ def float_nodes(model: onnx.ModelProto, prefixes: list[str]) -> list[str]:
             if any(name in weights and name.startswith(prefix) for name in node.input)
         ]
         if not found:
-            raise QuantizeError(f"--keep-float {prefix}: no layer's weights start with it")
+            raise QuantizeError(f"{source}: --keep-float {prefix}: no layer's weights start with it")
         names += [name for name in found if name not in names]
     return names
 
@@ -120,7 +121,7 @@ def quantize(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference and graph fusions first, as ONNX Runtime's guide asks.
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
-        excluded = float_nodes(onnx.load(str(prepared)), keep_float or [])
+        excluded = float_nodes(onnx.load(str(prepared)), keep_float or [], model)
         quantize_static(
             str(prepared),
             str(out),

@@ -432,5 +432,6 @@ def test_keep_float_leaves_the_named_layers_unquantized_and_says_so(run_dir, tin
     # A prefix that names no layer is refused, naming it, and nothing is written.
     missing = tmp_path / "missing.onnx"
     assert quantize.main(quantize_args(run_dir, tiny_dataset, missing, "--keep-float", "decoder.nope")) == 1
-    assert "--keep-float decoder.nope" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--keep-float decoder.nope" in err and str(run_dir / "model.onnx") in err
     assert not missing.exists()
