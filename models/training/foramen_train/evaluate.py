@@ -88,10 +88,16 @@ def ensemble_predictor(members: list[tuple[Path, Predictor, dict[str, Any]]]) ->
     predictors = [predict for _, predict, _ in members]
 
     def predict(x: np.ndarray) -> np.ndarray:
-        probs = sum(torch.from_numpy(p(x)).float().softmax(1) for p in predictors) / len(predictors)
-        return probs.clamp_min(1e-12).log().numpy()
+        return log_mean_softmax([p(x) for p in predictors])
 
     return predict, first
+
+
+def log_mean_softmax(logits: list[np.ndarray]) -> np.ndarray:
+    """The log of the mean class probabilities of several ``(N, C, H, W)`` logits: its
+    argmax is the averaged class (an ensemble's, or a frame's and its mirror's)."""
+    probs = sum(torch.from_numpy(each).float().softmax(1) for each in logits) / len(logits)
+    return probs.clamp_min(1e-12).log().numpy()
 
 
 def flip_predictor(predict: Predictor) -> Predictor:
@@ -100,9 +106,8 @@ def flip_predictor(predict: Predictor) -> Predictor:
     so its argmax is the averaged class. The frame is seen twice, at twice the model time."""
 
     def flipped(x: np.ndarray) -> np.ndarray:
-        plain = torch.from_numpy(predict(x)).float().softmax(1)
-        mirror = torch.from_numpy(predict(np.ascontiguousarray(x[..., ::-1]))).float().softmax(1).flip(-1)
-        return ((plain + mirror) / 2).clamp_min(1e-12).log().numpy()
+        mirror = predict(np.ascontiguousarray(x[..., ::-1]))[..., ::-1]
+        return log_mean_softmax([predict(x), np.ascontiguousarray(mirror)])
 
     return flipped
 

@@ -112,12 +112,14 @@ class SegmentationLoss(nn.Module):
         loss = logits.new_zeros(())
         if self.cfg.ce_weight > 0:
             loss = loss + self.cfg.ce_weight * self._nll(log_probs, target)
+        # One softmax for both probability terms (a full-resolution tensor each time).
+        probs = log_probs.exp() if self.cfg.dice_weight > 0 or self.cfg.lovasz_weight > 0 else None
         if self.cfg.dice_weight > 0:
             loss = loss + self.cfg.dice_weight * _dice_from_probs(
-                log_probs.exp(), target, self.ignore_index, reduce=all_reduce_sum if self.sync else None
+                probs, target, self.ignore_index, reduce=all_reduce_sum if self.sync else None
             )
         if self.cfg.lovasz_weight > 0:
-            loss = loss + self.cfg.lovasz_weight * _lovasz_from_probs(log_probs.exp(), target, self.ignore_index)
+            loss = loss + self.cfg.lovasz_weight * _lovasz_from_probs(probs, target, self.ignore_index)
         return loss
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
