@@ -187,6 +187,18 @@ def test_ignored_classes_are_left_out_like_void_in_cityscapes(tmp_path, foramen_
     bone = CLASSES.index("bone")
     assert doc["per_class"]["bone"]["auc"] == pytest.approx(roc_auc_score(t == bone, pr[bone]), abs=1e-4)
     assert "Ignored classes: ligament" in (tmp_path / "o" / "report.md").read_text()
+    # The largest confusions: scikit-learn's largest off-diagonal cells (the ignored row
+    # never), each with the mIoU had its pixels been predicted right.
+    cm = confusion_matrix(t, p, labels=labels)
+    cells = sorted((-cm[a, b], a, b) for a in scored for b in labels if a != b and cm[a, b])[:5]
+    assert [(c["truth"], c["predicted"], c["pixels"]) for c in doc["confusions"]] == [
+        (CLASSES[a], CLASSES[b], -n) for n, a, b in cells
+    ]
+    _, a, b = cells[0]
+    fixed = np.where((t == a) & (p == b), a, p)
+    iou_fixed = jaccard_score(t, fixed, labels=labels, average=None, zero_division=0)
+    assert doc["confusions"][0]["miou_if_right"] == pytest.approx(np.mean(iou_fixed[scored]), abs=1e-12)
+    assert doc["confusions"][0]["share_of_truth"] == pytest.approx(cm[a, b] / cm[a].sum(), abs=1e-12)
     # --no-ignore scores every class; --ignore-classes replaces the data set's choice.
     r = run_eval(foramen_bin, root, tmp_path / "all", "--no-ignore")
     assert r.returncode == 0, r.stderr

@@ -3,12 +3,14 @@
 //! The pixel confusion matrix with per-class precision, recall, one-vs-rest accuracy,
 //! IoU and Dice; one-vs-rest ROC/AUC streamed into fixed-size histograms; the
 //! evaluation accumulator (`evaluation`) and its typed report (`report`: JSON and
-//! Markdown); the reader study's per-image scores and tests (`reader_study`: one-way
-//! ANOVA, Kruskal-Wallis, Friedman, Wilcoxon signed-rank with Holm's correction),
-//! written to agree with SciPy; and the figures (`plot`).
+//! Markdown) with its largest confusions and what each costs (`confusions`); the
+//! reader study's per-image scores and tests (`reader_study`: one-way ANOVA,
+//! Kruskal-Wallis, Friedman, Wilcoxon signed-rank with Holm's correction), written to
+//! agree with SciPy; and the figures (`plot`).
 
 mod auc;
 mod confusion;
+pub mod confusions;
 pub mod evaluation;
 pub mod plot;
 pub mod reader_study;

@@ -133,6 +133,7 @@ impl EvalReport {
             "per_class": per_class,
             "pixel_accuracy": num(self.pixel_accuracy),
             "temporal": {"flip_rate": num(self.flip_rate), "pixels": self.stable_pixels},
+            "confusions": crate::confusions::to_json(self),
         });
         for (which, key, _) in Average::ALL {
             doc[key] = Value::Object(fields(&|f| self.average(which, f)));
@@ -141,7 +142,7 @@ impl EvalReport {
     }
 
     /// The head of `report.md`: what was evaluated, the ignored classes, the per-class
-    /// table with the averages, pixel accuracy and the flip rate.
+    /// table with the averages, pixel accuracy, the flip rate and the largest confusions.
     pub fn markdown(&self, list: &str) -> String {
         let ignored = self.ignored_names();
         let ignored_line = if ignored.is_empty() {
@@ -174,6 +175,7 @@ impl EvalReport {
             cell(self.pixel_accuracy),
             cell(self.flip_rate)
         );
+        md.push_str(&crate::confusions::markdown(self));
         md
     }
 

@@ -125,7 +125,9 @@ class TrainConfig:
             and BatchNorm statistics) for the whole run: generic pretrained edge filters,
             and no backward pass through the full-resolution layers (the bulk of a CPU step).
         init_from: start from this checkpoint's weights (a ``best.pt`` of the same
-            architecture and classes), as a fine-tune does; empty = no checkpoint.
+            architecture and classes; the input size and head dropout may differ, so a
+            model trained small can go on at a larger size), as a fine-tune does; empty =
+            no checkpoint.
         loss: loss settings (``[train.loss]``).
     """
 

@@ -110,9 +110,27 @@ def build_model(cfg: Config, spec: DatasetSpec, aux: bool) -> PPLiteSeg:
     return model
 
 
+# [model] keys that shape no weight: a checkpoint seeds a run that differs only in these
+# (auxiliary heads are left out of the load; a fully convolutional network takes any
+# input size, so a model trained small can go on at a larger size: progressive resizing).
+WEIGHTLESS_MODEL_KEYS = ("aux_heads", "width", "height", "head_dropout")
+
+
+def shaping_keys(model_config: dict) -> dict:
+    """The ``[model]`` keys of ``model_config`` that shape its weights: those of
+    ``WEIGHTLESS_MODEL_KEYS`` and those its encoder or decoder does not read are left out
+    (an FPN checkpoint does not care what ``sppm_channels`` its config carried)."""
+    unused = set(WEIGHTLESS_MODEL_KEYS)
+    if model_config.get("encoder", "stdc-scratch") != "stdc-scratch":
+        unused |= {"base_channels", "stage_blocks"}
+    unused |= {"decoder_channels", "sppm_channels"} if model_config.get("decoder") == "fpn" else {"fpn_channels"}
+    return {k: v for k, v in model_config.items() if k not in unused}
+
+
 def load_initial_weights(model: PPLiteSeg, path: Path, spec: DatasetSpec) -> None:
     """Copy a checkpoint's weights into ``model``: same architecture and class names
-    required (auxiliary heads may differ); the error names the file and what differs."""
+    required (auxiliary heads, input size and head dropout may differ); the error names
+    the file and what differs."""
     if not path.is_file():
         raise ConfigError(f"{path}: checkpoint not found (train.init_from)")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -121,9 +139,10 @@ def load_initial_weights(model: PPLiteSeg, path: Path, spec: DatasetSpec) -> Non
     names = [c["name"] for c in ckpt["dataset"]["classes"]]
     if names != spec.class_names:
         raise ConfigError(f"{path}: trained on classes {names}, the data set has {spec.class_names}")
-    theirs = {k: v for k, v in ckpt["model_config"].items() if k != "aux_heads"}
-    ours = {k: v for k, v in dataclasses.asdict(model.cfg).items() if k != "aux_heads"}
+    theirs = dict(ckpt["model_config"])
     theirs.setdefault("encoder", "stdc-scratch")
+    theirs.setdefault("decoder", "ppliteseg")
+    theirs, ours = shaping_keys(theirs), shaping_keys(dataclasses.asdict(model.cfg))
     if theirs != ours:
         diff = sorted(k for k in ours if theirs.get(k) != ours[k])
         raise ConfigError(f"{path}: model differs from [model] in {diff} (train.init_from needs the same network)")

@@ -197,6 +197,51 @@ def test_finetune_refuses_a_checkpoint_of_other_classes(tiny_dataset, tmp_path):
         finetune.finetune(tmp_path / "other.pt", tiny_dataset, "train.txt", tmp_path / "ft", steps=1)
 
 
+def test_a_checkpoint_seeds_a_run_at_another_input_size_but_not_another_network(tiny_dataset, tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(config_text(tiny_dataset))
+    base = tmp_path / "base"
+    assert train.main(["--config", str(path), "--out", str(base), "--no-progress", "--epochs", "1"]) == 0
+    ckpt = torch.load(base / "best.pt", weights_only=True)
+    spec = load_dataset_spec(tiny_dataset)
+    # Progressive resizing: the same weights at 96x128 with head dropout on.
+    larger = load_config(path).model
+    larger.width, larger.height, larger.head_dropout = 96, 128, 0.1
+    model = PPLiteSeg(larger.build(spec.num_classes))
+    train.load_initial_weights(model, base / "best.pt", spec)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in ckpt["state_dict"].items() if not k.startswith("aux."))
+    model.eval()
+    assert model(torch.zeros(1, 3, 128, 96)).shape == (1, spec.num_classes, 128, 96)
+    # A key that shapes weights is refused, named.
+    wider = load_config(path).model
+    wider.head_channels = 24
+    with pytest.raises(ConfigError, match=r"best.pt: model differs from \[model\] in \['head_channels'\]"):
+        train.load_initial_weights(PPLiteSeg(wider.build(spec.num_classes)), base / "best.pt", spec)
+    # Keys the encoder or decoder does not read are not compared either.
+    fpn = {"encoder": "efficientnet-lite0", "decoder": "fpn", "fpn_channels": 64, "sppm_channels": 96}
+    fpn |= {"decoder_channels": [32, 64, 96], "base_channels": 16, "head_channels": 32, "width": 320}
+    assert train.shaping_keys(fpn) == {
+        "encoder": "efficientnet-lite0",
+        "decoder": "fpn",
+        "fpn_channels": 64,
+        "head_channels": 32,
+    }
+    ppl = {
+        "encoder": "stdc-scratch",
+        "decoder": "ppliteseg",
+        "fpn_channels": 64,
+        "sppm_channels": 96,
+        "base_channels": 16,
+    }
+    assert train.shaping_keys(ppl) == {
+        "encoder": "stdc-scratch",
+        "decoder": "ppliteseg",
+        "sppm_channels": 96,
+        "base_channels": 16,
+    }
+
+
 def test_adapt_scores_the_rest_of_each_sequence_and_resumes(tiny_dataset, tmp_path):
     from foramen_train import adapt
 
