@@ -32,6 +32,15 @@ def config_text(root: Path, model: str = TINY_MODEL, extra: str = "") -> str:
     return f'[data]\nroot = "{root}"\n{model}\n[train]\nepochs = 2\nbatch_size = 4\nlr = 5e-3\n{extra}'
 
 
+def one_epoch_run(root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A one-epoch run of the tiny model on ``root``: its config file and run folder."""
+    path = tmp_path / "c.toml"
+    path.write_text(config_text(root))
+    base = tmp_path / "base"
+    assert train.main(["--config", str(path), "--out", str(base), "--no-progress", "--epochs", "1"]) == 0
+    return path, base
+
+
 def test_lite0_features_come_from_the_wheels_weights():
     model = PPLiteSeg(ModelConfig(num_classes=4, width=64, height=96, encoder="efficientnet-lite0"), pretrained=True)
     state = torch.load(encoders.weights_path("efficientnet-lite0"), map_location="cpu", weights_only=True)
@@ -186,10 +195,7 @@ def test_finetune_starts_from_the_checkpoint(tiny_dataset, tmp_path):
 
 
 def test_finetune_refuses_a_checkpoint_of_other_classes(tiny_dataset, tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text(config_text(tiny_dataset))
-    base = tmp_path / "base"
-    assert train.main(["--config", str(path), "--out", str(base), "--no-progress", "--epochs", "1"]) == 0
+    _, base = one_epoch_run(tiny_dataset, tmp_path)
     ckpt = torch.load(base / "best.pt", weights_only=True)
     ckpt["dataset"]["classes"][1]["name"] = "nerve"
     torch.save(ckpt, tmp_path / "other.pt")
@@ -198,10 +204,7 @@ def test_finetune_refuses_a_checkpoint_of_other_classes(tiny_dataset, tmp_path):
 
 
 def test_a_checkpoint_seeds_a_run_at_another_input_size_but_not_another_network(tiny_dataset, tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text(config_text(tiny_dataset))
-    base = tmp_path / "base"
-    assert train.main(["--config", str(path), "--out", str(base), "--no-progress", "--epochs", "1"]) == 0
+    path, base = one_epoch_run(tiny_dataset, tmp_path)
     ckpt = torch.load(base / "best.pt", weights_only=True)
     spec = load_dataset_spec(tiny_dataset)
     # Progressive resizing: the same weights at 96x128 with head dropout on.
@@ -245,10 +248,7 @@ def test_a_checkpoint_seeds_a_run_at_another_input_size_but_not_another_network(
 def test_adapt_scores_the_rest_of_each_sequence_and_resumes(tiny_dataset, tmp_path):
     from foramen_train import adapt
 
-    path = tmp_path / "c.toml"
-    path.write_text(config_text(tiny_dataset))
-    base = tmp_path / "base"
-    assert train.main(["--config", str(path), "--out", str(base), "--no-progress", "--epochs", "1"]) == 0
+    _, base = one_epoch_run(tiny_dataset, tmp_path)
     groups = adapt.sequences(tiny_dataset, "val.txt")
     assert list(groups) == ["images"] and [i.name for i, _ in groups["images"]] == [f"val{i:03d}.png" for i in range(4)]
     out = tmp_path / "adapt"
