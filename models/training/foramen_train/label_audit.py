@@ -3,7 +3,7 @@
 CLI::
 
     python -m foramen_train.label_audit --data ../shared/data/vocalfolds --list train.txt --list val.txt \\
-        --class-index 0 [--dark 40] [--band 12] [--json out.json]
+        --class-index 0 [--dark 40] [--band 12] [--by-sequence] [--json out.json]
 
 For each list it reports, for the class: its share of the pixels and the frames holding
 it, the share of its pixels that are dark in the image (the brightest channel under
@@ -12,6 +12,13 @@ another label (thin gaps between annotated regions), and the IoU that the rule "
 pixel -> this class" reaches against the masks. On vocalfolds this showed that ``void``
 is mostly unannotated tissue in the training sequences and mostly thin gaps in the
 validation ones, not the view's dark surround (see ``models/vocalfolds.md``).
+
+``--by-sequence`` reports each list per image folder (a sequence, in the PaddleSeg layout
+of one folder per sequence): a label drawn one way in one sequence and another way in
+the rest shows up as a sequence whose dark share stands apart. On vocalfolds class 6
+(intubation) it showed that patient1/seq3 labels only the tube's white coil, where
+every other sequence labels its dark body too (``models/training/README.md``, "Where the
+gap is").
 """
 
 from __future__ import annotations
@@ -28,9 +35,25 @@ from .data import DataError, load_image, read_list, read_mask_values
 
 def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: int = 12) -> dict:
     """Statistics of ``class_index`` over the frames of ``root/list_name``."""
+    return audit_pairs(read_list(root, list_name), list_name, class_index, dark, band)
+
+
+def audit_by_sequence(root: Path, list_name: str, class_index: int, dark: int = 40, band: int = 12) -> list[dict]:
+    """:func:`audit` for each image folder of ``root/list_name``, in list order; each
+    result's ``list`` is ``LIST:FOLDER`` (the folder relative to ``root``)."""
+    groups: dict[str, list[tuple[Path, Path]]] = {}
+    for image_path, mask_path in read_list(root, list_name):
+        parent = image_path.parent.resolve()
+        folder = parent.relative_to(root.resolve()).as_posix() if parent.is_relative_to(root.resolve()) else str(parent)
+        groups.setdefault(folder, []).append((image_path, mask_path))
+    return [audit_pairs(pairs, f"{list_name}:{folder}", class_index, dark, band) for folder, pairs in groups.items()]
+
+
+def audit_pairs(pairs: list[tuple[Path, Path]], label: str, class_index: int, dark: int, band: int) -> dict:
+    """Statistics of ``class_index`` over ``pairs`` (image, mask), reported as ``label``."""
     pixels = frames = holding = in_class = dark_in = band_in = 0
     rule_inter = rule_union = 0
-    for image_path, mask_path in read_list(root, list_name):
+    for image_path, mask_path in pairs:
         mask = read_mask_values(mask_path)
         image = load_image(image_path)
         if image.shape[:2] != mask.shape:
@@ -53,7 +76,7 @@ def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: in
         return a / b if b else float("nan")
 
     return {
-        "list": list_name,
+        "list": label,
         "class_index": class_index,
         "frames": frames,
         "frames_with_class": holding,
@@ -74,10 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--class-index", type=int, required=True, help="class to audit")
     parser.add_argument("--dark", type=int, default=40, help="a pixel is dark when its brightest channel is below this")
     parser.add_argument("--band", type=int, default=12, help="band width in pixels next to other labels")
+    parser.add_argument("--by-sequence", action="store_true", help="one report per image folder of each list")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     try:
-        results = [audit(args.data, name, args.class_index, args.dark, args.band) for name in args.lists]
+        results = []
+        for name in args.lists:
+            if args.by_sequence:
+                results += audit_by_sequence(args.data, name, args.class_index, args.dark, args.band)
+            else:
+                results.append(audit(args.data, name, args.class_index, args.dark, args.band))
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -48,3 +48,32 @@ def test_audit_names_a_bad_mask(tmp_path, capsys):
     (tmp_path / "l.txt").write_text("i/a.png i/m.png\n")
     assert label_audit.main(["--data", str(tmp_path), "--list", "l.txt", "--class-index", "0"]) == 1
     assert "i/m.png" in capsys.readouterr().err
+
+
+def test_by_sequence_singles_out_the_folder_that_draws_the_class_differently(tmp_path):
+    # Two sequences; each frame is half dark. Class 1 covers the dark half in seq a and
+    # the bright half in seq b (another labelling convention for the same class).
+    lines = []
+    for seq, rows in (("p/a", slice(0, 4)), ("p/b", slice(4, 8))):
+        (tmp_path / "img" / seq).mkdir(parents=True)
+        (tmp_path / "ann" / seq).mkdir(parents=True)
+        for k in range(2):
+            image = np.full((8, 8, 3), 200, np.uint8)
+            image[:4] = 10
+            mask = np.zeros((8, 8), np.uint8)
+            mask[rows] = 1
+            Image.fromarray(image).save(tmp_path / "img" / seq / f"{k}.png")
+            Image.fromarray(mask).save(tmp_path / "ann" / seq / f"{k}.png")
+            lines.append(f"img/{seq}/{k}.png ann/{seq}/{k}.png")
+    (tmp_path / "l.txt").write_text("\n".join(lines) + "\n")
+    whole = label_audit.audit(tmp_path, "l.txt", 1)
+    assert whole["dark_share"] == 0.5 and whole["frames_with_class"] == 4
+    per = label_audit.audit_by_sequence(tmp_path, "l.txt", 1)
+    assert [(r["list"], r["frames"], r["dark_share"]) for r in per] == [
+        ("l.txt:img/p/a", 2, 1.0),
+        ("l.txt:img/p/b", 2, 0.0),
+    ]
+    out = tmp_path / "seq.json"
+    args = ["--data", str(tmp_path), "--list", "l.txt", "--class-index", "1", "--by-sequence", "--json", str(out)]
+    assert label_audit.main(args) == 0
+    assert [r["dark_share"] for r in json.loads(out.read_text())] == [1.0, 0.0]
