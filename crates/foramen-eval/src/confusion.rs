@@ -84,6 +84,23 @@ impl ConfusionMatrix {
         Ok(())
     }
 
+    /// A matrix from its rows (truth) of per-prediction counts, as `EvalReport::matrix`
+    /// holds them.
+    pub(crate) fn from_rows(rows: &[Vec<u64>], ignore: u8) -> Self {
+        Self {
+            n: rows.len(),
+            counts: rows.concat(),
+            ignore,
+        }
+    }
+
+    /// Moves `pixels` of truth `t` from prediction `p` to the diagonal: what the matrix
+    /// would be had they been predicted right.
+    pub(crate) fn correct(&mut self, t: usize, p: usize, pixels: u64) {
+        self.counts[t * self.n + p] -= pixels;
+        self.counts[t * self.n + t] += pixels;
+    }
+
     /// Count of pixels with truth `t` predicted as `p`.
     pub fn get(&self, t: usize, p: usize) -> u64 {
         self.counts[t * self.n + p]

@@ -10,6 +10,8 @@
 
 use serde_json::{Value, json};
 
+use crate::ConfusionMatrix;
+use crate::evaluation::IGNORE;
 use crate::report::{EvalReport, num};
 
 /// How many confusions `metrics.json` and `report.md` list.
@@ -31,29 +33,13 @@ pub struct Confusion {
     pub miou_if_right: Option<f64>,
 }
 
-/// Mean IoU over the classes present in the truth of `matrix` (rows truth, columns
-/// prediction), ignored classes left out: the definition of [`crate::Average::Present`].
-pub fn mean_iou_present(matrix: &[Vec<u64>], ignored: &[bool]) -> Option<f64> {
-    let n = matrix.len();
-    let ious: Vec<f64> = (0..n)
-        .filter(|&k| !ignored[k])
-        .filter_map(|k| {
-            let support: u64 = matrix[k].iter().sum();
-            let predicted: u64 = matrix.iter().map(|row| row[k]).sum();
-            let tp = matrix[k][k];
-            (support > 0).then(|| tp as f64 / (support + predicted - tp) as f64)
-        })
-        .collect();
-    (!ious.is_empty()).then(|| ious.iter().sum::<f64>() / ious.len() as f64)
-}
-
 /// The `count` largest off-diagonal cells of the report's matrix, largest first (ties
-/// by truth, then prediction index), rows of ignored classes left out (their truth is
-/// never scored).
+/// by truth, then prediction index). Rows of ignored classes are empty (their truth is
+/// never scored), so they never appear, and the mean IoU over the classes present in the
+/// truth leaves them out as [`crate::Average::Present`] does.
 pub fn largest(report: &EvalReport, count: usize) -> Vec<Confusion> {
     let m = &report.matrix;
     let mut cells: Vec<(usize, usize, u64)> = (0..m.len())
-        .filter(|&t| !report.ignored[t])
         .flat_map(|t| (0..m.len()).map(move |p| (t, p)))
         .filter(|&(t, p)| t != p && m[t][p] > 0)
         .map(|(t, p)| (t, p, m[t][p]))
@@ -63,15 +49,14 @@ pub fn largest(report: &EvalReport, count: usize) -> Vec<Confusion> {
         .into_iter()
         .take(count)
         .map(|(t, p, pixels)| {
-            let mut fixed = m.clone();
-            fixed[t][p] = 0;
-            fixed[t][t] += pixels;
+            let mut fixed = ConfusionMatrix::from_rows(m, IGNORE);
+            fixed.correct(t, p, pixels);
             Confusion {
                 truth: t,
                 predicted: p,
                 pixels,
                 share_of_truth: pixels as f64 / m[t].iter().sum::<u64>() as f64,
-                miou_if_right: mean_iou_present(&fixed, &report.ignored),
+                miou_if_right: fixed.mean_iou_present(),
             }
         })
         .collect()
@@ -152,8 +137,6 @@ mod tests {
         assert!((got[0].share_of_truth - 0.5).abs() < 1e-12);
         // As scored: IoU bg 3/5, a 3/7, b 1/5. With a -> b right: a 6/7, b 1/2, bg 3/5.
         let as_scored = r.average(crate::Average::Present, "iou").expect("mean");
-        let matrix_mean = mean_iou_present(&r.matrix, &r.ignored).expect("mean");
-        assert!((as_scored - matrix_mean).abs() < 1e-12);
         assert!((as_scored - (3.0 / 5.0 + 3.0 / 7.0 + 1.0 / 5.0) / 3.0).abs() < 1e-12);
         let fixed = got[0].miou_if_right.expect("mean");
         assert!((fixed - (3.0 / 5.0 + 6.0 / 7.0 + 1.0 / 2.0) / 3.0).abs() < 1e-12);
