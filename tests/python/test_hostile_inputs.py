@@ -1,6 +1,6 @@
 """User mistakes and hostile input through the real binary (issue 18).
 
-Each test names the issue's item it guards. The Rust tests (tests/cli.rs, tests/window.rs
+Each test names the issue's item it guards. The Rust tests (tests/cli/, tests/window/
 and the crates' own) cover the rest.
 """
 

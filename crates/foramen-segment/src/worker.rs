@@ -165,85 +165,90 @@ impl Drop for InferenceWorker {
     }
 }
 
+/// Loads the model, reporting a failure or a panicking loader as a fault (with the
+/// backoff before the next try); the status says which provider is in use.
+fn load_model(s: &Shared, cfg: &WorkerConfig, backoff: &mut u64) -> Option<Segmenter> {
+    lock(&s.state).status = WorkerStatus::Loading;
+    let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        Segmenter::load(&cfg.model, &cfg.model_cfg)
+    }));
+    let seg = match loaded {
+        Ok(Ok(seg)) => seg,
+        Ok(Err(e)) => {
+            fail(s, e.to_string(), backoff, cfg.max_backoff_ms);
+            return None;
+        }
+        Err(_) => {
+            let reason = format!("model {}: loader panicked", cfg.model.display());
+            fail(s, reason, backoff, cfg.max_backoff_ms);
+            return None;
+        }
+    };
+    let mut st = lock(&s.state);
+    st.status = WorkerStatus::Running;
+    st.loads += 1;
+    st.classes = Some(seg.classes().clone());
+    st.provider = seg.execution_provider();
+    st.provider_fallback = seg.provider_fallback().map(str::to_string);
+    Some(seg)
+}
+
+/// The newest frame, waiting for one; `None` once the worker is asked to stop.
+fn next_frame(s: &Shared) -> Option<Arc<Frame>> {
+    loop {
+        if s.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        // Wake up regularly so the heartbeat shows a live, idle worker.
+        match s.slot.take_timeout(Duration::from_millis(100)) {
+            Some(f) => return Some(f),
+            None => lock(&s.state).heartbeat_us = clock_us(),
+        }
+    }
+}
+
+/// Publishes a mask and its timings (counting it against the latency budget).
+fn publish(s: &Shared, cfg: &WorkerConfig, out: SegmentOutput) {
+    let now = clock_us();
+    s.latest.put(Arc::new(out.mask));
+    let mut st = lock(&s.state);
+    st.masks += 1;
+    st.heartbeat_us = now;
+    st.last_timings = out.timings;
+    if out.timings.total_ms() as f64 > cfg.latency_budget_ms {
+        st.over_budget += 1;
+    }
+}
+
+/// The worker thread: load the model, segment the newest frame until stopped; any
+/// fault (an error, a panic) reloads the model after a backoff.
 fn run(s: &Shared, cfg: &WorkerConfig, on_mask: &(dyn Fn() + Send)) {
     let mut backoff = cfg.backoff_ms.max(1);
     'reload: while !s.stop.load(Ordering::Relaxed) {
-        lock(&s.state).status = WorkerStatus::Loading;
-        let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            Segmenter::load(&cfg.model, &cfg.model_cfg)
-        }));
-        let mut seg = match loaded {
-            Ok(Ok(seg)) => seg,
-            Ok(Err(e)) => {
-                fail(s, e.to_string(), &mut backoff, cfg.max_backoff_ms);
-                continue;
-            }
-            Err(_) => {
-                fail(
-                    s,
-                    format!("model {}: loader panicked", cfg.model.display()),
-                    &mut backoff,
-                    cfg.max_backoff_ms,
-                );
-                continue;
-            }
+        let Some(mut seg) = load_model(s, cfg, &mut backoff) else {
+            continue;
         };
-        {
-            let mut st = lock(&s.state);
-            st.status = WorkerStatus::Running;
-            st.loads += 1;
-            st.classes = Some(seg.classes().clone());
-            st.provider = seg.execution_provider();
-            st.provider_fallback = seg.provider_fallback().map(str::to_string);
-        }
         // A new filter per load: a reloaded model starts without history.
         let mut filter = TemporalFilter::new(cfg.temporal);
-        loop {
-            let frame = loop {
-                if s.stop.load(Ordering::Relaxed) {
-                    break 'reload;
-                }
-                // Wake up regularly so the heartbeat shows a live, idle worker.
-                match s.slot.take_timeout(Duration::from_millis(100)) {
-                    Some(f) => break f,
-                    None => lock(&s.state).heartbeat_us = clock_us(),
-                }
-            };
+        while let Some(frame) = next_frame(s) {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 fault::inject(fault::Site::Inference, frame.id);
                 segment_filtered(&mut seg, &mut filter, &frame)
             }));
-            let now = clock_us();
-            match result {
+            let reason = match result {
                 Ok(Ok(out)) => {
                     backoff = cfg.backoff_ms.max(1);
-                    s.latest.put(Arc::new(out.mask));
-                    {
-                        let mut st = lock(&s.state);
-                        st.masks += 1;
-                        st.heartbeat_us = now;
-                        st.last_timings = out.timings;
-                        if out.timings.total_ms() as f64 > cfg.latency_budget_ms {
-                            st.over_budget += 1;
-                        }
-                    }
+                    publish(s, cfg, out);
                     on_mask();
+                    continue;
                 }
-                Ok(Err(e)) => {
-                    fail(s, e.to_string(), &mut backoff, cfg.max_backoff_ms);
-                    continue 'reload;
-                }
-                Err(_) => {
-                    fail(
-                        s,
-                        "inference panicked; reloading the model".into(),
-                        &mut backoff,
-                        cfg.max_backoff_ms,
-                    );
-                    continue 'reload;
-                }
-            }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "inference panicked; reloading the model".into(),
+            };
+            fail(s, reason, &mut backoff, cfg.max_backoff_ms);
+            continue 'reload;
         }
+        break;
     }
     lock(&s.state).status = WorkerStatus::Stopped;
 }

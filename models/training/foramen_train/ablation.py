@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
-from .data import DataError
+from .dataset_spec import DataError
 from .export import ExportError
 from .gan import GanError
-from .train import build_datasets, train
+from .train import train
+from .train_data import build_datasets
 
 ARMS = ("real", "gan")
 

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
-from .data import DataError, read_list
+from .dataset_spec import DataError
 from .evaluate import checkpoint_predictor, evaluate
 from .export import ExportError
 from .finetune import DEFAULT_STEPS, finetune
+from .frames import read_list
 
 
 def sequences(root: Path, list_name: str) -> dict[str, list[tuple[Path, Path]]]:

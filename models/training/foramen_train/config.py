@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import AugmentConfig, DataSource
+from .augment import AugmentConfig
+from .data import DataSource
 from .gan.config import GanAugmentConfig
 from .losses import LossConfig
 from .model import ModelConfig

@@ -6,7 +6,7 @@ network itself needs well under one. With ``data.augment_on = "device"`` the dec
 training frames (uint8) are copied to the device once, and each batch is warped,
 jittered, blurred and glared there by tensor operations (:class:`DeviceAugmenter`).
 
-The augmentation follows :func:`foramen_train.data.augment_pair` (same configuration,
+The augmentation follows :func:`foramen_train.augment.augment_pair` (same configuration,
 same parameter ranges, same order: flip, rotation about the centre, zoom and crop, then
 blur, colour jitter and glare on the image only; areas entering from outside are black
 in the image and class 0 in the mask). It is not bit-identical to the PIL path: the
@@ -28,7 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import MEAN, STD, AugmentConfig, DataError, Normalization, SegmentationDataset
+from .augment import AugmentConfig
+from .data import SegmentationDataset
+from .dataset_spec import DataError
+from .frames import MEAN, STD, Normalization
 
 
 class DeviceAugmenter:
@@ -105,7 +108,7 @@ class DeviceAugmenter:
     def draw_geometry(self, rngs: list[np.random.Generator]) -> np.ndarray:
         """Per-sample ``affine_grid`` matrices ``(n, 2, 3)``: output -> source, normalised.
 
-        The chain of :func:`foramen_train.data.augment_pair`: the crop window (centre
+        The chain of :func:`foramen_train.augment.augment_pair`: the crop window (centre
         ``c``, half-size ``1/scale``) is taken from the rotated, flipped frame, so a
         source point is ``flip @ rotation^-1 @ (c + q / scale)`` for an output point
         ``q``. The rotation is done in pixel units (``to_px``), so non-square frames turn
@@ -200,7 +203,7 @@ class DeviceAugmenter:
 
 
 def _glare(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Specular highlights as in :func:`foramen_train.data.add_glare`, all samples at once:
+    """Specular highlights as in :func:`foramen_train.augment.add_glare`, all samples at once:
     ``p`` holds ``(n, g)`` parameters (``colour`` ``(n, g, 3)``)."""
     n, _, h, w = x.shape
     short = min(h, w)

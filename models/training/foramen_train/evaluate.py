@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from .data import DataError, DatasetSpec, evenly_spaced, load_image, load_mask, read_list
+from .dataset_spec import DataError, DatasetSpec
 from .export import METADATA_KEY, ExportError, load_checkpoint, metadata_document
+from .frames import evenly_spaced, load_image, load_mask, read_list
 from .metrics import ConfusionMatrix
 
 Predictor = Callable[[np.ndarray], np.ndarray]

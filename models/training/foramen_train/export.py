@@ -26,7 +26,9 @@ import onnx
 import torch
 
 from . import encoders
-from .data import DataError, DatasetSpec, SegmentationDataset, evenly_spaced, read_list
+from .data import SegmentationDataset
+from .dataset_spec import DataError, DatasetSpec
+from .frames import evenly_spaced, read_list
 from .model import ModelConfig, PPLiteSeg
 
 METADATA_KEY = "foramen"

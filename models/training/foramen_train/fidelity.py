@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import DataError, DatasetSpec, evenly_spaced, read_list
+from .dataset_spec import DataError, DatasetSpec
 from .evaluate import Predictor, checkpoint_predictor, labelled_frames, onnx_predictor, predict_labels
 from .export import ExportError
+from .frames import evenly_spaced, read_list
 from .metrics import ConfusionMatrix
 
 

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 
 from .config import ConfigError, apply_override, config_from_dict
-from .data import DataError, read_list
+from .dataset_spec import DataError
 from .export import ExportError
+from .frames import read_list
 from .train import prepare_run_dir, train
 
 DEFAULT_STEPS = 60

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from scipy import ndimage
 
-from .data import DataError, load_image, read_list, read_mask_values
+from .dataset_spec import DataError
+from .frames import load_image, read_list, read_mask_values
 
 
 def audit(root: Path, list_name: str, class_index: int, dark: int = 40, band: int = 12) -> dict:

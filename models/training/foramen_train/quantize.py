@@ -35,8 +35,9 @@ import onnx
 from PIL import Image
 
 from .config import ConfigError, load_config
-from .data import DataError, evenly_spaced, load_image, normalize, read_list
+from .dataset_spec import DataError
 from .export import METADATA_KEY
+from .frames import evenly_spaced, load_image, normalize, read_list
 
 
 class QuantizeError(RuntimeError):
@@ -80,28 +81,9 @@ def float_nodes(model: onnx.ModelProto, prefixes: list[str], source: Path) -> li
     return names
 
 
-def quantize(
-    model: Path,
-    out: Path,
-    root: Path,
-    list_name: str,
-    frames: int,
-    method: str,
-    reduce_range: bool = False,
-    keep_float: list[str] | None = None,
-) -> dict:
-    """Write the INT8 QDQ model to ``out``; return a summary. Layers whose weights start
-    with a prefix in ``keep_float`` stay in float."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    input_name, tensors = calibration_tensors(model, root, list_name, frames)
+def _calibration_reader(input_name: str, tensors: list[np.ndarray]):
+    """An ONNX Runtime calibration reader that feeds ``tensors`` one at a time as ``input_name``."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -110,6 +92,17 @@ def quantize(
         def get_next(self):
             x = next(self.items, None)
             return None if x is None else {input_name: x}
+
+    return Reader()
+
+
+def _quantize_static(
+    model: Path, out: Path, reader, method: str, reduce_range: bool, keep_float: list[str] | None
+) -> None:
+    """Write the QDQ INT8 form of ``model`` to ``out``, calibrated on ``reader``'s frames;
+    layers whose weights start with a prefix in ``keep_float`` stay in float."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     methods = {
         "minmax": CalibrationMethod.MinMax,
@@ -125,7 +118,7 @@ def quantize(
         quantize_static(
             str(prepared),
             str(out),
-            Reader(),
+            reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -134,9 +127,38 @@ def quantize(
             reduce_range=reduce_range,
             nodes_to_exclude=excluded,
         )
+
+
+def _carry_metadata(model: Path, out: Path, quantization: dict) -> None:
+    """Give the INT8 model at ``out`` the metadata of the FP32 ``model``, with ``quantization``
+    added to the Foramen entry, and save it after the ONNX checker has passed it."""
     source = onnx.load(str(model), load_external_data=False)
     result = onnx.load(str(out))
     del result.metadata_props[:]
+    for prop in source.metadata_props:
+        entry = result.metadata_props.add()
+        entry.key, entry.value = prop.key, prop.value
+        if prop.key == METADATA_KEY:
+            # The runtime reads this: 8-bit weights saturate on x86 CPUs without VNNI.
+            entry.value = json.dumps({**json.loads(prop.value), "quantization": quantization})
+    onnx.checker.check_model(result)
+    onnx.save(result, str(out))
+
+
+def quantize(
+    model: Path,
+    out: Path,
+    root: Path,
+    list_name: str,
+    frames: int,
+    method: str,
+    reduce_range: bool = False,
+    keep_float: list[str] | None = None,
+) -> dict:
+    """Write the INT8 QDQ model to ``out``; return a summary. Layers whose weights start
+    with a prefix in ``keep_float`` stay in float."""
+    input_name, tensors = calibration_tensors(model, root, list_name, frames)
+    _quantize_static(model, out, _calibration_reader(input_name, tensors), method, reduce_range, keep_float)
     quantization = {
         "format": "QDQ",
         "weight_bits": 7 if reduce_range else 8,
@@ -146,14 +168,7 @@ def quantize(
     }
     if keep_float:
         quantization["float_layers"] = list(keep_float)
-    for prop in source.metadata_props:
-        entry = result.metadata_props.add()
-        entry.key, entry.value = prop.key, prop.value
-        if prop.key == METADATA_KEY:
-            # The runtime reads this: 8-bit weights saturate on x86 CPUs without VNNI.
-            entry.value = json.dumps({**json.loads(prop.value), "quantization": quantization})
-    onnx.checker.check_model(result)
-    onnx.save(result, str(out))
+    _carry_metadata(model, out, quantization)
     return {
         "model": str(model),
         "out": str(out),

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from .config import ConfigError, load_config
-from .data import DataError, load_dataset_spec
+from .dataset_spec import DataError, load_dataset_spec
 from .export import load_checkpoint
 from .model import PPLiteSeg, count_parameters, estimate_flops
 

@@ -5,18 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from foramen_train.data import (
-    MEAN,
-    STD,
-    AugmentConfig,
-    DataError,
-    SegmentationDataset,
-    add_glare,
-    augment_pair,
-    detect_circle,
-    load_dataset_spec,
-    read_list,
-)
+from foramen_train.augment import AugmentConfig, add_glare, augment_pair, detect_circle
+from foramen_train.data import SegmentationDataset
+from foramen_train.dataset_spec import DataError, load_dataset_spec
+from foramen_train.frames import MEAN, STD, read_list
 
 from conftest import CLASSES, COLOUR_OFF, GEOMETRY_OFF
 
@@ -327,7 +319,7 @@ def test_invalid_new_augment_fields_are_named(field, value):
 def test_epoch_tagged_indices_reach_persistent_workers(tiny_dataset):
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from foramen_train.train import EpochTaggedSampler
+    from foramen_train.train_data import EpochTaggedSampler
 
     spec = load_dataset_spec(tiny_dataset)
     pairs = read_list(tiny_dataset, "train.txt")

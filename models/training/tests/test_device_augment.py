@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from foramen_train import train
+from foramen_train.augment import AugmentConfig
 from foramen_train.config import ConfigError, config_from_dict
-from foramen_train.data import MEAN, STD, AugmentConfig
 from foramen_train.device_augment import DeviceAugmenter
-from foramen_train.train import epochs_for_time
+from foramen_train.frames import MEAN, STD
+from foramen_train.optim import epochs_for_time
 
 from conftest import GEOMETRY_OFF, PALETTE, PHOTOMETRIC_OFF, TINY_MODEL
 

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from foramen_train import distributed as D
-from foramen_train import train
+from foramen_train import train, train_data
 from foramen_train.config import ConfigError, config_from_dict
 from foramen_train.losses import LossConfig, SegmentationLoss
 
@@ -62,17 +62,17 @@ def test_sampler_shards_compose_the_single_process_batches():
 
 
 def test_validation_batches_are_sharded_whole():
-    assert train.val_batches(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert train.val_batches(10, 4, rank=1, world_size=2) == [[4, 5, 6, 7]]
-    shards = [train.val_batches(10, 4, r, 3) for r in range(3)]
-    assert sorted(b for s in shards for b in s) == train.val_batches(10, 4)
+    assert train_data.val_batches(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert train_data.val_batches(10, 4, rank=1, world_size=2) == [[4, 5, 6, 7]]
+    shards = [train_data.val_batches(10, 4, r, 3) for r in range(3)]
+    assert sorted(b for s in shards for b in s) == train_data.val_batches(10, 4)
 
 
 def test_global_batch_must_split_evenly():
     cfg = config_from_dict({"data": {"root": "x"}, "model": {"width": 64, "height": 64}, "train": {"batch_size": 8}})
-    assert train.local_batch_size(cfg, 2) == 4 and train.local_batch_size(cfg, 8) == 1
+    assert train_data.local_batch_size(cfg, 2) == 4 and train_data.local_batch_size(cfg, 8) == 1
     with pytest.raises(ConfigError, match="train.batch_size: the global batch 8 does not split evenly over 3"):
-        train.local_batch_size(cfg, 3)
+        train_data.local_batch_size(cfg, 3)
 
 
 # --- building blocks, two gloo processes started with torch.multiprocessing.spawn ---------

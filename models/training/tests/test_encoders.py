@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from foramen_train import encoders, evaluate, export, finetune, train
+from foramen_train import encoders, epoch_loop, evaluate, export, finetune, init_from, network, optim, train, train_data
 from foramen_train.config import ConfigError, config_from_dict, load_config
-from foramen_train.data import DataError, load_dataset_spec, normalize
+from foramen_train.dataset_spec import DataError, load_dataset_spec
+from foramen_train.frames import normalize
 from foramen_train.losses import SegmentationLoss
 from foramen_train.model import ModelConfig, PPLiteSeg
 
@@ -95,13 +96,13 @@ def test_encoder_learning_rate_multiplier_and_frozen_stem(tiny_dataset, tmp_path
         )
     )
     model = PPLiteSeg(cfg.model.build(4))
-    optimizer = train.build_optimizer(model, cfg)
+    optimizer = optim.build_optimizer(model, cfg)
     encoder_ids = {id(p) for p in model.encoder.parameters()}
     for group in optimizer.param_groups:
         in_encoder = {id(p) in encoder_ids for p in group["params"]}
         assert len(in_encoder) == 1 and group["lr_mult"] == (0.1 if in_encoder.pop() else 1.0)
     model.train()
-    train.set_encoder_training(model, 1, cfg)
+    network.set_encoder_training(model, 1, cfg)
     stem = [p for m in model.encoder.stem_modules() for p in m.parameters()]
     assert stem and not any(p.requires_grad for p in stem)
     assert all(p.requires_grad for p in model.encoder.blocks[-1].parameters())
@@ -132,15 +133,15 @@ def test_ignored_classes_are_left_out_of_validation_and_the_contract(tiny_datase
     path = tmp_path / "c.toml"
     path.write_text(config_text(tiny_dataset).replace("[data]\n", '[data]\nignore_classes = ["disc"]\n', 1))
     cfg = load_config(path, ["train.epochs=1"])
-    spec, _, val_ds = train.build_datasets(cfg)
+    spec, _, val_ds = train_data.build_datasets(cfg)
     assert spec.ignored_indices == [3]
     model = PPLiteSeg(cfg.model.build(spec.num_classes)).eval()
     loss = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss)
     loader = [tuple(torch.stack(t) for t in zip(*[val_ds[i] for i in range(len(val_ds))]))]
-    _, matrix = train.validate(model, loader, loss, spec, progress=False)
+    _, matrix = epoch_loop.validate(model, loader, loss, spec, progress=False)
     assert matrix.matrix[3].sum() == 0 and matrix.matrix[:3].sum() > 0
     # Without the setting, disc pixels are scored.
-    _, plain = train.validate(model, loader, loss, load_dataset_spec(tiny_dataset), progress=False)
+    _, plain = epoch_loop.validate(model, loader, loss, load_dataset_spec(tiny_dataset), progress=False)
     assert plain.matrix[3].sum() > 0
     out = tmp_path / "run"
     assert train.main(["--config", str(path), "--out", str(out), "--no-progress", "--epochs", "1"]) == 0
@@ -179,10 +180,10 @@ def test_finetune_starts_from_the_checkpoint(tiny_dataset, tmp_path):
     # The loss before the first step is the checkpoint's own on the same list.
     model, ckpt = export.load_checkpoint(base / "best.pt")
     cfg = load_config(path)
-    spec, _, val_ds = train.build_datasets(cfg)
+    spec, _, val_ds = train_data.build_datasets(cfg)
     loss = SegmentationLoss(spec.num_classes, spec.ignore_index, cfg.train.loss)
     loader = [tuple(torch.stack(t) for t in zip(*[val_ds[i] for i in range(len(val_ds))]))]
-    expected, _ = train.validate(model, loader, loss, spec, progress=False)
+    expected, _ = epoch_loop.validate(model, loader, loss, spec, progress=False)
     assert summary["initial_val_loss"] == pytest.approx(expected, rel=1e-5)
     assert summary["init_from"] == str((base / "best.pt").resolve())
     # 3 steps rounded up to whole epochs of 8 frames // batch 4 = 2 steps.
@@ -211,7 +212,7 @@ def test_a_checkpoint_seeds_a_run_at_another_input_size_but_not_another_network(
     larger = load_config(path).model
     larger.width, larger.height, larger.head_dropout = 96, 128, 0.1
     model = PPLiteSeg(larger.build(spec.num_classes))
-    train.load_initial_weights(model, base / "best.pt", spec)
+    init_from.load_initial_weights(model, base / "best.pt", spec)
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in ckpt["state_dict"].items() if not k.startswith("aux."))
     model.eval()
@@ -220,11 +221,11 @@ def test_a_checkpoint_seeds_a_run_at_another_input_size_but_not_another_network(
     wider = load_config(path).model
     wider.head_channels = 24
     with pytest.raises(ConfigError, match=r"best.pt: model differs from \[model\] in \['head_channels'\]"):
-        train.load_initial_weights(PPLiteSeg(wider.build(spec.num_classes)), base / "best.pt", spec)
+        init_from.load_initial_weights(PPLiteSeg(wider.build(spec.num_classes)), base / "best.pt", spec)
     # Keys the encoder or decoder does not read are not compared either.
     fpn = {"encoder": "efficientnet-lite0", "decoder": "fpn", "fpn_channels": 64, "sppm_channels": 96}
     fpn |= {"decoder_channels": [32, 64, 96], "base_channels": 16, "head_channels": 32, "width": 320}
-    assert train.shaping_keys(fpn) == {
+    assert init_from.shaping_keys(fpn) == {
         "encoder": "efficientnet-lite0",
         "decoder": "fpn",
         "fpn_channels": 64,
@@ -237,7 +238,7 @@ def test_a_checkpoint_seeds_a_run_at_another_input_size_but_not_another_network(
         "sppm_channels": 96,
         "base_channels": 16,
     }
-    assert train.shaping_keys(ppl) == {
+    assert init_from.shaping_keys(ppl) == {
         "encoder": "stdc-scratch",
         "decoder": "ppliteseg",
         "sppm_channels": 96,

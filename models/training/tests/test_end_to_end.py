@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from foramen_train import evaluate, export, train
-from foramen_train.data import MEAN, STD
+from foramen_train.frames import MEAN, STD
 from foramen_train.model import ModelConfig, PPLiteSeg
 
 from conftest import CLASSES, tiny_model

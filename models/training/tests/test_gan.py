@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from foramen_train import ablation, gan, train
+from foramen_train import ablation, gan, train, train_data
 from foramen_train.config import ConfigError, load_config
 
 from conftest import CLASSES, COLOUR_OFF, TINY_MODEL, augment_table
@@ -197,7 +197,7 @@ def test_recipe_adds_synthetic_pairs_per_epoch(tiny_dataset: Path, generator_run
         SEG_CONFIG.format(root=tiny_dataset, generator=generator_run / "generator.pt", ratio=0.5, model=TINY_MODEL)
     )
     cfg = load_config(config)
-    _, train_ds, _ = train.build_datasets(cfg)
+    _, train_ds, _ = train_data.build_datasets(cfg)
     assert len(train_ds.pairs) == 8 and len(train_ds) == 12
     train_ds.set_epoch(1)
     image, mask = train_ds[10]
@@ -208,7 +208,7 @@ def test_recipe_adds_synthetic_pairs_per_epoch(tiny_dataset: Path, generator_run
     assert not torch.equal(image, train_ds[10][0])  # new synthetic pairs every epoch
     # A real frame is augmented as without the option (same stream), so the arms compare fairly.
     cfg_off = load_config(config, ["data.gan.ratio=0"])
-    _, plain_ds, _ = train.build_datasets(cfg_off)
+    _, plain_ds, _ = train_data.build_datasets(cfg_off)
     plain_ds.set_epoch(2)
     assert len(plain_ds) == 8 and torch.equal(plain_ds[3][0], train_ds[3][0])
     out = tmp_path / "run"
@@ -228,14 +228,14 @@ def test_recipe_option_errors(tiny_dataset: Path, generator_run: Path, tmp_path:
         load_config(config, ["data.gan.ratio=-1"])
     missing = load_config(config, [f'data.gan.generator="{tmp_path / "none.pt"}"'])
     with pytest.raises(gan.GanError, match="none.pt"):
-        train.build_datasets(missing)
+        train_data.build_datasets(missing)
     # The tiny set's dataset.toml names its classes; a generator from other classes is refused.
     state = torch.load(generator_run / "generator.pt", weights_only=False)
     state["dataset"]["classes"][1]["name"] = "tool"
     other = tmp_path / "other.pt"
     torch.save(state, other)
     with pytest.raises(gan.GanError, match="trained on classes"):
-        train.build_datasets(load_config(config, [f'data.gan.generator="{other}"']))
+        train_data.build_datasets(load_config(config, [f'data.gan.generator="{other}"']))
 
 
 def test_equal_step_budget():

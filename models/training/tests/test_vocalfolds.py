@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from foramen_train.config import load_config
-from foramen_train.data import SegmentationDataset, evenly_spaced, load_dataset_spec, read_list
+from foramen_train.data import SegmentationDataset
+from foramen_train.dataset_spec import load_dataset_spec
+from foramen_train.frames import evenly_spaced, read_list
 
 CONFIG = Path(__file__).parents[1] / "configs" / "vocalfolds-smoke.toml"
 ROOT = Path(load_config(CONFIG).data.root)

@@ -172,19 +172,9 @@ fn stats_line(name: &str, s: &LatencyStats) -> String {
     )
 }
 
-fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let frames: usize = arg_value(&args, "--frames")?
-        .map(|v| v.parse().map_err(|_| format!("--frames: not a count: {v}")))
-        .transpose()?
-        .unwrap_or(200);
-    if frames == 0 {
-        return Err("--frames: must be at least 1".into());
-    }
-    // Pipeline creation and first uploads are not what is measured.
-    let warmup = (frames / 10).clamp(1, 20);
-    let json_path = arg_value(&args, "--json")?;
-
+/// The high-performance adapter's device and queue (textures up to 8K), and what the
+/// adapter is.
+fn open_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), String> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -204,37 +194,40 @@ fn run() -> Result<(), String> {
         ..Default::default()
     }))
     .map_err(|e| format!("no device on {}: {e}", info.name))?;
-    println!(
-        "adapter: {} ({:?}, driver {} {})",
-        info.name, info.backend, info.driver, info.driver_info
-    );
-    let style = OverlayStyle::new(&ClassSet::lumbar(), &OverlayConfig::default());
-    let mut rows = Vec::new();
-    for (label, w, h) in [("1080p", 1920u32, 1080u32), ("4K", 3840, 2160)] {
-        let t = target(&device, w, h);
-        let mut gpu = OverlayGpu::new(&device, TARGET_FORMAT);
+    Ok((device, queue, info))
+}
+
+/// One device's benchmark: `frames` timed frames after `warmup` untimed ones.
+struct Bench {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    style: OverlayStyle,
+    frames: usize,
+    warmup: usize,
+}
+
+impl Bench {
+    /// Times `frames` frames at `w`x`h` with a new frame and mask each time (upload +
+    /// draw), then with the same ones (draw only); prints both and returns the JSON row.
+    fn size(&self, label: &str, w: u32, h: u32) -> Result<serde_json::Value, String> {
+        let (device, queue) = (&self.device, &self.queue);
+        let t = target(device, w, h);
+        let mut gpu = OverlayGpu::new(device, TARGET_FORMAT);
         // Two frames and masks alternate, so every timed frame uploads both.
         let fs = [Arc::new(scene(w, h, 1)), Arc::new(scene(w, h, 2))];
         let ms = [mask(1), mask(2)];
         let mut upload_draw = LatencyStats::default();
         let mut draw_only = LatencyStats::default();
-        for i in 0..frames + warmup {
-            let ms_ = frame_ms(
-                &device,
-                &queue,
-                &mut gpu,
-                &t,
-                &fs[i % 2],
-                &ms[i % 2],
-                &style,
-            )?;
-            if i >= warmup {
+        for i in 0..self.frames + self.warmup {
+            let k = i % 2;
+            let ms_ = frame_ms(device, queue, &mut gpu, &t, &fs[k], &ms[k], &self.style)?;
+            if i >= self.warmup {
                 upload_draw.push(ms_);
             }
         }
-        for i in 0..frames + warmup {
-            let ms_ = frame_ms(&device, &queue, &mut gpu, &t, &fs[0], &ms[0], &style)?;
-            if i >= warmup {
+        for i in 0..self.frames + self.warmup {
+            let ms_ = frame_ms(device, queue, &mut gpu, &t, &fs[0], &ms[0], &self.style)?;
+            if i >= self.warmup {
                 draw_only.push(ms_);
             }
         }
@@ -243,13 +236,43 @@ fn run() -> Result<(), String> {
             stats_line(&format!("{label} upload + draw"), &upload_draw)
         );
         println!("{}", stats_line(&format!("{label} draw only"), &draw_only));
-        rows.push(serde_json::json!({
-            "size": label, "width": w, "height": h, "frames": frames, "warmup_frames": warmup,
+        Ok(serde_json::json!({
+            "size": label, "width": w, "height": h, "frames": self.frames,
+            "warmup_frames": self.warmup,
             "upload_draw_p50_ms": upload_draw.percentile(50.0),
             "upload_draw_p99_ms": upload_draw.percentile(99.0),
             "draw_only_p50_ms": draw_only.percentile(50.0),
             "draw_only_p99_ms": draw_only.percentile(99.0),
-        }));
+        }))
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let frames: usize = arg_value(&args, "--frames")?
+        .map(|v| v.parse().map_err(|_| format!("--frames: not a count: {v}")))
+        .transpose()?
+        .unwrap_or(200);
+    if frames == 0 {
+        return Err("--frames: must be at least 1".into());
+    }
+    let json_path = arg_value(&args, "--json")?;
+    let (device, queue, info) = open_device()?;
+    println!(
+        "adapter: {} ({:?}, driver {} {})",
+        info.name, info.backend, info.driver, info.driver_info
+    );
+    let bench = Bench {
+        device,
+        queue,
+        style: OverlayStyle::new(&ClassSet::lumbar(), &OverlayConfig::default()),
+        frames,
+        // Pipeline creation and first uploads are not what is measured.
+        warmup: (frames / 10).clamp(1, 20),
+    };
+    let mut rows = Vec::new();
+    for (label, w, h) in [("1080p", 1920u32, 1080u32), ("4K", 3840, 2160)] {
+        rows.push(bench.size(label, w, h)?);
     }
     if let Some(path) = json_path {
         let doc = serde_json::json!({

@@ -1,7 +1,6 @@
 //! The Foramen data set format: `dataset.toml`, `images/`, `masks/`, and PaddleSeg
 //! file lists (`train.txt`, `val.txt`, `test.txt`, lines `image_path mask_path`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use foramen_core::{ClassInfo, ClassSet, ClassesError};
@@ -276,30 +275,20 @@ pub fn write_synth_dataset(
         })?;
 
     // Scenes are independent draws, so a split by index is a split by "procedure".
-    let n_train = (opts.count as f64 * opts.split.0).round() as usize;
-    let n_val = (opts.count as f64 * opts.split.1).round() as usize;
-    let mut counts = SplitCounts::default();
-    for (list, range, slot) in [
-        ("train.txt", 0..n_train, &mut counts.train),
-        (
-            "val.txt",
-            n_train..(n_train + n_val).min(opts.count),
-            &mut counts.val,
-        ),
-        (
-            "test.txt",
-            (n_train + n_val).min(opts.count)..opts.count,
-            &mut counts.test,
-        ),
-    ] {
-        let path = out.join(list);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io_err(&path))?);
-        for name in &names[range] {
-            writeln!(f, "images/{name}.png masks/{name}.png").map_err(io_err(&path))?;
-            *slot += 1;
-        }
-        f.flush().map_err(io_err(&path))?;
-    }
+    let n_train = ((opts.count as f64 * opts.split.0).round() as usize).min(opts.count);
+    let n_val = ((opts.count as f64 * opts.split.1).round() as usize).min(opts.count - n_train);
+    let entries: Vec<String> = names
+        .iter()
+        .map(|name| format!("images/{name}.png masks/{name}.png"))
+        .collect();
+    let (train, rest) = entries.split_at(n_train);
+    let (val, test) = rest.split_at(n_val);
+    write_split_lists(out, [train, val, test])?;
+    let counts = SplitCounts {
+        train: train.len(),
+        val: val.len(),
+        test: test.len(),
+    };
     let info = DatasetInfo {
         name: "lumbar-synth".into(),
         description: format!(
@@ -315,6 +304,20 @@ pub fn write_synth_dataset(
     };
     info.write(out)?;
     Ok(counts)
+}
+
+/// Writes the split lists `train.txt`, `val.txt` and `test.txt` into `out`, one entry
+/// (`images/<file> masks/<file>`) per line.
+pub fn write_split_lists(out: &Path, lists: [&[String]; 3]) -> Result<(), DataError> {
+    for (list, name) in lists.iter().zip(["train.txt", "val.txt", "test.txt"]) {
+        let path = out.join(name);
+        let mut text = list.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(&path, text).map_err(io_err(&path))?;
+    }
+    Ok(())
 }
 
 /// Writes packed RGB8 as PNG.

@@ -285,19 +285,8 @@ fn paint_result(
     }))
 }
 
-fn import_task(
-    task: &Value,
-    labels: &mut LabelMap,
-    image_size: &mut dyn FnMut(&str) -> Option<(u32, u32)>,
-) -> Result<ImportedTask, String> {
-    let url = task
-        .pointer("/data/image")
-        .and_then(Value::as_str)
-        .ok_or("no data.image")?;
-    let image_name = image_file_name(url);
-    if image_name.is_empty() {
-        return Err(format!("image URL {url:?} names no file"));
-    }
+/// The result list of a task's latest annotation that was not cancelled.
+fn latest_results(task: &Value) -> Result<&Vec<Value>, String> {
     let annotation = task
         .get("annotations")
         .and_then(Value::as_array)
@@ -310,10 +299,20 @@ fn import_task(
         })
         .ok_or("no annotation")?;
     // An empty result list is a submitted "nothing to label": all background.
-    let results = annotation
+    Ok(annotation
         .get("result")
         .and_then(Value::as_array)
-        .ok_or("the annotation has no result list")?;
+        .ok_or("the annotation has no result list")?)
+}
+
+/// The picture size the results were drawn on; the image (found by `url`) must exist
+/// and have that size.
+fn task_size(
+    results: &[Value],
+    image_name: &str,
+    url: &str,
+    image_size: &mut dyn FnMut(&str) -> Option<(u32, u32)>,
+) -> Result<(u32, u32), String> {
     let size = results
         .iter()
         .find_map(|r| {
@@ -332,17 +331,21 @@ fn import_task(
     let (width, height) = size
         .or_else(|| image_size(url))
         .ok_or_else(|| format!("image {image_name} not found and no size in the results"))?;
-    if let Some((iw, ih)) = image_size(url) {
-        if (iw, ih) != (width, height) {
-            return Err(format!(
-                "image {image_name} is {iw}x{ih}, the annotation is for {width}x{height}"
-            ));
-        }
-    } else {
-        return Err(format!("image {image_name} not found (URL {url:?})"));
+    match image_size(url) {
+        Some((iw, ih)) if (iw, ih) != (width, height) => Err(format!(
+            "image {image_name} is {iw}x{ih}, the annotation is for {width}x{height}"
+        )),
+        Some(_) => Ok((width, height)),
+        None => Err(format!("image {image_name} not found (URL {url:?})")),
     }
-    foramen_core::limits::check_pixels(&format!("image {image_name}"), width, height)
-        .map_err(|e| e.to_string())?;
+}
+
+/// The class mask the results paint, later results over earlier ones.
+fn paint_results(
+    results: &[Value],
+    labels: &mut LabelMap,
+    (width, height): (u32, u32),
+) -> Result<Vec<u8>, String> {
     let mut mask = vec![0u8; width as usize * height as usize];
     for (k, r) in results.iter().enumerate() {
         let kind = r
@@ -368,6 +371,28 @@ fn import_task(
             }
         }
     }
+    Ok(mask)
+}
+
+/// One exported task as a class mask, or why it cannot be imported.
+fn import_task(
+    task: &Value,
+    labels: &mut LabelMap,
+    image_size: &mut dyn FnMut(&str) -> Option<(u32, u32)>,
+) -> Result<ImportedTask, String> {
+    let url = task
+        .pointer("/data/image")
+        .and_then(Value::as_str)
+        .ok_or("no data.image")?;
+    let image_name = image_file_name(url);
+    if image_name.is_empty() {
+        return Err(format!("image URL {url:?} names no file"));
+    }
+    let results = latest_results(task)?;
+    let (width, height) = task_size(results, &image_name, url, image_size)?;
+    foramen_core::limits::check_pixels(&format!("image {image_name}"), width, height)
+        .map_err(|e| e.to_string())?;
+    let mask = paint_results(results, labels, (width, height))?;
     Ok(ImportedTask {
         task: String::new(),
         image_name,

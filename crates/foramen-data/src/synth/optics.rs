@@ -146,6 +146,75 @@ fn instrument_at(
     (hit, shadow)
 }
 
+/// Polished metal seen across a cylinder: `tn` across it (-1..1), `s` along it.
+#[inline]
+fn metal(seed: u32, tn: f32, s: f32) -> [f32; 3] {
+    let cyl = (1.0 - tn * tn).max(0.0).sqrt();
+    let scratch = 0.06 * perlin(seed ^ 0x5C, s * 40.0, tn * 3.0);
+    let c = mix3(
+        [0.3, 0.33, 0.27],
+        [0.86, 0.73, 0.46],
+        cyl.powf(1.2) + scratch,
+    );
+    let glint = (-((tn - 0.32) / 0.14).powi(2)).exp() * 0.75;
+    mix3(c, [1.0, 0.97, 0.88], glint)
+}
+
+/// The shaft's colour at `s` along it (shaver teeth, the RF probe's insulated tip).
+#[inline]
+fn shaft_colour(ins: &Instrument, seed: u32, s: f32, tn: f32, len: f32, half_w: f32) -> [f32; 3] {
+    let col = metal(seed, tn, s);
+    match ins.kind {
+        InstrumentKind::Shaver
+            if s > len - 3.2 * half_w && s < len - 1.3 * half_w && tn.abs() < 0.55 =>
+        {
+            let teeth = 0.5 + 0.5 * (s * 180.0).sin();
+            mix3([0.12, 0.1, 0.08], col, 0.25 * teeth)
+        }
+        InstrumentKind::RfProbe if s > len - 4.0 * half_w => {
+            let ring = s > len - 2.2 * half_w && s < len - 1.5 * half_w;
+            if ring {
+                col
+            } else {
+                let cyl = (1.0 - tn * tn).max(0.0).sqrt();
+                mix3([0.62, 0.6, 0.55], [0.95, 0.93, 0.88], cyl)
+            }
+        }
+        _ => col,
+    }
+}
+
+/// Forceps jaws at (qx, qy) from the hinge: two tapering blades along (dx, dy), opened
+/// by the instrument's `opening`; coverage and colour.
+#[inline]
+fn jaws_at(
+    ins: &Instrument,
+    seed: u32,
+    (qx, qy): (f32, f32),
+    (dx, dy): (f32, f32),
+    half_w: f32,
+    px: f32,
+) -> (f32, [f32; 3]) {
+    let jaw_len = half_w * 3.0;
+    let (mut cover, mut col) = (0.0, [0.0; 3]);
+    for sign in [-1.0f32, 1.0] {
+        let a = sign * ins.opening * 0.45;
+        let (sa, ca) = a.sin_cos();
+        let (jx, jy) = (dx * ca - dy * sa, dx * sa + dy * ca);
+        let js = qx * jx + qy * jy;
+        let jt = qx * jy - qy * jx + sign * half_w * 0.45;
+        let jw = half_w * 0.55 * (1.0 - 0.7 * (js / jaw_len).clamp(0.0, 1.0));
+        if (0.0..=jaw_len).contains(&js) {
+            let c = smoothstep(jw + px, jw - px, jt.abs());
+            if c > cover {
+                cover = c;
+                col = metal(seed, jt / jw, js);
+            }
+        }
+    }
+    (cover, col)
+}
+
 /// One tool (shaft, tip or jaws) at (u, v): coverage, colour, and the shadow factor it
 /// casts on the tissue beside its shaft.
 #[inline]
@@ -161,74 +230,29 @@ fn tool_at(ins: &Instrument, seed: u32, u: f32, v: f32, px: f32) -> (f32, [f32; 
     // Nearer the lens the shaft looks wider (perspective).
     let half_w = ins.width * 0.5 * (1.0 + 0.45 * (1.0 - (s / len).clamp(0.0, 1.0)));
     let tn = t / half_w;
-    let mut cover = 0.0;
-    let mut col = [0.0; 3];
-    let metal = |tn: f32, s: f32| -> [f32; 3] {
-        let cyl = (1.0 - tn * tn).max(0.0).sqrt();
-        let scratch = 0.06 * perlin(seed ^ 0x5C, s * 40.0, tn * 3.0);
-        let mut c = mix3(
-            [0.3, 0.33, 0.27],
-            [0.86, 0.73, 0.46],
-            cyl.powf(1.2) + scratch,
-        );
-        let glint = (-((tn - 0.32) / 0.14).powi(2)).exp() * 0.75;
-        c = mix3(c, [1.0, 0.97, 0.88], glint);
-        c
-    };
     let shaft_end = match ins.kind {
         InstrumentKind::Forceps => len,
         _ => len - half_w,
     };
-    if s >= 0.0 && s <= shaft_end {
-        cover = smoothstep(half_w + px, half_w - px, t.abs());
-        col = metal(tn, s);
-        match ins.kind {
-            InstrumentKind::Shaver
-                if s > len - 3.2 * half_w && s < len - 1.3 * half_w && tn.abs() < 0.55 =>
-            {
-                let teeth = 0.5 + 0.5 * (s * 180.0).sin();
-                col = mix3([0.12, 0.1, 0.08], col, 0.25 * teeth);
-            }
-            InstrumentKind::RfProbe if s > len - 4.0 * half_w => {
-                let ring = s > len - 2.2 * half_w && s < len - 1.5 * half_w;
-                if !ring {
-                    let cyl = (1.0 - tn * tn).max(0.0).sqrt();
-                    col = mix3([0.62, 0.6, 0.55], [0.95, 0.93, 0.88], cyl);
-                }
-            }
-            _ => {}
-        }
+    let (ox, oy) = (ex + dx * shaft_end, ey + dy * shaft_end);
+    let (cover, col) = if s >= 0.0 && s <= shaft_end {
+        let cover = smoothstep(half_w + px, half_w - px, t.abs());
+        (cover, shaft_colour(ins, seed, s, tn, len, half_w))
     } else if s > shaft_end && ins.kind != InstrumentKind::Forceps {
         // Rounded end.
-        let (ox, oy) = (ex + dx * shaft_end, ey + dy * shaft_end);
         let d = ((u - ox).powi(2) + (v - oy).powi(2)).sqrt();
-        cover = smoothstep(half_w + px, half_w - px, d);
         let tip = if ins.kind == InstrumentKind::RfProbe {
             [0.95, 0.93, 0.88]
         } else {
             [0.8, 0.68, 0.44]
         };
-        col = mix3([0.45, 0.42, 0.36], tip, 1.0 - d / half_w);
+        let cover = smoothstep(half_w + px, half_w - px, d);
+        (cover, mix3([0.45, 0.42, 0.36], tip, 1.0 - d / half_w))
     } else if s > shaft_end {
-        // Forceps jaws: two tapering blades hinged at the shaft's end.
-        let jaw_len = half_w * 3.0;
-        for sign in [-1.0f32, 1.0] {
-            let a = sign * ins.opening * 0.45;
-            let (sa, ca) = a.sin_cos();
-            let (jx, jy) = (dx * ca - dy * sa, dx * sa + dy * ca);
-            let (qx, qy) = (u - (ex + dx * shaft_end), v - (ey + dy * shaft_end));
-            let js = qx * jx + qy * jy;
-            let jt = qx * jy - qy * jx + sign * half_w * 0.45;
-            let jw = half_w * 0.55 * (1.0 - 0.7 * (js / jaw_len).clamp(0.0, 1.0));
-            if (0.0..=jaw_len).contains(&js) {
-                let c = smoothstep(jw + px, jw - px, jt.abs());
-                if c > cover {
-                    cover = c;
-                    col = metal(jt / jw, js);
-                }
-            }
-        }
-    }
+        jaws_at(ins, seed, (u - ox, v - oy), (dx, dy), half_w, px)
+    } else {
+        (0.0, [0.0; 3])
+    };
     let mut shade = 1.0f32;
     if s >= 0.0 && s <= shaft_end {
         let out = t.abs() - half_w;

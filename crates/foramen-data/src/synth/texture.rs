@@ -89,8 +89,9 @@ fn rotate(x: f32, y: f32, angle: f32) -> (f32, f32) {
     (c * x + s * y, -s * x + c * y)
 }
 
-/// Samples the world at (x, y) (view radius = 1 at zoom 1) at time `t` seconds.
-pub fn sample_world(spec: &SceneSpec, x: f32, y: f32, t: f32) -> Sample {
+/// Which tissue wins at (x, y), and by what margin over the runner-up (the ligament's
+/// fibres fray near its border).
+fn winning_tissue(spec: &SceneSpec, x: f32, y: f32) -> (Tissue, f32) {
     // Domain warp: borders become organic folds instead of noise blobs.
     let ws = spec.warp_seed;
     let wx = x + spec.warp * fbm(ws, x * 0.6, y * 0.6, 2, 0.5);
@@ -121,22 +122,17 @@ pub fn sample_world(spec: &SceneSpec, x: f32, y: f32, t: f32) -> Sample {
             second = s;
         }
     }
-    let tissue = Tissue::ALL[best_i];
-    let margin = best - second;
-    let ts = spec.tex_seed;
-    let (mut albedo, height, gloss) = match tissue {
-        Tissue::Bone => bone(spec, ts, x, y),
-        Tissue::Ligament => ligament(spec, ts, x, y, margin),
-        Tissue::Disc => disc(spec, ts, x, y),
-        Tissue::Dura => dura(ts, x, y),
-        Tissue::Fat => fat(ts, x, y),
-        Tissue::Muscle => muscle(ts, x, y),
-    };
+    (Tissue::ALL[best_i], best - second)
+}
 
-    // Blood diffusing in saline: drifts with time, tints but does not hide tissue.
+/// Blood diffusing in saline over `albedo` at time `t`: haze and streaks tint the
+/// tissue; a clot hides it (its label becomes [`Label::Clot`]).
+fn bleed(spec: &SceneSpec, x: f32, y: f32, t: f32, albedo: [f32; 3]) -> ([f32; 3], bool) {
     let b = &spec.bleeding;
-    let mut label = Label::Tissue(tissue);
+    let ts = spec.tex_seed;
+    let mut albedo = albedo;
     if b.haze > 0.0 {
+        // Drifts with time.
         let h = smoothstep(
             0.05,
             0.6,
@@ -161,19 +157,40 @@ pub fn sample_world(spec: &SceneSpec, x: f32, y: f32, t: f32) -> Sample {
         let (f1, _, id) = worley(ts ^ 0xC107, x * 2.2, y * 2.2);
         let edge = 0.18 + 0.06 * perlin(ts ^ 0xC108, x * 12.0, y * 12.0);
         if id < b.clots && f1 < edge {
-            albedo = mix(
+            let clot = mix(
                 [0.42, 0.05, 0.05],
                 [0.25, 0.02, 0.03],
                 fbm(ts ^ 0xC109, x * 20.0, y * 20.0, 2, 0.5) + 0.5,
             );
-            label = Label::Clot;
+            return (clot, true);
         }
     }
+    (albedo, false)
+}
+
+/// Samples the world at (x, y) (view radius = 1 at zoom 1) at time `t` seconds.
+pub fn sample_world(spec: &SceneSpec, x: f32, y: f32, t: f32) -> Sample {
+    let (tissue, margin) = winning_tissue(spec, x, y);
+    let ts = spec.tex_seed;
+    let (albedo, height, gloss) = match tissue {
+        Tissue::Bone => bone(spec, ts, x, y),
+        Tissue::Ligament => ligament(spec, ts, x, y, margin),
+        Tissue::Disc => disc(spec, ts, x, y),
+        Tissue::Dura => dura(ts, x, y),
+        Tissue::Fat => fat(ts, x, y),
+        Tissue::Muscle => muscle(ts, x, y),
+    };
+    // Blood tints but does not hide tissue, except where it has clotted.
+    let (albedo, clot) = bleed(spec, x, y, t, albedo);
     Sample {
         albedo,
         height,
         gloss,
-        tissue: label,
+        tissue: if clot {
+            Label::Clot
+        } else {
+            Label::Tissue(tissue)
+        },
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use foramen_capture::{
     CaptureError, DropPolicy, FrameSource, VideoEncoder, open_source, spawn_capture,
 };
@@ -243,6 +243,83 @@ fn ended_early(
     Some(n)
 }
 
+/// Opens `input` behind the decode timer and the frame budget; the timer's stats come
+/// back beside it, since the source itself moves into the capture thread.
+fn open_timed(
+    input: &str,
+    opts: &ReplayOptions,
+) -> Result<(Box<TimedSource>, Arc<Mutex<LatencyStats>>)> {
+    let inner = open_source(input).map_err(|source| PipelineError::Open {
+        input: format!("input {input}"),
+        source,
+    })?;
+    let decode_ms = Arc::new(Mutex::new(LatencyStats::default()));
+    let source = Box::new(TimedSource {
+        inner,
+        decode_ms: decode_ms.clone(),
+        frames_left: opts.max_frames,
+    });
+    Ok((source, decode_ms))
+}
+
+/// The running threads upstream of the encoder.
+struct Threads {
+    capture: foramen_capture::CaptureHandle,
+    segment: std::thread::JoinHandle<SegmentCounts>,
+    blend: std::thread::JoinHandle<()>,
+}
+
+/// The threads, the composited frames the encoder reads, and the way its spent output
+/// buffers go back to blend.
+type Graph = (Threads, Receiver<Blended>, Sender<Vec<u8>>);
+
+/// Wires the graph: capture -[DEPTH, block]-> segment -[DEPTH, block]-> blend
+/// -[DEPTH, block]-> encode; encode -[output buffers, try_send]-> blend; masks and
+/// frames go back upstream once blended, so the steady state allocates neither.
+fn spawn_graph(
+    mut source: Box<TimedSource>,
+    seg: foramen_segment::Segmenter,
+    style: OverlayStyle,
+) -> Result<Graph> {
+    // Enough for every frame in flight (`foramen bench` counts allocations).
+    let frame_pool = FramePool::new(3 * DEPTH + 4);
+    source.set_frame_pool(frame_pool.clone());
+    let (mask_back_tx, mask_back_rx) = bounded::<Mask>(2 * DEPTH + 2);
+    let capture = spawn_capture(source, DEPTH, DropPolicy::Block);
+    let (seg_tx, seg_rx) = bounded(DEPTH);
+    let (blend_tx, blended) = bounded(DEPTH);
+    // Room for every buffer that can be in flight, so none is ever dropped and re-made.
+    let (output_buffers, pool_rx) = bounded::<Vec<u8>>(2 * DEPTH + 4);
+    let segment = stages::spawn_segment(seg, capture.events().clone(), seg_tx, mask_back_rx)?;
+    let recycling = Recycling {
+        frame_pool,
+        masks_back: mask_back_tx,
+        output_buffers: pool_rx,
+    };
+    let blend = stages::spawn_blend(style, seg_rx, blend_tx, recycling)?;
+    let threads = Threads {
+        capture,
+        segment,
+        blend,
+    };
+    Ok((threads, blended, output_buffers))
+}
+
+impl Threads {
+    /// Joins the threads once the encoder has stopped reading (its receiver dropped).
+    fn join(self) -> Result<SegmentCounts> {
+        let counts = self
+            .segment
+            .join()
+            .map_err(|_| PipelineError::Panicked { name: "segment" })?;
+        self.blend
+            .join()
+            .map_err(|_| PipelineError::Panicked { name: "blend" })?;
+        self.capture.stop_and_join();
+        Ok(counts)
+    }
+}
+
 /// Runs the replay of `input` with `model` (the bundled one when `None`) into `out`,
 /// with a per-frame telemetry CSV when asked.
 pub fn run(
@@ -254,22 +331,8 @@ pub fn run(
     opts: &ReplayOptions,
     observer: &mut dyn ReplayObserver,
 ) -> Result<ReplaySummary> {
-    let inner = open_source(input).map_err(|source| PipelineError::Open {
-        input: format!("input {input}"),
-        source,
-    })?;
-    let info = inner.info().clone();
-    let decode_ms = Arc::new(Mutex::new(LatencyStats::default()));
-    let mut source = Box::new(TimedSource {
-        inner,
-        decode_ms: decode_ms.clone(),
-        frames_left: opts.max_frames,
-    });
-    // Decoded frames and masks go back upstream once blended, so the steady state
-    // allocates neither (`foramen bench` counts it). Enough for every frame in flight.
-    let frame_pool = FramePool::new(3 * DEPTH + 4);
-    source.set_frame_pool(frame_pool.clone());
-    let (mask_back_tx, mask_back_rx) = bounded::<Mask>(2 * DEPTH + 2);
+    let (source, decode_ms) = open_timed(input, opts)?;
+    let info = source.info().clone();
     // Load the model before creating any output, so a broken model leaves nothing
     // that could pass for a finished replay.
     let seg = load(model, &pipeline_model_config(cfg))?;
@@ -281,21 +344,7 @@ pub fn run(
     let codec = encoder.codec();
 
     let t0 = Instant::now();
-    // The graph: capture -[DEPTH, block]-> segment -[DEPTH, block]-> blend
-    // -[DEPTH, block]-> encode; encode -[output buffers, try_send]-> blend.
-    let capture = spawn_capture(source, DEPTH, DropPolicy::Block);
-    let (seg_tx, seg_rx) = bounded(DEPTH);
-    let (blend_tx, blend_rx) = bounded(DEPTH);
-    // Room for every buffer that can be in flight, so none is ever dropped and re-made.
-    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(2 * DEPTH + 4);
-    let segment = stages::spawn_segment(seg, capture.events().clone(), seg_tx, mask_back_rx)?;
-    let recycling = Recycling {
-        frame_pool,
-        masks_back: mask_back_tx,
-        output_buffers: pool_rx,
-    };
-    let blend = stages::spawn_blend(style, seg_rx, blend_tx, recycling)?;
-
+    let (threads, blended, output_buffers) = spawn_graph(source, seg, style)?;
     let expected = match (info.frame_count, opts.max_frames) {
         (Some(n), Some(m)) => n.min(m),
         (n, m) => n.or(m).unwrap_or(0),
@@ -306,19 +355,13 @@ pub fn run(
         out,
         csv,
         provider,
-        output_buffers: pool_tx,
+        output_buffers,
     };
-    let encoded = encode_all(&blend_rx, &mut sinks, expected, observer);
+    let encoded = encode_all(&blended, &mut sinks, expected, observer);
     let Sinks { csv, encoder, .. } = sinks;
-    drop(blend_rx);
+    drop(blended);
     observer.finished();
-    let counts: SegmentCounts = segment
-        .join()
-        .map_err(|_| PipelineError::Panicked { name: "segment" })?;
-    blend
-        .join()
-        .map_err(|_| PipelineError::Panicked { name: "blend" })?;
-    capture.stop_and_join();
+    let counts = threads.join()?;
     let totals = encoded?;
     encoder.finish().map_err(encode_error("finishing", out))?;
     if let Some((path, mut f)) = csv {

@@ -7,7 +7,7 @@ use foramen_core::config::{ExecutionProvider, ModelConfig};
 use foramen_core::{ClassSet, Frame, Mask};
 use ort::ep::{self, ExecutionProvider as _};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::TensorRef;
 
 use crate::prepost::{Preprocessor, argmax_confidence, resize_planes, softmax_in_place};
@@ -96,40 +96,13 @@ pub struct ProviderChoice {
     pub fallback: Option<String>,
 }
 
-/// The ONNX Runtime session of `path`: the provider asked for, registered so that a
-/// failure is an error with its reason (not a silent CPU fallback); on failure the CPU,
-/// explicitly, or an error with `require_provider`.
-fn build_session(
-    path: &Path,
+/// A session builder with the accelerator asked for registered so that its failure is
+/// an error with a reason; `None` for the CPU. `webgpu_failed` is why the WebGPU
+/// plugin's session could not be made, when that was tried first.
+fn accelerator_builder(
     cfg: &ModelConfig,
-) -> Result<(Session, ProviderChoice), SegmentError> {
-    let model_err = |reason: String| SegmentError::Model {
-        path: path.to_path_buf(),
-        reason,
-    };
-    init_runtime()?;
-    let asked = cfg.execution_provider.name();
-    let label = match cfg.execution_provider {
-        ExecutionProvider::Cpu => "CPU",
-        ExecutionProvider::Cuda => "CUDA",
-        ExecutionProvider::Tensorrt => "TensorRT",
-        ExecutionProvider::Webgpu => "WebGPU",
-    };
-    // A plugin provider fails when its session is made, not when it is added: try it
-    // whole, and on failure go on as for the others.
-    let mut webgpu_failed = None;
-    if cfg.execution_provider == ExecutionProvider::Webgpu {
-        match crate::webgpu::session(path, cfg) {
-            Ok((session, cpu_too)) => {
-                let choice = ProviderChoice {
-                    in_use: if cpu_too { "webgpu+cpu" } else { asked },
-                    fallback: None,
-                };
-                return Ok((session, choice));
-            }
-            Err(reason) => webgpu_failed = Some(reason),
-        }
-    }
+    webgpu_failed: Option<String>,
+) -> Option<Result<SessionBuilder, String>> {
     let attempt = match cfg.execution_provider {
         ExecutionProvider::Cpu => None,
         ExecutionProvider::Webgpu => webgpu_failed.map(Err),
@@ -156,47 +129,82 @@ fn build_session(
         }
     };
     // ONNX Runtime's messages end in a newline; the reason goes into one status line.
-    let attempt = attempt.map(|a| a.map_err(|e| e.trim_end().to_string()));
-    let (mut builder, choice) = match attempt {
-        Some(Ok(b)) => (
-            b,
-            ProviderChoice {
+    attempt.map(|a| a.map_err(|e| e.trim_end().to_string()))
+}
+
+/// The ONNX Runtime session of `path`: the provider asked for, registered so that a
+/// failure is an error with its reason (not a silent CPU fallback); on failure the CPU,
+/// explicitly, or an error with `require_provider`.
+fn build_session(
+    path: &Path,
+    cfg: &ModelConfig,
+) -> Result<(Session, ProviderChoice), SegmentError> {
+    let model_err = |reason: String| SegmentError::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    init_runtime()?;
+    let asked = cfg.execution_provider.name();
+    // A plugin provider fails when its session is made, not when it is added: try it
+    // whole, and on failure go on as for the others.
+    let mut webgpu_failed = None;
+    if cfg.execution_provider == ExecutionProvider::Webgpu {
+        match crate::webgpu::session(path, cfg) {
+            Ok((session, cpu_too)) => {
+                let choice = ProviderChoice {
+                    in_use: if cpu_too { "webgpu+cpu" } else { asked },
+                    fallback: None,
+                };
+                return Ok((session, choice));
+            }
+            Err(reason) => webgpu_failed = Some(reason),
+        }
+    }
+    let on_cpu = |fallback: Option<String>| {
+        base_builder(cfg)
+            .map(|b| {
+                let choice = ProviderChoice {
+                    in_use: "cpu",
+                    fallback,
+                };
+                (b, choice)
+            })
+            .map_err(|e| model_err(e.to_string()))
+    };
+    let (mut builder, choice) = match accelerator_builder(cfg, webgpu_failed) {
+        Some(Ok(b)) => {
+            let choice = ProviderChoice {
                 in_use: asked,
                 fallback: None,
-            },
-        ),
+            };
+            (b, choice)
+        }
         Some(Err(reason)) if cfg.require_provider => {
             return Err(model_err(format!(
                 "execution provider {asked} unavailable: {reason} (require_provider is set, so the CPU is not used)"
             )));
         }
         Some(Err(reason)) => {
-            let fallback = format!("{label} unavailable: {reason}");
+            let fallback = format!("{} unavailable: {reason}", provider_label(cfg));
             tracing::warn!("{fallback}; running on the CPU");
-            let b = base_builder(cfg).map_err(|e| model_err(e.to_string()))?;
-            (
-                b,
-                ProviderChoice {
-                    in_use: "cpu",
-                    fallback: Some(fallback),
-                },
-            )
+            on_cpu(Some(fallback))?
         }
-        None => {
-            let b = base_builder(cfg).map_err(|e| model_err(e.to_string()))?;
-            (
-                b,
-                ProviderChoice {
-                    in_use: "cpu",
-                    fallback: None,
-                },
-            )
-        }
+        None => on_cpu(None)?,
     };
     let session = builder
         .commit_from_file(path)
         .map_err(|e| model_err(format!("not a loadable ONNX model: {e}")))?;
     Ok((session, choice))
+}
+
+/// The provider's name as the status line spells it.
+fn provider_label(cfg: &ModelConfig) -> &'static str {
+    match cfg.execution_provider {
+        ExecutionProvider::Cpu => "CPU",
+        ExecutionProvider::Cuda => "CUDA",
+        ExecutionProvider::Tensorrt => "TensorRT",
+        ExecutionProvider::Webgpu => "WebGPU",
+    }
 }
 
 /// Checks the graph against the contract: the input's name and shape, the output's name,
@@ -357,11 +365,10 @@ impl Segmenter {
         self.provider.fallback.as_deref()
     }
 
-    /// Segments one frame.
-    pub fn segment(&mut self, frame: &Frame) -> Result<SegmentOutput, SegmentError> {
-        let t0 = Instant::now();
+    /// Resizes and normalises `frame` into the model's input (a new preprocessor when
+    /// the frame size changes: a tower switching mode).
+    fn preprocess(&mut self, frame: &Frame) {
         let i = &self.contract.input;
-        let (iw, ih) = (i.width, i.height);
         if self
             .pre
             .as_ref()
@@ -369,7 +376,7 @@ impl Segmenter {
         {
             self.pre = Some(Preprocessor::new(
                 (frame.width, frame.height),
-                (iw, ih),
+                (i.width, i.height),
                 i.scale,
                 i.mean,
                 i.std,
@@ -378,10 +385,14 @@ impl Segmenter {
         if let Some(pre) = self.pre.as_mut() {
             pre.run(&frame.rgb, &mut self.input);
         }
-        let t1 = Instant::now();
+    }
 
+    /// Runs the model on the prepared input into `scores` (and `out_size`), checking the
+    /// output's shape and that every value is a number.
+    fn run_model(&mut self) -> Result<(), SegmentError> {
+        let i = &self.contract.input;
         let tensor = TensorRef::from_array_view((
-            [1usize, 3, ih as usize, iw as usize],
+            [1usize, 3, i.height as usize, i.width as usize],
             self.input.as_slice(),
         ))
         .map_err(|e| SegmentError::Inference(e.to_string()))?;
@@ -421,6 +432,15 @@ impl Segmenter {
                 self.scores.len()
             )));
         }
+        Ok(())
+    }
+
+    /// Segments one frame.
+    pub fn segment(&mut self, frame: &Frame) -> Result<SegmentOutput, SegmentError> {
+        let t0 = Instant::now();
+        self.preprocess(frame);
+        let t1 = Instant::now();
+        self.run_model()?;
         let t2 = Instant::now();
 
         let n = self.out_size.0 * self.out_size.1;
@@ -429,7 +449,7 @@ impl Segmenter {
         confidence.resize(n, 0);
         argmax_confidence(
             &self.scores,
-            c,
+            self.classes.len(),
             self.contract.output.kind == "logits",
             &mut classes,
             &mut confidence,

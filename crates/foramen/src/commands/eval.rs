@@ -151,9 +151,9 @@ fn class_names(
     Ok(names)
 }
 
-/// Runs the evaluation and writes `metrics.json`, `report.md`, `report.html` and the
-/// figures.
-fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
+/// The list's path and its entries (this shard's, with `--shard`); an empty one is an
+/// error.
+fn samples(opts: &EvalOptions) -> Result<(PathBuf, Vec<Sample>)> {
     let list = if opts.list.is_absolute() {
         opts.list.clone()
     } else {
@@ -166,24 +166,36 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     if samples.is_empty() {
         bail!("{}: the list is empty", list.display());
     }
+    Ok((list, samples))
+}
+
+/// Saved predictions are found by the mask's file stem: two entries with one stem would
+/// both be scored against one prediction, so that is refused, naming both entries.
+fn check_distinct_stems(list: &Path, samples: &[Sample]) -> Result<()> {
+    let mut seen = std::collections::BTreeMap::new();
+    for (line, s) in samples.iter().enumerate() {
+        let stem = s.mask.file_stem().unwrap_or_default().to_os_string();
+        if let Some(first) = seen.insert(stem.clone(), line + 1) {
+            bail!(
+                "{}: entries {first} and {} both have masks named {:?}: --pred matches predictions by file name, so give each image a distinct name (or evaluate the model with --model)",
+                list.display(),
+                line + 1,
+                stem
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the evaluation and writes `metrics.json`, `report.md`, `report.html` and the
+/// figures.
+fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
+    let (list, samples) = samples(opts)?;
     let mut inputs = vec![list.as_path()];
     if let Predictions::Saved { pred, prob } = &opts.predictions {
         inputs.push(pred);
         inputs.extend(prob.as_deref());
-        // Saved predictions are found by the mask's file stem: two entries with one stem
-        // would both be scored against one prediction.
-        let mut seen = std::collections::BTreeMap::new();
-        for (line, s) in samples.iter().enumerate() {
-            let stem = s.mask.file_stem().unwrap_or_default().to_os_string();
-            if let Some(first) = seen.insert(stem.clone(), line + 1) {
-                bail!(
-                    "{}: entries {first} and {} both have masks named {:?}: --pred matches predictions by file name, so give each image a distinct name (or evaluate the model with --model)",
-                    list.display(),
-                    line + 1,
-                    stem
-                );
-            }
-        }
+        check_distinct_stems(&list, &samples)?;
     }
     foramen_core::paths::check_output(&opts.out, &inputs)?;
     let mut segmenter = match &opts.predictions {
@@ -208,8 +220,40 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
     let c = names.len();
     let mut eval = Evaluation::new(names, ignored, with_probs);
     let mut filter = opts.temporal.map(ListFilter::new);
+    let mut scorer = Scorer {
+        opts,
+        segmenter: segmenter.as_mut(),
+        filter: filter.as_mut(),
+        classes: c,
+    };
     let pb = bar(samples.len() as u64, "images");
     for s in &samples {
+        scorer.score(s, &mut eval)?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let Some(shard) = opts.shard {
+        write_shard(&eval, shard, &opts.out)?;
+    }
+    let report = eval.finish();
+    let path = write_report(&report, &list, &opts.out, info.as_ref(), filter.as_ref())?;
+    say!("{}, written to {}", report.summary(), path.display());
+    Ok(())
+}
+
+/// What scores one list entry: the model or the saved predictions, and the temporal
+/// filter when asked.
+struct Scorer<'a> {
+    opts: &'a EvalOptions,
+    segmenter: Option<&'a mut Segmenter>,
+    filter: Option<&'a mut ListFilter>,
+    classes: usize,
+}
+
+impl Scorer<'_> {
+    /// Predicts (or reads the prediction of) entry `s`, filters it when asked, and adds
+    /// it to `eval`.
+    fn score(&mut self, s: &Sample, eval: &mut Evaluation) -> Result<()> {
         let truth = load_mask(&s.mask)?;
         let (w, h) = truth.dimensions();
         let stem = s
@@ -218,14 +262,14 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             .and_then(|x| x.to_str())
             .context("mask name")?
             .to_string();
-        let (pred, probs) = match (&opts.predictions, segmenter.as_mut()) {
+        let (pred, probs) = match (&self.opts.predictions, self.segmenter.as_deref_mut()) {
             (Predictions::Model(_), Some(seg)) => predict(seg, s, (w, h))?,
             (Predictions::Saved { pred, prob }, _) => {
-                saved(pred, prob.as_deref(), &stem, s, (w, h), c)?
+                saved(pred, prob.as_deref(), &stem, s, (w, h), self.classes)?
             }
             (Predictions::Model(_), None) => bail!("model not loaded"),
         };
-        let (pred, probs) = match (filter.as_mut(), probs) {
+        let (pred, probs) = match (self.filter.as_deref_mut(), probs) {
             (Some(f), Some(p)) => f.entry(&s.image, &p, (w, h), pred)?,
             (Some(_), None) => bail!("--temporal filters probabilities: give --prob"),
             (None, probs) => (pred, probs),
@@ -240,17 +284,8 @@ fn run(opts: &EvalOptions, model_cfg: &ModelConfig) -> Result<()> {
             probs: probs.as_deref(),
         };
         eval.add(image)
-            .with_context(|| format!("{} against {}", stem, s.mask.display()))?;
-        pb.inc(1);
+            .with_context(|| format!("{} against {}", stem, s.mask.display()))
     }
-    pb.finish_and_clear();
-    if let Some(shard) = opts.shard {
-        write_shard(&eval, shard, &opts.out)?;
-    }
-    let report = eval.finish();
-    let path = write_report(&report, &list, &opts.out, info.as_ref(), filter.as_ref())?;
-    say!("{}, written to {}", report.summary(), path.display());
-    Ok(())
 }
 
 /// `OUT/shard.bin`, for `--merge`.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use foramen_core::paths::{check_distinct, check_output};
 use foramen_core::{ClassSet, Config};
-use foramen_data::dataset::{DatasetInfo, list_images, load_mask, save_gray};
+use foramen_data::dataset::{DatasetInfo, list_images, load_mask, save_gray, write_split_lists};
 use foramen_data::labelstudio::{
     ExportTasks, ImageFiles, ImportedTask, LabelMap, check_task_names, image_url,
     imported_dataset_info, labeling_config_xml, split_by_video, task_json,
@@ -216,17 +216,9 @@ struct ImportOptions {
     allow_partial: bool,
 }
 
-/// `foramen import label-studio`: a JSON export to a Foramen data set, split by video.
-fn import(
-    export_json: &Path,
-    images: &Path,
-    out: &Path,
-    classes: Option<&str>,
-    opts: &ImportOptions,
-) -> Result<()> {
-    let text = std::fs::read_to_string(export_json)
-        .with_context(|| format!("reading {}", export_json.display()))?;
-    let mut labels = match classes {
+/// The label-to-index map: `--classes` fixed, else labels in order of first appearance.
+fn label_map(classes: Option<&str>) -> Result<LabelMap> {
+    Ok(match classes {
         Some(list) => LabelMap::fixed(
             list.split(',')
                 .map(|s| s.trim().to_string())
@@ -235,20 +227,23 @@ fn import(
         )
         .map_err(|e| anyhow::anyhow!("--classes: {e}"))?,
         None => LabelMap::FirstSeen(Vec::new()),
-    };
-    let files = ImageFiles::new(images).with_context(|| format!("listing {}", images.display()))?;
-    let mut size = |url: &str| {
-        files
-            .find(url)
-            .and_then(|p| image::image_dimensions(p).ok())
-    };
-    let export =
-        ExportTasks::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", export_json.display()))?;
-    // Pass 1 checks every task, making and dropping its mask; pass 2 (write_tasks) makes
-    // each again and writes it at once: one mask in memory, however large the export.
+    })
+}
+
+/// Pass 1 of `import`: checks every task, making and dropping its mask (pass 2,
+/// `write_tasks`, makes each again and writes it at once: one mask in memory, however
+/// large the export). Prints each skipped task's issue; returns the good tasks (by index)
+/// and how many were skipped, or an error when any was and `--allow-partial` is not set.
+fn check_tasks(
+    export_json: &Path,
+    export: &ExportTasks,
+    labels: &mut LabelMap,
+    size: &mut dyn FnMut(&str) -> Option<(u32, u32)>,
+    allow_partial: bool,
+) -> Result<(Vec<(usize, ImportedTask)>, usize)> {
     let (mut tasks, mut issues) = (Vec::new(), Vec::new());
     for i in 0..export.len() {
-        match export.import(i, &mut labels, &mut size) {
+        match export.import(i, labels, size) {
             Ok(t) => tasks.push((
                 i,
                 ImportedTask {
@@ -262,7 +257,7 @@ fn import(
     for i in &issues {
         eprintln!("{}: {i}", export_json.display());
     }
-    if !issues.is_empty() && !opts.allow_partial {
+    if !issues.is_empty() && !allow_partial {
         bail!(
             "{}: {} of {} tasks skipped (see above); nothing written. Fix them, or pass --allow-partial to import the rest",
             export_json.display(),
@@ -275,6 +270,35 @@ fn import(
     }
     check_task_names(tasks.iter().map(|(_, t)| t))
         .map_err(|e| anyhow::anyhow!("{}: {e}; nothing written", export_json.display()))?;
+    Ok((tasks, issues.len()))
+}
+
+/// `foramen import label-studio`: a JSON export to a Foramen data set, split by video.
+fn import(
+    export_json: &Path,
+    images: &Path,
+    out: &Path,
+    classes: Option<&str>,
+    opts: &ImportOptions,
+) -> Result<()> {
+    let text = std::fs::read_to_string(export_json)
+        .with_context(|| format!("reading {}", export_json.display()))?;
+    let mut labels = label_map(classes)?;
+    let files = ImageFiles::new(images).with_context(|| format!("listing {}", images.display()))?;
+    let mut size = |url: &str| {
+        files
+            .find(url)
+            .and_then(|p| image::image_dimensions(p).ok())
+    };
+    let export =
+        ExportTasks::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", export_json.display()))?;
+    let (tasks, skipped) = check_tasks(
+        export_json,
+        &export,
+        &mut labels,
+        &mut size,
+        opts.allow_partial,
+    )?;
     let names: Vec<String> = tasks.iter().map(|(_, t)| t.image_name.clone()).collect();
     let assign = split_by_video(&names, opts.split, opts.seed);
     let source = TaskSource {
@@ -289,14 +313,7 @@ fn import(
         .map_or_else(|| "imported".into(), |n| n.to_string_lossy().into_owned());
     let source = export_json.display().to_string();
     imported_dataset_info(&name, &source, &labels.names(), opts.split, opts.seed).write(out)?;
-    for (list, name) in lists.iter().zip(["train.txt", "val.txt", "test.txt"]) {
-        let mut text = list.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        std::fs::write(out.join(name), text)
-            .with_context(|| format!("writing {}", out.join(name).display()))?;
-    }
+    write_split_lists(out, [&lists[0], &lists[1], &lists[2]])?;
     say!(
         "{} tasks imported into {} (train {}, val {}, test {}; {} videos); {} skipped",
         tasks.len(),
@@ -305,7 +322,7 @@ fn import(
         lists[1].len(),
         lists[2].len(),
         assign.len(),
-        issues.len()
+        skipped
     );
     Ok(())
 }

@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..data import DataError, load_mask, read_list
+from ..dataset_spec import DataError
+from ..frames import load_mask, read_list
 from .config import load_gan_config
 from .errors import GanError
 from .grid import save_grid

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import AugmentConfig, DataSource
+from ..augment import AugmentConfig
+from ..data import DataSource
 from ..sections import ConfigError, build_section, fields_from, read_toml, resolve_path
 from .errors import GanError
 from .labels import LabelSynthConfig

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data import DatasetSpec
+from ..dataset_spec import DatasetSpec
 from .sampling import GanSource, Generator
 
 

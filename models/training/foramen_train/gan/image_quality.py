@@ -67,8 +67,8 @@ class SegFeatures:
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray, batch: int = 16) -> np.ndarray:
-        from ..data import normalize
         from ..encoders import normalization
+        from ..frames import normalize
 
         norm = normalization(self.model.cfg.encoder)
         feats = []

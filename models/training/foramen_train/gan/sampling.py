@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import DatasetSpec
+from ..dataset_spec import DatasetSpec
 from .errors import GanError
 from .labels import LabelSynthConfig, synthesize_label_map
 from .networks import GeneratorConfig, UNetGenerator, one_hot, to_uint8

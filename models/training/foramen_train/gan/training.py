@@ -16,16 +16,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import (
-    AugmentConfig,
-    DatasetSpec,
-    augment_pair,
-    evenly_spaced,
-    load_dataset_spec,
-    load_image,
-    load_mask,
-    read_list,
-)
+from ..augment import AugmentConfig, augment_pair
+from ..dataset_spec import DatasetSpec, load_dataset_spec
+from ..frames import evenly_spaced, load_image, load_mask, read_list
 from ..sections import to_toml
 from .config import GanConfig, GanTrainConfig
 from .errors import GanError
