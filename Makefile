@@ -11,9 +11,10 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 REQS        := models/training/requirements.txt
 # xvfb + xauth + mesa-vulkan-drivers: the window (wgpu on Mesa's lavapipe) runs headless
-# in tests and `make run` when there is no display.
+# in tests and `make run` when there is no display. qemu-user: the INT8 tests run the
+# binary on an emulated x86 CPU without VNNI (tests/python/test_int8_without_vnni.py).
 APT_PKGS    := build-essential pkg-config clang libclang-dev libopencv-dev ffmpeg python3-venv fonts-dejavu-core \
-               xvfb xauth mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0
+               xvfb xauth mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0 qemu-user
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FORAMEN     := target/release/foramen
 DEMO        := assets/demo.mp4
