@@ -42,40 +42,41 @@ def test_a_long_function_a_long_file_and_a_large_binary_crate_are_named(tmp_path
     assert "crates/foramen-x/src/lib.rs: 650 production lines (limit 600)" in out
 
 
-def test_test_code_has_no_function_limit_but_the_file_limit(tmp_path):
+def test_test_code_counts_for_functions_and_files_but_not_production_lines(tmp_path):
     lib = tmp_path / "crates" / "foramen-x" / "src"
     lib.mkdir(parents=True)
-    tests = "#[cfg(test)]\nmod tests {\n" + function("long_test", 150) + "}\n"
-    (lib / "lib.rs").write_text(function("ok", 10) + tests)
+    tests = "#[cfg(test)]\nmod tests {\n" + function("short_test", 70) + "}\n"
+    (lib / "lib.rs").write_text("// production\n" * 520 + tests)
     (lib / "tests.rs").write_text("// test code\n" * 590)
-    (lib / "more_tests.rs").write_text(function("long_test", 150))
     e2e = tmp_path / "tests" / "cli"
     e2e.mkdir(parents=True)
-    (e2e / "main.rs").write_text(function("long_e2e", 300))
+    (e2e / "main.rs").write_text(function("short_e2e", 70))
     assert run(tmp_path) == (0, "")
-    (lib / "lib.rs").write_text("// production\n" * 400 + "#[cfg(test)]\nmod tests {\n" + "// t\n" * 300 + "}\n")
-    (e2e / "main.rs").write_text("// e2e\n" * 601)
+    (lib / "more_tests.rs").write_text(function("long_test", 150))
+    (e2e / "main.rs").write_text(function("long_e2e", 90) + "// e2e\n" * 601)
+    (lib / "lib.rs").write_text("// production\n" * 520 + tests + "// t\n" * 20)
     code, out = run(tmp_path)
     assert code == 1
-    assert "crates/foramen-x/src/lib.rs: 703 lines with its tests (limit 600)" in out
-    assert "tests/cli/main.rs: 601 lines (limit 600)" in out
+    assert "crates/foramen-x/src/lib.rs: 616 lines with its tests (limit 600)" in out
+    assert "crates/foramen-x/src/more_tests.rs:1: fn long_test is 152 lines (limit 80)" in out
+    assert "tests/cli/main.rs: 694 lines (limit 600)" in out
+    assert "tests/cli/main.rs:1: fn long_e2e is 92 lines (limit 80)" in out
 
 
-def test_python_files_and_functions_outside_the_tests_are_held_to_the_same_limits(tmp_path):
+def test_python_files_and_functions_are_held_to_the_same_limits(tmp_path):
     pkg = tmp_path / "models" / "training" / "foramen_train"
     pkg.mkdir(parents=True)
     (pkg / "train.py").write_text(python_function("short", 79) + python_function("too_long", 90))
     tests = tmp_path / "models" / "training" / "tests"
     tests.mkdir(parents=True)
-    (tests / "test_train.py").write_text(python_function("test_long", 200))
+    (tests / "test_train.py").write_text(python_function("test_short", 60))
     code, out = run(tmp_path)
     assert code == 1
-    assert "models/training/foramen_train/train.py:83: def too_long is 91 lines (limit 80)" in out
-    assert "short" not in out
-    assert "test_long" not in out
+    assert out == "models/training/foramen_train/train.py:83: def too_long is 91 lines (limit 80)\n"
     (tests / "test_train.py").write_text(python_function("test_long", 650))
     code, out = run(tmp_path)
     assert "models/training/tests/test_train.py: 653 lines (limit 600)" in out
+    assert "models/training/tests/test_train.py:1: def test_long is 651 lines (limit 80)" in out
 
 
 def test_the_real_workspace_passes():

@@ -292,10 +292,9 @@ def served_name(ls, task, docroot):
     return path.rsplit("/", 1)[-1]
 
 
-def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server, capsys):
-    base, docroot, started_s = server
-    t0 = time.monotonic()
-    # Frames to label, under the local-files document root as a hospital would serve them.
+def export_frames(foramen_bin, tmp_path, docroot):
+    """Frames to label under the local-files document root, as a hospital would serve
+    them, exported with the bundled model's masks: the tasks file."""
     size = f"{SIZE[0]}x{SIZE[1]}"
     foramen(foramen_bin, "synth", "--out", tmp_path / "synth", "--count", FRAMES, "--seed", 23, "--size", size)
     (tmp_path / "synth/images").rename(docroot / "images")
@@ -303,8 +302,7 @@ def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server,
     # imported under its own name.
     last = sorted((docroot / "images").iterdir())[-1]
     last.rename(last.with_name("case+7_000099.png"))
-    images = sorted((docroot / "images").iterdir())
-    assert len(images) == FRAMES
+    assert len(list((docroot / "images").iterdir())) == FRAMES
     tasks_json = tmp_path / "tasks.json"
     foramen(
         foramen_bin,
@@ -319,6 +317,57 @@ def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server,
         "--image-root",
         "/data/local-files/?d=images",
     )
+    return tasks_json
+
+
+def annotate_predicted(ls, listed, docroot):
+    """Annotates each task: the first half accepted as predicted (the prediction's own
+    result becomes the annotation), the rest edited. The masks each should import as."""
+    expected = {}
+    for k, task in enumerate(listed):
+        name = served_name(ls, task, docroot)
+        preds = task["predictions"] if task.get("predictions") else ls.api("GET", f"/api/predictions?task={task['id']}")
+        assert len(preds) == 1, preds
+        w, h = Image.open(docroot / "images" / name).size
+        predicted = decode_result(preds[0]["result"], w, h)
+        assert (predicted > 0).any(), f"{name}: the model predicted nothing"
+        if k < FRAMES // 2:
+            result, want = preds[0]["result"], predicted
+        else:
+            want = edit(predicted, k)
+            result = encode_result(want)
+        ls.api(
+            "POST",
+            f"/api/tasks/{task['id']}/annotations",
+            {"result": result, "was_cancelled": False, "ground_truth": False, "parent_prediction": preds[0]["id"]},
+        )
+        expected[name] = want
+    return expected
+
+
+def synced_project(ls, xml, storage, docroot):
+    """The other route: Label Studio makes the tasks itself by syncing the storage (its
+    URLs percent-encode the path, `case%2B7_000099.png`); each annotated from scratch.
+    The project's id and the masks each task should import as."""
+    synced = ls.api("POST", "/api/projects", {"title": "Foramen synced storage", "label_config": xml})["id"]
+    sid = ls.api("POST", "/api/storages/localfiles", {"project": synced, **storage})["id"]
+    ls.api("POST", f"/api/storages/localfiles/{sid}/sync")
+    deadline = time.monotonic() + 60
+    while len(listed := project_tasks(ls, synced)) < FRAMES and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(listed) == FRAMES, f"storage sync made {len(listed)} tasks"
+    expected = {}
+    for k, task in enumerate(listed):
+        name = served_name(ls, task, docroot)
+        expected[name] = edit(np.zeros((SIZE[1], SIZE[0]), np.uint8), 2 * k)
+        ls.api("POST", f"/api/tasks/{task['id']}/annotations", {"result": encode_result(expected[name])})
+    return synced, expected
+
+
+def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server, capsys):
+    base, docroot, started_s = server
+    t0 = time.monotonic()
+    tasks_json = export_frames(foramen_bin, tmp_path, docroot)
     tasks = json.loads(tasks_json.read_text())
     xml = tasks_json.with_suffix(".xml").read_text()
 
@@ -334,47 +383,14 @@ def test_round_trip_through_a_label_studio_server(tmp_path, foramen_bin, server,
 
     listed = project_tasks(ls, pid)
     assert len(listed) == FRAMES
-    expected = {}
-    for k, task in enumerate(listed):
-        name = served_name(ls, task, docroot)
-        preds = task["predictions"] if task.get("predictions") else ls.api("GET", f"/api/predictions?task={task['id']}")
-        assert len(preds) == 1, preds
-        w, h = Image.open(docroot / "images" / name).size
-        predicted = decode_result(preds[0]["result"], w, h)
-        assert (predicted > 0).any(), f"{name}: the model predicted nothing"
-        if k < FRAMES // 2:
-            # Accepted as predicted: the prediction's own result becomes the annotation.
-            result, want = preds[0]["result"], predicted
-        else:
-            want = edit(predicted, k)
-            result = encode_result(want)
-        ls.api(
-            "POST",
-            f"/api/tasks/{task['id']}/annotations",
-            {"result": result, "was_cancelled": False, "ground_truth": False, "parent_prediction": preds[0]["id"]},
-        )
-        expected[name] = want
-
+    expected = annotate_predicted(ls, listed, docroot)
     exported, datasets = export_and_import(ls, foramen_bin, pid, tmp_path, [docroot / "images", docroot])
     assert len(exported) == FRAMES
     assert all(t["data"]["image"].startswith("/data/local-files/?d=") for t in exported), exported[0]["data"]
     assert any(t["data"]["image"].endswith("/case%2B7_000099.png") for t in exported)
     equal = [count_equal(ds, expected, docroot) for ds in datasets.values()]
 
-    # The other route: Label Studio makes the tasks itself by syncing the storage (its
-    # URLs percent-encode the path, `case%2B7_000099.png`); each annotated from scratch.
-    synced = ls.api("POST", "/api/projects", {"title": "Foramen synced storage", "label_config": xml})["id"]
-    sid = ls.api("POST", "/api/storages/localfiles", {"project": synced, **storage})["id"]
-    ls.api("POST", f"/api/storages/localfiles/{sid}/sync")
-    deadline = time.monotonic() + 60
-    while len(listed := project_tasks(ls, synced)) < FRAMES and time.monotonic() < deadline:
-        time.sleep(1)
-    assert len(listed) == FRAMES, f"storage sync made {len(listed)} tasks"
-    synced_expected = {}
-    for k, task in enumerate(listed):
-        name = served_name(ls, task, docroot)
-        synced_expected[name] = edit(np.zeros((SIZE[1], SIZE[0]), np.uint8), 2 * k)
-        ls.api("POST", f"/api/tasks/{task['id']}/annotations", {"result": encode_result(synced_expected[name])})
+    synced, synced_expected = synced_project(ls, xml, storage, docroot)
     exported2, datasets2 = export_and_import(ls, foramen_bin, synced, tmp_path, [docroot / "images"])
     assert any("%2B" in t["data"]["image"] for t in exported2), [t["data"]["image"] for t in exported2]
     equal += [count_equal(ds, synced_expected, docroot) for ds in datasets2.values()]

@@ -53,6 +53,29 @@ fn shown_id(app: &ForamenApp) -> u64 {
     app.shown.as_ref().map_or(0, |f| f.id)
 }
 
+/// B: the previous moment before second `target` for the classes shown, as the
+/// timeline defines it (or a toast that there is none).
+fn check_previous_moment(
+    h: &mut egui_kittest::Harness<'static, ForamenApp>,
+    t: &foramen_data::timeline::Timeline,
+    target: usize,
+) {
+    let shown: Vec<usize> = (1..h.state().classes.classes.len()).collect();
+    h.key_press(Key::B);
+    match t.moment(target, Direction::Back, &shown) {
+        Some(s) => {
+            let to = t.row_of_second(s).expect("row");
+            run_until(h, |app| shown_id(app) == to);
+            wait_for(h, &review::mmss(s));
+            assert!(has(h, &review::mmss(s)), "the toast names the moment");
+        }
+        None => {
+            wait_for(h, "no earlier moment");
+            assert!(has(h, "no earlier moment"));
+        }
+    }
+}
+
 #[test]
 fn the_timeline_strip_of_a_recording_seeks_and_the_moment_keys_jump() {
     let (_root, dir) = record(150);
@@ -90,21 +113,7 @@ fn the_timeline_strip_of_a_recording_seeks_and_the_moment_keys_jump() {
     run_until(&mut h, |app| shown_id(app) == row);
     assert_eq!(h.state().second_of(row), Some(target));
 
-    // B: the previous moment for the classes shown, as the timeline defines it.
-    let shown: Vec<usize> = (1..h.state().classes.classes.len()).collect();
-    h.key_press(Key::B);
-    match t.moment(target, Direction::Back, &shown) {
-        Some(s) => {
-            let to = t.row_of_second(s).expect("row");
-            run_until(&mut h, |app| shown_id(app) == to);
-            wait_for(&mut h, &review::mmss(s));
-            assert!(has(&h, &review::mmss(s)), "the toast names the moment");
-        }
-        None => {
-            wait_for(&mut h, "no earlier moment");
-            assert!(has(&h, "no earlier moment"));
-        }
-    }
+    check_previous_moment(&mut h, &t, target);
 
     // [ here, ] one second later (a click on the strip), then X saves the clip with
     // the frames in between into [recording].dir/clips.

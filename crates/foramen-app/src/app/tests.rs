@@ -390,32 +390,37 @@ fn shot(h: &mut Harness<'static, ForamenApp>, name: &str) {
     }
 }
 
-#[test]
-fn each_state_shows_its_own_badge_and_only_that_one() {
-    let titles = [
-        "AI ON",
-        "OVERLAY OFF",
-        "AI PAUSED: STALE",
-        "AI OFF",
-        "NO SIGNAL",
-    ];
-    // Waits for `title` (a loaded 2-core machine may pass through other true states,
-    // such as a late heartbeat), then checks that no other title is on screen with it.
-    let only = |h: &mut Harness<'static, ForamenApp>, title: &str| {
-        let t = std::time::Instant::now();
-        while !has(h, title) && t.elapsed() < Duration::from_secs(30) {
-            h.step();
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for t in titles {
-            // Each title is its own label: "AI OFF" is not found inside "OVERLAY OFF".
-            let found = h.query_all_by_label(t).next().is_some();
-            assert_eq!(found, t == title, "{title}: {t} found={found}");
-        }
-    };
-    let size = (1280.0, 720.0);
+/// The status badges' titles: exactly one is on screen at a time.
+const BADGES: [&str; 5] = [
+    "AI ON",
+    "OVERLAY OFF",
+    "AI PAUSED: STALE",
+    "AI OFF",
+    "NO SIGNAL",
+];
+
+/// The size the badge tests' window has.
+const BADGE_WINDOW: (f32, f32) = (1280.0, 720.0);
+
+/// Waits for `title` (a loaded 2-core machine may pass through other true states, such
+/// as a late heartbeat), then checks that no other badge is on screen with it.
+fn only(h: &mut Harness<'static, ForamenApp>, title: &str) {
+    let t = std::time::Instant::now();
+    while !has(h, title) && t.elapsed() < Duration::from_secs(30) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for t in BADGES {
+        // Each title is its own label: "AI OFF" is not found inside "OVERLAY OFF".
+        let found = h.query_all_by_label(t).next().is_some();
+        assert_eq!(found, t == title, "{title}: {t} found={found}");
+    }
+}
+
+/// Drawing while recording (with the key card over it), then every overlay hidden.
+fn badge_drawing_then_hidden() {
+    let size = BADGE_WINDOW;
     let dir = tempfile::tempdir().expect("tmp");
-    // Drawing, while recording.
     let mut cfg = patient_cfg();
     cfg.recording.dir = dir.path().join("rec");
     std::fs::create_dir(&cfg.recording.dir).expect("recording folder");
@@ -449,7 +454,11 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
     only(&mut h, "OVERLAY OFF");
     shot(&mut h, "2-all-hidden");
     drop(h);
-    // Masks older than the limit.
+}
+
+/// Masks older than the limit.
+fn badge_stale() {
+    let size = BADGE_WINDOW;
     let mut cfg = patient_cfg();
     cfg.inference.max_mask_age_ms = 1.0;
     // 60 fps: the newest frame is ahead of the newest mask.
@@ -464,7 +473,11 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
     close_readiness(&mut h);
     only(&mut h, "AI PAUSED: STALE");
     shot(&mut h, "3-stale");
-    drop(h);
+}
+
+/// No model: not ready, then AI OFF.
+fn badge_ai_off() {
+    let size = BADGE_WINDOW;
     let mut h = harness_with(
         "synthetic:3:640x360@10",
         "/nonexistent/model.onnx",
@@ -481,9 +494,12 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
     close_readiness(&mut h);
     only(&mut h, "AI OFF");
     shot(&mut h, "4-ai-off");
-    drop(h);
-    // A live source that delivers one frame a second: silent for longer than
-    // `[capture].no_signal_ms` between frames, as a stalled capture card.
+}
+
+/// A live source that delivers one frame a second: silent for longer than
+/// `[capture].no_signal_ms` between frames, as a stalled capture card.
+fn badge_no_signal() {
+    let size = BADGE_WINDOW;
     let mut h = harness_with(
         "synthetic:3:640x360@1",
         MODEL,
@@ -495,6 +511,14 @@ fn each_state_shows_its_own_badge_and_only_that_one() {
     close_readiness(&mut h);
     only(&mut h, "NO SIGNAL");
     shot(&mut h, "5-no-signal");
+}
+
+#[test]
+fn each_state_shows_its_own_badge_and_only_that_one() {
+    badge_drawing_then_hidden();
+    badge_stale();
+    badge_ai_off();
+    badge_no_signal();
 }
 
 #[test]

@@ -282,7 +282,7 @@ fn predictions_carry_one_brush_layer_per_class_present() {
 }
 
 #[test]
-fn local_files_urls_are_decoded_and_found_relative_to_the_folder_or_by_name() {
+fn local_files_urls_are_decoded_and_written_as_label_studio_decodes_them() {
     // Issue 21: the URL `foramen export label-studio --image-root /data/local-files/?d=...`
     // writes, as a Label Studio server exports it, must find its image again.
     assert_eq!(
@@ -318,7 +318,11 @@ fn local_files_urls_are_decoded_and_found_relative_to_the_folder_or_by_name() {
         Some("images/case 7+b&c_000023.png")
     );
     assert_eq!(image_url("", "a.png"), "a.png");
+}
 
+#[test]
+fn local_files_urls_find_their_image_relative_to_the_folder_or_by_name_never_outside() {
+    // Issue 21: `--images` may be Label Studio's document root or any folder below it.
     let dir = std::env::temp_dir().join(format!("foramen-ls-files-{}", std::process::id()));
     let images = dir.join("frames").join("case7");
     std::fs::create_dir_all(&images).expect("mkdir");
