@@ -121,6 +121,7 @@ def section(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Writes the reports' section of `--doc` and prints the comparison; 1 on a bad report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--foramen", type=Path, required=True)
     parser.add_argument("--python", type=Path, required=True)

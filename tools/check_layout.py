@@ -120,6 +120,7 @@ def python_errors(root: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    """Prints each breach; 1 if there is any."""
     report = "--report" in argv
     root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else DEFAULT_ROOT
     errors, binary_lines = rust_errors(root)

@@ -59,10 +59,12 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 
 
 def say(msg: str) -> None:
+    """Prints progress at once (the build runs for minutes)."""
     print(msg, flush=True)
 
 
 def sha256(path: Path) -> str:
+    """The file's SHA-256, hex."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
@@ -71,6 +73,7 @@ def sha256(path: Path) -> str:
 
 
 def described(path: Path) -> dict[str, object]:
+    """The manifest entry of a file: name, size and SHA-256."""
     return {"name": path.name, "size": path.stat().st_size, "sha256": sha256(path)}
 
 
@@ -243,6 +246,7 @@ def stage_webgpu(stage: Path) -> None:
 
 
 def build(args: argparse.Namespace) -> int:
+    """`build`: download, thin, pack and split the bundle into `--out`."""
     out: Path = args.out
     download, stage, parts = out / "download", out / "stage", out / "parts"
     for d in (stage, parts):
@@ -302,6 +306,7 @@ def unpack(archive: Path, to: Path, partial: bool) -> None:
 
 
 def reassemble(args: argparse.Namespace) -> int:
+    """`reassemble`: check the parts against the manifest and unpack them into `--to`."""
     parts_dir: Path = args.parts
     manifest = json.loads((parts_dir / MANIFEST).read_text())
     parts = check_parts(manifest, parts_dir, args.partial)
@@ -364,6 +369,7 @@ def table(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """The CLI: `build` or `reassemble`."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="download, thin, pack and split (here)")

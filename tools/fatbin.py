@@ -207,6 +207,7 @@ def summary(data: bytes | bytearray) -> dict[str, tuple[int, int]]:
 
 
 def main(argv: list[str]) -> int:
+    """Lists the images in a library's .nv_fatbin."""
     if len(argv) != 1:
         print("usage: fatbin.py LIB.so   (lists the images in its .nv_fatbin)", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ TILE_W = 960
 
 
 def main(shots: Path, out: Path) -> None:
+    """Tiles the window screenshots in `shots` with captions into the contact sheet `out`."""
     tiles = []
     for name, caption in STATES:
         path = shots / f"{name}.png"

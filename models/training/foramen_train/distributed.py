@@ -162,6 +162,7 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+        """Batch norm with statistics over every process's batch while training under DDP."""
         if not self.training or not active():
             return super().forward(input)
         self._check_input_dim(input)

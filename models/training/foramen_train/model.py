@@ -314,6 +314,7 @@ class SegHead(nn.Sequential):
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits; dropout between the features and the classifier."""
         return self[1](self.dropout(self[0](x)))
 
 

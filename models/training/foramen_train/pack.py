@@ -67,6 +67,7 @@ def pack(src: Path, dst: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: packs one checkpoint and prints what it wrote as JSON."""
     parser = argparse.ArgumentParser(prog="python -m foramen_train.pack", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="src", type=Path, required=True, help="a run's best.pt or last.pt")
     parser.add_argument("--out", type=Path, required=True, help="the packed checkpoint to write")

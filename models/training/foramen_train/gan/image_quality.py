@@ -67,6 +67,7 @@ class SegFeatures:
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray, batch: int = 16) -> np.ndarray:
+        """The segmentation model's class maps of `images` (N x H x W x 3, uint8)."""
         from ..encoders import normalization
         from ..frames import normalize
 

@@ -93,6 +93,7 @@ class UNetGenerator(nn.Module):
         )
 
     def forward(self, labels_onehot: torch.Tensor) -> torch.Tensor:
+        """An RGB image in -1..1 for a one-hot label map."""
         skips = []
         x = labels_onehot
         for block in self.down:
@@ -124,6 +125,7 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*mods)
 
     def forward(self, labels_onehot: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Patch logits: how real each patch of `image` looks for its labels."""
         return self.net(torch.cat([labels_onehot, image], dim=1))
 
 
