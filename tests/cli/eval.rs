@@ -1,5 +1,5 @@
 //! `foramen eval`: ignored classes from the model's contract, the temporal filter,
-//! and shards merged into exactly one run's figures.
+//! and shards merged into exactly one run's figures, by sequence too.
 
 use std::path::Path;
 
@@ -53,7 +53,7 @@ fn eval_takes_the_ignored_classes_from_the_models_contract() {
 }
 
 /// `foramen eval --temporal` runs the live worker's temporal filter over the list in file
-/// order (restarting at each new sequence folder): on real consecutive frames it lowers
+/// order (restarting at each new sequence): on real consecutive frames it lowers
 /// the flip rate, and `metrics.json` says which settings were used.
 #[test]
 fn eval_temporal_lowers_the_flip_rate_and_records_its_settings() {
@@ -155,9 +155,25 @@ fn eval_shards_merged_equal_one_run_over_the_whole_list() {
     args.extend(shards.iter().map(String::as_str));
     ok(&args);
     let merged = json(&merged_out);
-    for key in ["confusion_matrix", "per_class", "pixel_accuracy", "images"] {
+    for key in [
+        "confusion_matrix",
+        "per_class",
+        "pixel_accuracy",
+        "images",
+        "sequences",
+    ] {
         assert_eq!(merged[key], whole[key], "{key}");
     }
+    // By sequence: the two val sequences, every image in one of them (a shard holds
+    // part of each).
+    let sequences = whole["sequences"].as_array().expect("sequences");
+    let names: Vec<&str> = sequences
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["img/patient1/seq3", "img/patient2/seq6"]);
+    let images: u64 = sequences.iter().filter_map(|s| s["images"].as_u64()).sum();
+    assert_eq!(Some(images), whole["images"].as_u64());
     let partial = foramen(&[
         "eval",
         "--out",

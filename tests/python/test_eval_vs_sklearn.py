@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,3 +219,48 @@ def test_an_unknown_ignored_class_is_named(tmp_path, foramen_bin):
     r = run_eval(foramen_bin, root, tmp_path / "o")
     assert r.returncode != 0 and "dataset.toml" in r.stderr and "nerve" in r.stderr
     assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_each_sequence_is_scored_like_scikit_learn_scores_its_pixels(tmp_path, foramen_bin):
+    root, truth, pred, prob = write_case(tmp_path, 9, 11, None)
+    write_dataset_toml(root, ["ligament"])
+    # Two folders (sequences) and a third of frames named `<video>_<digits>` in one
+    # folder: images 0-3 in seqA/, 4-6 in seqB/, 7-8 as clip_000007 / clip_000008.
+    lines, sequences, sizes = [], [], []
+    for i, line in enumerate((root / "val.txt").read_text().split()[1::2]):
+        stem = Path(line).stem
+        sizes.append(Image.open(root / line).size)
+        folder, name = ("seqA", stem) if i < 4 else ("seqB", stem) if i < 7 else ("clips", f"clip_{i:06d}")
+        for sub in ("images", "masks"):
+            (root / sub / folder).mkdir(exist_ok=True)
+            (root / sub / f"{stem}.png").rename(root / sub / folder / f"{name}.png")
+        for sub, ext in (("pred", "png"), ("prob", "npy")):
+            (root / sub / f"{stem}.{ext}").rename(root / sub / f"{name}.{ext}")
+        lines.append(f"images/{folder}/{name}.png masks/{folder}/{name}.png")
+        sequences.append(f"images/{folder}" if i < 7 else "images/clips/clip")
+    (root / "val.txt").write_text("\n".join(lines) + "\n")
+    r = run_eval(foramen_bin, root, tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    # Each image's pixels, in list order, tagged with its sequence.
+    tag = np.concatenate([np.full(w * h, s, dtype=object) for s, (w, h) in zip(sequences, sizes)])
+    labels = list(range(len(CLASSES)))
+    got = {s["name"]: s for s in doc["sequences"]}
+    assert sorted(got) == sorted(set(sequences))
+    for name, s in got.items():
+        keep = (tag == name) & (truth != 255) & (truth != CLASSES.index("ligament"))
+        t, p = truth[keep], pred[keep]
+        iou = jaccard_score(t, p, labels=labels, average=None, zero_division=0)
+        present = [k for k in labels if CLASSES[k] != "ligament" and (t == k).any()]
+        assert s["images"] == sequences.count(name)
+        assert s["miou"] == pytest.approx(np.mean(iou[present]), abs=1e-12), name
+        assert s["pixel_accuracy"] == pytest.approx(np.mean(t == p), abs=1e-12), name
+        for k in labels:
+            if CLASSES[k] == "ligament":
+                assert "ligament" not in s["iou"]
+            elif k in present:
+                assert s["iou"][CLASSES[k]] == pytest.approx(iou[k], abs=1e-12), (name, k)
+            else:
+                assert s["iou"][CLASSES[k]] is None, (name, k)
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "| sequence | images | mIoU | pixel accuracy | background | bone | disc | never |" in report

@@ -101,6 +101,18 @@ impl ConfusionMatrix {
         self.counts[t * self.n + t] += pixels;
     }
 
+    /// The number of classes.
+    pub fn classes(&self) -> usize {
+        self.n
+    }
+
+    /// Adds another matrix of the same classes, cell by cell.
+    pub(crate) fn add_counts(&mut self, other: &ConfusionMatrix) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+
     /// Count of pixels with truth `t` predicted as `p`.
     pub fn get(&self, t: usize, p: usize) -> u64 {
         self.counts[t * self.n + p]

@@ -115,6 +115,7 @@ mod tests {
             image: Path::new("x.png"),
             mask: Path::new("x.png"),
             size: (13, 1),
+            sequence: "s",
             truth: vec![0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 3],
             pred: vec![0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 1],
             probs: None,

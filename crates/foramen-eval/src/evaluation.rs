@@ -3,9 +3,11 @@
 //! memory that stays flat however long the list. [`Evaluation::finish`] gives the typed
 //! [`EvalReport`](crate::report::EvalReport).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::report::EvalReport;
+use crate::sequences::{self, SequenceTally};
 use crate::{BinnedRoc, ConfusionMatrix, EvalError};
 
 /// The mask value that is never scored.
@@ -39,6 +41,9 @@ pub struct ImageResult<'a> {
     pub mask: &'a std::path::Path,
     /// Size, for the temporal comparison with the previous image.
     pub size: (u32, u32),
+    /// The sequence (video, procedure) the image belongs to: consecutive images of one
+    /// sequence are consecutive video frames, and the report scores each sequence too.
+    pub sequence: &'a str,
     /// Truth class per pixel (ignored classes are mapped to [`IGNORE`] here).
     pub truth: Vec<u8>,
     /// Predicted class per pixel.
@@ -47,12 +52,12 @@ pub struct ImageResult<'a> {
     pub probs: Option<&'a [f32]>,
 }
 
-/// The previous image's truth and prediction, with its size and folder.
+/// The previous image's truth and prediction, with its size and sequence.
 struct PreviousFrame {
     truth: Vec<u8>,
     pred: Vec<u8>,
     size: (u32, u32),
-    folder: Option<PathBuf>,
+    sequence: String,
 }
 
 /// The running evaluation.
@@ -67,6 +72,7 @@ pub struct Evaluation {
     previous: Option<PreviousFrame>,
     pub(crate) worst: Vec<WorstImage>,
     pub(crate) images: usize,
+    pub(crate) sequences: BTreeMap<String, SequenceTally>,
 }
 
 impl Evaluation {
@@ -90,6 +96,7 @@ impl Evaluation {
             previous: None,
             worst: Vec::with_capacity(WORST + 1),
             images: 0,
+            sequences: BTreeMap::new(),
         }
     }
 
@@ -105,14 +112,19 @@ impl Evaluation {
         img_cm.add(&r.truth, &r.pred)?;
         let miou = img_cm.mean_iou_present().unwrap_or(f64::NAN);
         self.keep_if_worst(&r, miou);
+        let tally = self
+            .sequences
+            .entry(r.sequence.to_string())
+            .or_insert_with(|| SequenceTally::new(c));
+        tally.cm.add_counts(&img_cm);
+        tally.images += 1;
         if let Some(p) = r.probs {
             self.add_probs(&r.truth, p);
         }
         // Temporal stability: consecutive list entries of the same size from the same
-        // folder (sequence) are consecutive video frames; count predicted flips where the
-        // truth held.
-        let folder = r.image.parent().map(PathBuf::from);
-        let same_clip = |p: &&PreviousFrame| p.size == r.size && p.folder == folder;
+        // sequence are consecutive video frames; count predicted flips where the truth
+        // held.
+        let same_clip = |p: &&PreviousFrame| p.size == r.size && p.sequence == r.sequence;
         if let Some(prev) = self.previous.as_ref().filter(same_clip) {
             for i in 0..r.truth.len() {
                 if r.truth[i] != IGNORE && prev.truth[i] == r.truth[i] {
@@ -125,7 +137,7 @@ impl Evaluation {
             truth: r.truth,
             pred: r.pred,
             size: r.size,
-            folder,
+            sequence: r.sequence.to_string(),
         });
         self.images += 1;
         Ok(())
@@ -193,6 +205,7 @@ impl Evaluation {
             images: self.images,
             rocs: self.rocs,
             worst: self.worst,
+            sequences: sequences::reports(&self.sequences),
         }
     }
 }
@@ -213,6 +226,7 @@ mod tests {
             image: Path::new("i.png"),
             mask: Path::new("m.png"),
             size: (truth.len() as u32, 1),
+            sequence: "s",
             truth: truth.to_vec(),
             pred: pred.to_vec(),
             probs,
@@ -240,10 +254,9 @@ mod tests {
     fn flips_are_not_counted_across_sequences() {
         let names = vec!["bg".to_string(), "a".into()];
         let mut e = Evaluation::new(names, vec![false, false], false);
-        for (folder, pred) in [("s1", [0u8, 1]), ("s1", [1, 1]), ("s2", [0, 0])] {
+        for (sequence, pred) in [("s1", [0u8, 1]), ("s1", [1, 1]), ("s2", [0, 0])] {
             let mut r = image("f", &[0, 1], &pred, None);
-            let path = Path::new(folder).join("i.png");
-            r.image = &path;
+            r.sequence = sequence;
             e.add(r).expect("add");
         }
         // Only s1's pair counts: one flip in two stable pixels.

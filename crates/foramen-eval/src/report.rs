@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::evaluation::WorstImage;
+use crate::sequences::SequenceReport;
 use crate::{BinnedRoc, ClassMetrics};
 
 /// The metrics every class row and average gives, in column order.
@@ -37,6 +38,8 @@ pub struct EvalReport {
     pub stable_pixels: u64,
     /// The worst images by mean IoU, worst first.
     pub worst: Vec<WorstImage>,
+    /// Each sequence's figures, by name.
+    pub sequences: Vec<SequenceReport>,
 }
 
 /// Which classes an average is over.
@@ -134,6 +137,7 @@ impl EvalReport {
             "pixel_accuracy": num(self.pixel_accuracy),
             "temporal": {"flip_rate": num(self.flip_rate), "pixels": self.stable_pixels},
             "confusions": crate::confusions::to_json(self),
+            "sequences": crate::sequences::to_json(self),
         });
         for (which, key, _) in Average::ALL {
             doc[key] = Value::Object(fields(&|f| self.average(which, f)));
@@ -142,7 +146,8 @@ impl EvalReport {
     }
 
     /// The head of `report.md`: what was evaluated, the ignored classes, the per-class
-    /// table with the averages, pixel accuracy, the flip rate and the largest confusions.
+    /// table with the averages, pixel accuracy, the flip rate, the largest confusions and
+    /// the table by sequence.
     pub fn markdown(&self, list: &str) -> String {
         let ignored = self.ignored_names();
         let ignored_line = if ignored.is_empty() {
@@ -176,6 +181,7 @@ impl EvalReport {
             cell(self.flip_rate)
         );
         md.push_str(&crate::confusions::markdown(self));
+        md.push_str(&crate::sequences::markdown(self));
         md
     }
 
@@ -205,6 +211,7 @@ mod tests {
             image: Path::new("x.png"),
             mask: Path::new("x.png"),
             size: (6, 1),
+            sequence: "s",
             truth: vec![0, 0, 1, 1, 3, 3],
             pred: vec![0, 1, 1, 1, 2, 0],
             probs: None,

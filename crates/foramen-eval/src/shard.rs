@@ -4,8 +4,8 @@
 //! the whole list would have made, so an archive can be scored by any array-job
 //! scheduler.
 //!
-//! File: the line `FORAMEN-EVAL-SHARD 1`, one line of JSON (classes, counts, worst
-//! images), then the ROC histograms as LEB128 varints (most bins hold 0 or small
+//! File: the line `FORAMEN-EVAL-SHARD 2`, one line of JSON (classes, counts, each
+//! sequence's counts, worst images), then the ROC histograms as LEB128 varints (most bins hold 0 or small
 //! counts: a few MB rather than 8 MB per class), then the worst images' predictions.
 
 use std::io::{BufRead, Read, Write};
@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 
 use crate::BinnedRoc;
 use crate::evaluation::{Evaluation, WorstImage};
+use crate::sequences::SequenceTally;
 
-const MAGIC: &str = "FORAMEN-EVAL-SHARD 1";
+const MAGIC: &str = "FORAMEN-EVAL-SHARD 2";
 
 /// A shard that cannot be written, read or merged.
 #[derive(Debug, thiserror::Error)]
@@ -78,11 +79,16 @@ impl Evaluation {
                        "pred_len": x.pred.len()})
             })
             .collect();
+        let sequences: Vec<Value> = self
+            .sequences
+            .iter()
+            .map(|(name, s)| json!({"name": name, "images": s.images, "confusion": s.cm.counts}))
+            .collect();
         let head = json!({
             "names": self.names, "ignored": self.ignored, "images": self.images,
             "flips": self.flips, "stable": self.stable, "confusion": self.cm.counts,
             "roc_bins": self.rocs.first().map(|r| r.pos.len()), "worst": worst,
-            "shard": [shard.0, shard.1],
+            "sequences": sequences, "shard": [shard.0, shard.1],
         });
         writeln!(w, "{MAGIC}\n{head}")?;
         for roc in &self.rocs {
@@ -123,6 +129,16 @@ impl Evaluation {
         eval.images = field(&head, "images")?;
         eval.flips = field(&head, "flips")?;
         eval.stable = field(&head, "stable")?;
+        for s in field::<Vec<Value>>(&head, "sequences")? {
+            let counts: Vec<u64> = field(&s, "confusion")?;
+            if counts.len() != c * c {
+                return Err(bad("a sequence's confusion counts"));
+            }
+            let mut tally = SequenceTally::new(c);
+            tally.cm.counts = counts;
+            tally.images = field(&s, "images")?;
+            eval.sequences.insert(field(&s, "name")?, tally);
+        }
         for roc in &mut eval.rocs {
             if Some(roc.pos.len()) != bins {
                 return Err(bad("ROC histogram size"));
@@ -162,8 +178,15 @@ impl Evaluation {
                 "one shard has probabilities (ROC), another not".into(),
             ));
         }
-        for (a, b) in self.cm.counts.iter_mut().zip(&other.cm.counts) {
-            *a += b;
+        self.cm.add_counts(&other.cm);
+        for (name, s) in other.sequences {
+            let c = self.names.len();
+            let mine = self
+                .sequences
+                .entry(name)
+                .or_insert_with(|| SequenceTally::new(c));
+            mine.cm.add_counts(&s.cm);
+            mine.images += s.images;
         }
         for (a, b) in self.rocs.iter_mut().zip(&other.rocs) {
             BinnedRoc::merge(a, b);
@@ -222,11 +245,14 @@ mod tests {
             .map(|k| ((k * 37 + i * 11) % 101) as f32 / 100.0)
             .collect();
         let stem = format!("img{i}");
+        // Sequences that straddle the shards: each shard holds part of each.
+        let sequence = format!("seq{}", i % 4);
         e.add(ImageResult {
             stem: &stem,
             image: Path::new("i.png"),
             mask: Path::new("m.png"),
             size: (8, 8),
+            sequence: &sequence,
             truth,
             pred,
             probs: Some(&probs),
@@ -265,6 +291,8 @@ mod tests {
         assert_eq!(a.matrix, b.matrix);
         assert_eq!(a.aucs, b.aucs);
         assert_eq!(a.images, b.images);
+        assert_eq!(a.sequences.len(), 4);
+        assert_eq!(a.sequences, b.sequences);
         for (ra, rb) in a.rocs.iter().zip(&b.rocs) {
             assert_eq!((&ra.pos, &ra.neg), (&rb.pos, &rb.neg));
         }

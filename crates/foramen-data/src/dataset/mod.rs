@@ -159,6 +159,33 @@ pub struct Sample {
     pub mask: PathBuf,
 }
 
+/// The sequence (video, procedure) an image of the data set at `root` belongs to, for
+/// figures by sequence and the temporal flip rate: its folder relative to `root`, and for
+/// frames named `<video>_<digits>` (as `foramen extract` names them) the video too:
+/// `img/patient1/seq3`, `frames/caseA`. Stills numbered alike (`synth_000123`) make one.
+pub fn sequence_of(root: &Path, image: &Path) -> String {
+    let rel = image.strip_prefix(root).unwrap_or(image);
+    let folder = rel
+        .parent()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .filter(|p| !p.is_empty());
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let stem = rel
+        .file_stem()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let video = crate::labelstudio::source_video(&name);
+    match (folder, video != stem) {
+        (Some(f), true) => format!("{f}/{video}"),
+        (Some(f), false) => f,
+        (None, true) => video,
+        (None, false) => ".".into(),
+    }
+}
+
 /// Reads a PaddleSeg list: one `image_path mask_path` per line, relative to `root`.
 /// Blank lines and `#` comments are skipped; every named file must exist.
 pub fn read_list(root: &Path, list: &Path) -> Result<Vec<Sample>, DataError> {

@@ -252,3 +252,21 @@ fn class_names_for_masks_come_from_the_option_then_dataset_toml_then_nowhere() {
         (vec!["a".into(), "b".into()], "--classes")
     );
 }
+
+#[test]
+fn sequences_are_folders_and_the_videos_of_extracted_frames() {
+    let root = Path::new("/data/vf");
+    let seq = |p: &str| sequence_of(root, &root.join(p));
+    assert_eq!(seq("img/patient1/seq3/0182.png"), "img/patient1/seq3");
+    assert_eq!(seq("img/patient1/seq3/0023_l.png"), "img/patient1/seq3");
+    assert_eq!(seq("frames/caseA_000012.png"), "frames/caseA");
+    assert_eq!(seq("frames/case_7_000013.png"), "frames/case_7");
+    assert_eq!(seq("images/synth_000123.png"), "images/synth");
+    assert_eq!(seq("caseB_000001.png"), "caseB");
+    assert_eq!(seq("a.png"), ".");
+    // An image outside the root keeps its own folder.
+    assert_eq!(
+        sequence_of(root, Path::new("/elsewhere/x/1.png")),
+        "/elsewhere/x"
+    );
+}

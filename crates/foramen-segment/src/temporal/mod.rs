@@ -387,12 +387,13 @@ impl TemporalFilter {
 
 /// The filter over a list of stills in order (`foramen eval --temporal`): consecutive
 /// entries are taken as consecutive frames, and the average restarts whenever an entry
-/// comes from another sequence (another folder) or has another size. It counts the
+/// comes from another sequence (named by the caller: a folder, a video) or has another
+/// size. It counts the
 /// sequences and the scene cuts, for the report.
 #[derive(Clone, Debug)]
 pub struct ListFilter {
     filter: TemporalFilter,
-    sequence: Option<std::path::PathBuf>,
+    sequence: Option<String>,
     next_id: FrameId,
     sequences: u64,
     scene_cuts: u64,
@@ -410,10 +411,10 @@ impl ListFilter {
         }
     }
 
-    /// Filters the next entry, from folder `sequence`: as [`TemporalFilter::apply`].
+    /// Filters the next entry, of `sequence`: as [`TemporalFilter::apply`].
     pub fn apply(
         &mut self,
-        sequence: &std::path::Path,
+        sequence: &str,
         probs: &[f32],
         classes: usize,
         size: (usize, usize),
@@ -422,7 +423,7 @@ impl ListFilter {
     ) -> Result<StepInfo, TemporalError> {
         if self.sequence.as_deref() != Some(sequence) {
             self.filter.reset();
-            self.sequence = Some(sequence.to_path_buf());
+            self.sequence = Some(sequence.to_string());
             self.sequences += 1;
         }
         let stamp = FrameStamp {
@@ -442,21 +443,20 @@ impl ListFilter {
         self.filter.averaged()
     }
 
-    /// Filters the list entry of picture `image` (its folder is its sequence): `probs`
-    /// (C, H, W) of `size` (w, h) in, its filtered classes (written over `classes`) and
-    /// averaged probabilities out.
+    /// Filters the list entry of a picture of `sequence`: `probs` (C, H, W) of `size`
+    /// (w, h) in, its filtered classes (written over `classes`) and averaged
+    /// probabilities out.
     pub fn entry(
         &mut self,
-        image: &std::path::Path,
+        sequence: &str,
         probs: &[f32],
         size: (u32, u32),
         mut classes: Vec<u8>,
     ) -> Result<(Vec<u8>, Option<Vec<f32>>), TemporalError> {
         let size = (size.0 as usize, size.1 as usize);
         let mut conf = vec![0u8; classes.len()];
-        let folder = image.parent().unwrap_or(std::path::Path::new(""));
         let c = probs.len() / (size.0 * size.1).max(1);
-        self.apply(folder, probs, c, size, &mut classes, &mut conf)?;
+        self.apply(sequence, probs, c, size, &mut classes, &mut conf)?;
         Ok((classes, Some(self.averaged().to_vec())))
     }
 

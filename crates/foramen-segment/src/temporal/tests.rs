@@ -208,13 +208,13 @@ fn unsure_pixels_show_class_zero_with_their_probability() {
 }
 
 #[test]
-fn a_list_restarts_at_each_new_folder_and_counts_scene_cuts() {
+fn a_list_restarts_at_each_new_sequence_and_counts_scene_cuts() {
     let s = TemporalSettings::new(0.9, 0.0, 0.0, 0.0, 0.5).expect("valid");
     let mut f = ListFilter::new(s);
     let (a, b) = (planes(&[(0.1, 0.9)]), planes(&[(0.9, 0.1)]));
     let (mut c, mut p) = ([0u8], [0u8]);
-    let mut run = |f: &mut ListFilter, dir: &str, probs: &[f32]| {
-        let info = f.apply(std::path::Path::new(dir), probs, 2, (1, 1), &mut c, &mut p);
+    let mut run = |f: &mut ListFilter, sequence: &str, probs: &[f32]| {
+        let info = f.apply(sequence, probs, 2, (1, 1), &mut c, &mut p);
         (c[0], info.expect("apply").reset)
     };
     assert_eq!(run(&mut f, "s1", &a), (1, Some(ResetReason::First)));
@@ -232,13 +232,11 @@ fn a_list_restarts_at_each_new_folder_and_counts_scene_cuts() {
         "{}",
         f.describe()
     );
-    let (c, avg) = f
-        .entry(std::path::Path::new("s3/a.png"), &b, (1, 1), vec![1])
-        .expect("entry");
+    let (c, avg) = f.entry("s3", &b, (1, 1), vec![1]).expect("entry");
     assert_eq!(
         (c, avg),
         (vec![0], Some(b.clone())),
-        "a new folder starts afresh"
+        "a new sequence starts afresh"
     );
     assert_eq!(f.to_json()["sequences"].as_u64(), Some(3));
 }

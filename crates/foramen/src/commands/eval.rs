@@ -9,7 +9,7 @@ use foramen_core::config::ModelConfig;
 use foramen_core::{ClassSet, Config};
 use foramen_data::dataset::{
     DatasetInfo, Sample, ignored_flags, load_mask, parse_shard, read_list, select_shard,
-    side_by_side,
+    sequence_of, side_by_side,
 };
 use foramen_eval::{EvalReport, Evaluation, ImageResult, plot};
 use foramen_segment::{ListFilter, Segmenter, TemporalSettings};
@@ -269,8 +269,9 @@ impl Scorer<'_> {
             }
             (Predictions::Model(_), None) => bail!("model not loaded"),
         };
+        let sequence = sequence_of(&self.opts.data, &s.image);
         let (pred, probs) = match (self.filter.as_deref_mut(), probs) {
-            (Some(f), Some(p)) => f.entry(&s.image, &p, (w, h), pred)?,
+            (Some(f), Some(p)) => f.entry(&sequence, &p, (w, h), pred)?,
             (Some(_), None) => bail!("--temporal filters probabilities: give --prob"),
             (None, probs) => (pred, probs),
         };
@@ -279,6 +280,7 @@ impl Scorer<'_> {
             image: &s.image,
             mask: &s.mask,
             size: (w, h),
+            sequence: &sequence,
             truth: truth.into_raw(),
             pred,
             probs: probs.as_deref(),
