@@ -6,8 +6,9 @@ CPU would, so ONNX Runtime dispatches the AVX2 kernels that add u8 x s8 products
 pairs into 16 bits (emulated instruction by instruction, saturation included), and
 `foramen` detects no VNNI by itself. Checked: 8-bit weights (`--full-range`) overflow
 there and the masks turn to garbage, the bundled 7-bit model gives the masks it gives
-natively, and the binary refuses the 8-bit model before writing anything. Emulation is
-slow (seconds per frame): a few val frames of the vocalfolds data (skipped when absent).
+natively, the bundled default model (lumbar-synth, 7-bit) likewise, and the binary
+refuses the 8-bit model before writing anything. Emulation is slow (seconds per frame):
+a few val frames of the vocalfolds data (those tests skipped when it is absent).
 """
 
 import json
@@ -28,10 +29,8 @@ FP32 = REPO / "models" / "vocalfolds.onnx"
 AVX2_CPU = ["qemu-x86_64", "-cpu", "Haswell"]
 FRAMES = 3
 
-pytestmark = [
-    pytest.mark.skipif(platform.machine() != "x86_64", reason="VNNI is an x86 matter"),
-    pytest.mark.skipif(not (DATA / "val.txt").is_file(), reason=f"{DATA} not present"),
-]
+pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="VNNI is an x86 matter")
+needs_vocalfolds = pytest.mark.skipif(not (DATA / "val.txt").is_file(), reason=f"{DATA} not present")
 
 
 def emulator() -> list[str]:
@@ -71,6 +70,7 @@ def agreement(model: Path, tmp_path: Path, prefix: list[str]) -> float:
     return json.loads(out.read_text())["agreement"]
 
 
+@needs_vocalfolds
 def test_8_bit_weights_overflow_without_vnni(tmp_path, full_range_model):
     full_on_avx2 = agreement(full_range_model, tmp_path, emulator())
     # Measured 2026-12-03 on 7 val frames: 67.2 % of pixels (mIoU 0.450 against FP32's
@@ -81,6 +81,7 @@ def test_8_bit_weights_overflow_without_vnni(tmp_path, full_range_model):
         assert full_here >= 0.98, f"8-bit weights agree on only {full_here:.2%} with VNNI"
 
 
+@needs_vocalfolds
 def test_the_binary_refuses_8_bit_weights_without_vnni_and_runs_7_bit_ones(tmp_path, foramen_bin, full_range_model):
     avx2 = emulator()
     lines = (DATA / "val.txt").read_text().splitlines()
@@ -100,5 +101,17 @@ def test_the_binary_refuses_8_bit_weights_without_vnni_and_runs_7_bit_ones(tmp_p
     native = evaluate(INT8_7_BIT, tmp_path / "native", [])
     assert emulated.returncode == 0 and native.returncode == 0, emulated.stderr + native.stderr
     # The same masks, pixel for pixel: the same confusion matrix.
+    matrices = [json.loads((tmp_path / d / "metrics.json").read_text())["confusion_matrix"] for d in ("avx2", "native")]
+    assert matrices[0] == matrices[1]
+
+
+def test_the_default_int8_model_draws_the_same_masks_without_vnni(tmp_path, foramen_bin):
+    avx2 = emulator()
+    data = tmp_path / "synth"
+    run([str(foramen_bin), "synth", "--out", str(data), "--count", "3", "--seed", "41", "--size", "384x224"])
+    model = REPO / "models" / "lumbar-synth.int8.onnx"
+    for prefix, out in ((avx2, "avx2"), ([], "native")):
+        cmd = [str(foramen_bin), "eval", "--data", str(data), "--list", "train.txt", "--model", str(model)]
+        run(prefix + cmd + ["--out", str(tmp_path / out)])
     matrices = [json.loads((tmp_path / d / "metrics.json").read_text())["confusion_matrix"] for d in ("avx2", "native")]
     assert matrices[0] == matrices[1]
