@@ -157,17 +157,19 @@ fn import_bad_tasks(dir: &Path, mut tasks: serde_json::Value, kept: usize) {
     arr[0]["data"]["image"] = serde_json::json!("/data/upload/7/0badc0de-nowhere.png");
     arr[1]["annotations"][0]["result"][0]["value"]["brushlabels"] = serde_json::json!(["tumour"]);
     std::fs::write(dir.join("bad.json"), tasks.to_string()).expect("write");
-    let out = foramen(&[
+    let (bad, frames, out) = (d("bad.json"), d("frames"), d("bad"));
+    let import = [
         "import",
         "label-studio",
-        &d("bad.json"),
+        &bad,
         "--images",
-        &d("frames"),
+        &frames,
         "--out",
-        &d("bad"),
+        &out,
         "--classes",
         "bone,ligament,disc",
-    ]);
+    ];
+    let out = foramen(&import);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("task 1: image nowhere.png not found"), "{err}");
@@ -176,18 +178,7 @@ fn import_bad_tasks(dir: &Path, mut tasks: serde_json::Value, kept: usize) {
         "{err}"
     );
     assert!(!dir.join("bad/dataset.toml").exists(), "nothing written");
-    let text = ok(&[
-        "import",
-        "label-studio",
-        &d("bad.json"),
-        "--images",
-        &d("frames"),
-        "--out",
-        &d("bad"),
-        "--classes",
-        "bone,ligament,disc",
-        "--allow-partial",
-    ]);
+    let text = ok(&[&import[..], &["--allow-partial"]].concat());
     assert!(
         text.contains(&format!("{} tasks imported", kept - 2)),
         "{text}"

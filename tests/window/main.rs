@@ -15,6 +15,24 @@ mod report;
 mod soak;
 mod source;
 
+/// `foramen [--config CONFIG] live --device DEVICE --headless --record`, to add to.
+fn live_recording(device: &str, config: Option<&Path>) -> Command {
+    let mut cmd = Command::new(bin());
+    if let Some(cfg) = config {
+        cmd.args(["--config", &cfg.display().to_string()]);
+    }
+    cmd.args(["live", "--device", device, "--headless", "--record"]);
+    cmd
+}
+
+/// `foramen recording SESSION`: what survived of a recording, checked.
+fn check_recording(session: &Path) -> Output {
+    Command::new(bin())
+        .args(["recording", &session.display().to_string()])
+        .output()
+        .expect("foramen recording")
+}
+
 /// Runs `foramen ARGS` in a window: under `xvfb-run` (installed by `make setup`).
 fn windowed(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new("xvfb-run");

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{bin, bundled_model, text};
-use crate::{log_of_run_showing, number_before, still_clip};
+use crate::{check_recording, live_recording, log_of_run_showing, number_before, still_clip};
 
 #[test]
 fn a_recording_survives_kill_9_up_to_its_last_segment() {
@@ -13,15 +13,7 @@ fn a_recording_survives_kill_9_up_to_its_last_segment() {
     let rec = dir.path().join("rec");
     let cfg = dir.path().join("rec.toml");
     std::fs::write(&cfg, "[recording]\nsegment_s = 1.0\n").expect("cfg");
-    let mut child = Command::new(bin())
-        .args(["--config", &cfg.display().to_string()])
-        .args([
-            "live",
-            "--device",
-            "synthetic:6:160x96@25",
-            "--headless",
-            "--record",
-        ])
+    let mut child = live_recording("synthetic:6:160x96@25", Some(&cfg))
         .args(["--record-dir", &rec.display().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,10 +36,7 @@ fn a_recording_survives_kill_9_up_to_its_last_segment() {
     child.kill().expect("kill -9");
     let _ = child.wait();
 
-    let out = Command::new(bin())
-        .args(["recording", &session.display().to_string()])
-        .output()
-        .expect("check");
+    let out = check_recording(&session);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
     // Segments 0..2 were closed before the kill: each holds 1 s = 25 frames.
@@ -127,15 +116,7 @@ fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
     let cfg = dir.path().join("rec.toml");
     // A 10-frame backlog, and every write 150 ms slower: the disk keeps ~6 of 25 frames/s.
     std::fs::write(&cfg, "[recording]\nmax_backlog_frames = 10\n").expect("cfg");
-    let out = Command::new(bin())
-        .args(["--config", &cfg.display().to_string()])
-        .args([
-            "live",
-            "--device",
-            "synthetic:6:160x96@25",
-            "--headless",
-            "--record",
-        ])
+    let out = live_recording("synthetic:6:160x96@25", Some(&cfg))
         .args([
             "--record-dir",
             &rec.display().to_string(),
@@ -164,10 +145,7 @@ fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .next()
         .expect("session");
-    let check = Command::new(bin())
-        .args(["recording", &session.display().to_string()])
-        .output()
-        .expect("check");
+    let check = check_recording(&session);
     let report = text(&check);
     assert!(check.status.success(), "{report}");
     assert!(
@@ -202,14 +180,7 @@ fn sigint_and_sigterm_end_a_recording_session_cleanly() {
     for signal in ["TERM", "INT"] {
         let dir = tempfile::tempdir().expect("tmp");
         let rec = dir.path().join("rec");
-        let child = Command::new(bin())
-            .args([
-                "live",
-                "--device",
-                "synthetic:4:160x96@25",
-                "--headless",
-                "--record",
-            ])
+        let child = live_recording("synthetic:4:160x96@25", None)
             .args([
                 "--record-dir",
                 &rec.display().to_string(),
@@ -238,10 +209,7 @@ fn sigint_and_sigterm_end_a_recording_session_cleanly() {
             .next()
             .expect("one")
             .path();
-        let check = Command::new(bin())
-            .args(["recording", &session.display().to_string()])
-            .output()
-            .expect("recording");
+        let check = check_recording(&session);
         let report = text(&check);
         let last = report.lines().last().unwrap_or_default();
         // Every recorded frame is in a closed, readable segment.
@@ -259,14 +227,7 @@ fn a_session_that_stops_after_n_frames_has_recorded_all_n() {
     // said "0 lost" (the session stopped between counting a frame and recording it).
     for run in 0..3 {
         let dir = tempfile::tempdir().expect("tmp");
-        let out = Command::new(bin())
-            .args([
-                "live",
-                "--device",
-                "synthetic:8:96x64@50",
-                "--headless",
-                "--record",
-            ])
+        let out = live_recording("synthetic:8:96x64@50", None)
             .args([
                 "--record-dir",
                 &dir.path().display().to_string(),

@@ -1,9 +1,9 @@
 //! A minute of live video with recording: memory and open files stay flat.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::bin;
+use crate::live_recording;
 
 fn rss_kb_and_fds(pid: u32) -> Option<(u64, usize)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -29,15 +29,7 @@ fn a_minute_of_live_video_with_recording_keeps_memory_and_files_flat() {
         .unwrap_or(60);
     let cfg = dir.path().join("soak.toml");
     std::fs::write(&cfg, "[recording]\nsegment_s = 2.0\n").expect("cfg");
-    let mut child = Command::new(bin())
-        .args(["--config", &cfg.display().to_string()])
-        .args([
-            "live",
-            "--device",
-            "synthetic:9:192x108@25",
-            "--headless",
-            "--record",
-        ])
+    let mut child = live_recording("synthetic:9:192x108@25", Some(&cfg))
         .args([
             "--record-dir",
             &dir.path().join("rec").display().to_string(),
