@@ -121,12 +121,7 @@ fn write_inputs(d: &Path) -> PathBuf {
     std::fs::create_dir_all(d.join("sub")).expect("mkdir");
     let data_s = d.join("data").display().to_string();
     ok(&["synth", "--out", &data_s, "--count", "2", "--size", "96x64"]);
-    std::fs::read_dir(d.join("data/images"))
-        .expect("images")
-        .flatten()
-        .next()
-        .expect("one")
-        .path()
+    common::first_entry(&d.join("data/images"))
 }
 
 #[test]

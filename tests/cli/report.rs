@@ -94,12 +94,7 @@ fn report_writes_a_per_second_timeline_of_a_recording_and_marks_a_cut() {
         "--model",
         &model,
     ]);
-    let session = std::fs::read_dir(&rec)
-        .expect("rec")
-        .flatten()
-        .next()
-        .expect("one")
-        .path();
+    let session = common::first_entry(&rec);
     let session_s = session.display().to_string();
     let out = dir.path().join("report");
     let out_s = out.display().to_string();

@@ -98,3 +98,14 @@ pub fn record(dir: &Path, device: &str, model: &str, frames: u64, env: &[(&str, 
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     sessions.remove(0)
 }
+
+/// The first entry of folder `dir` (the one session a recording folder holds, an image
+/// of a data set).
+pub fn first_entry(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .next()
+        .unwrap_or_else(|| panic!("{}: empty", dir.display()))
+        .path()
+}

@@ -93,11 +93,7 @@ fn still_clip_of(dir: &Path, name: &str, n: usize, seed: u64, size: &str) -> Pat
         .output()
         .expect("synth");
     assert!(out.status.success(), "{}", text(&out));
-    let image = std::fs::read_dir(data.join("images"))
-        .expect("images")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .next()
-        .expect("one image");
+    let image = common::first_entry(&data.join("images"));
     let clip = dir.join(name);
     std::fs::create_dir_all(&clip).expect("mkdir");
     for i in 0..n {

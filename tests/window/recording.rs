@@ -4,6 +4,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common;
 use crate::common::{bin, bundled_model, text};
 use crate::{check_recording, live_recording, log_of_run_showing, number_before, still_clip};
 
@@ -140,11 +141,7 @@ fn a_recorder_slower_than_the_video_loses_frames_not_the_video() {
     assert!(written >= 10, "the backlog was written: {summary}");
     assert!(written + lost <= 100 + 5, "{summary}");
     // What was written is intact.
-    let session = std::fs::read_dir(&rec)
-        .expect("rec")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .next()
-        .expect("session");
+    let session = common::first_entry(&rec);
     let check = check_recording(&session);
     let report = text(&check);
     assert!(check.status.success(), "{report}");
@@ -203,12 +200,7 @@ fn sigint_and_sigterm_end_a_recording_session_cleanly() {
         let summary = recording_summary(&log);
         let recorded = number_before(summary, "frames");
         assert!(recorded >= 25.0, "{summary}");
-        let session = std::fs::read_dir(&rec)
-            .expect("rec")
-            .flatten()
-            .next()
-            .expect("one")
-            .path();
+        let session = common::first_entry(&rec);
         let check = check_recording(&session);
         let report = text(&check);
         let last = report.lines().last().unwrap_or_default();

@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common;
 use crate::common::{bin, bundled_model, text};
 use crate::{log_of_run_showing, still_clip, still_clip_of};
 
@@ -108,11 +109,7 @@ fn a_resolution_change_mid_stream_is_followed_by_video_masks_and_recording() {
     std::fs::rename(&small, &clip).expect("replug at the new size");
     let out = child.wait_with_output().expect("wait");
     log_of_run_showing(&out, 90, "every frame of the two sizes");
-    let session = std::fs::read_dir(&rec)
-        .expect("rec")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .next()
-        .expect("session");
+    let session = common::first_entry(&rec);
     // The recording goes on in a new segment at the new size.
     let mut segs: Vec<_> = std::fs::read_dir(&session)
         .expect("session")
