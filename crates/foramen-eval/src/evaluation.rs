@@ -1,6 +1,7 @@
-//! The evaluation accumulator: one image at a time into the confusion matrix, the
-//! per-class ROC histograms, the temporal flip count and the few worst images, in
-//! memory that stays flat however long the list. [`Evaluation::finish`] gives the typed
+//! The evaluation accumulator: one image at a time into its sequence's confusion matrix
+//! (the whole list's is their sum), the per-class ROC histograms, the temporal flip
+//! count and the few worst images, in memory that grows with the number of sequences,
+//! not of images. [`Evaluation::finish`] gives the typed
 //! [`EvalReport`](crate::report::EvalReport).
 
 use std::collections::BTreeMap;
@@ -65,13 +66,12 @@ pub struct Evaluation {
     pub(crate) names: Vec<String>,
     pub(crate) ignored: Vec<bool>,
     pub(crate) truth_lut: [u8; 256],
-    pub(crate) cm: ConfusionMatrix,
     pub(crate) rocs: Vec<BinnedRoc>,
     pub(crate) flips: u64,
     pub(crate) stable: u64,
     previous: Option<PreviousFrame>,
     pub(crate) worst: Vec<WorstImage>,
-    pub(crate) images: usize,
+    /// Each sequence's confusion counts and images; the totals are their sums.
     pub(crate) sequences: BTreeMap<String, SequenceTally>,
 }
 
@@ -87,7 +87,6 @@ impl Evaluation {
             } else {
                 Vec::new()
             },
-            cm: ConfusionMatrix::new(c, IGNORE),
             names,
             ignored,
             truth_lut,
@@ -95,7 +94,6 @@ impl Evaluation {
             stable: 0,
             previous: None,
             worst: Vec::with_capacity(WORST + 1),
-            images: 0,
             sequences: BTreeMap::new(),
         }
     }
@@ -107,7 +105,6 @@ impl Evaluation {
             let lut = &self.truth_lut;
             r.truth.iter_mut().for_each(|t| *t = lut[*t as usize]);
         }
-        self.cm.add(&r.truth, &r.pred)?;
         let mut img_cm = ConfusionMatrix::new(c, IGNORE);
         img_cm.add(&r.truth, &r.pred)?;
         let miou = img_cm.mean_iou_present().unwrap_or(f64::NAN);
@@ -139,7 +136,6 @@ impl Evaluation {
             size: r.size,
             sequence: r.sequence.to_string(),
         });
-        self.images += 1;
         Ok(())
     }
 
@@ -186,23 +182,32 @@ impl Evaluation {
         }
     }
 
+    /// Images added so far.
+    fn images(&self) -> usize {
+        self.sequences.values().map(|s| s.images).sum()
+    }
+
     /// The report of everything added.
     pub fn finish(self) -> EvalReport {
         let c = self.names.len();
+        let mut cm = ConfusionMatrix::new(c, IGNORE);
+        for s in self.sequences.values() {
+            cm.add_counts(&s.cm);
+        }
         EvalReport {
-            metrics: (0..c).map(|k| self.cm.class_metrics(k)).collect(),
+            images: self.images(),
+            metrics: (0..c).map(|k| cm.class_metrics(k)).collect(),
             aucs: (0..c)
                 .map(|k| self.rocs.get(k).and_then(BinnedRoc::auc))
                 .collect(),
             matrix: (0..c)
-                .map(|t| (0..c).map(|p| self.cm.get(t, p)).collect())
+                .map(|t| (0..c).map(|p| cm.get(t, p)).collect())
                 .collect(),
-            pixel_accuracy: self.cm.pixel_accuracy(),
+            pixel_accuracy: cm.pixel_accuracy(),
             flip_rate: (self.stable > 0).then(|| self.flips as f64 / self.stable as f64),
             stable_pixels: self.stable,
             names: self.names,
             ignored: self.ignored,
-            images: self.images,
             rocs: self.rocs,
             worst: self.worst,
             sequences: sequences::reports(&self.sequences),

@@ -4,9 +4,10 @@
 //! the whole list would have made, so an archive can be scored by any array-job
 //! scheduler.
 //!
-//! File: the line `FORAMEN-EVAL-SHARD 2`, one line of JSON (classes, counts, each
-//! sequence's counts, worst images), then the ROC histograms as LEB128 varints (most bins hold 0 or small
-//! counts: a few MB rather than 8 MB per class), then the worst images' predictions.
+//! File: the line `FORAMEN-EVAL-SHARD 2`, one line of JSON (classes, each sequence's
+//! confusion counts and images, flip counts, worst images), then the ROC histograms as
+//! LEB128 varints (most bins hold 0 or small counts: a few MB rather than 8 MB per
+//! class), then the worst images' predictions.
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -85,8 +86,8 @@ impl Evaluation {
             .map(|(name, s)| json!({"name": name, "images": s.images, "confusion": s.cm.counts}))
             .collect();
         let head = json!({
-            "names": self.names, "ignored": self.ignored, "images": self.images,
-            "flips": self.flips, "stable": self.stable, "confusion": self.cm.counts,
+            "names": self.names, "ignored": self.ignored,
+            "flips": self.flips, "stable": self.stable,
             "roc_bins": self.rocs.first().map(|r| r.pos.len()), "worst": worst,
             "sequences": sequences, "shard": [shard.0, shard.1],
         });
@@ -115,18 +116,13 @@ impl Evaluation {
         let head: Value = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         let names: Vec<String> = field(&head, "names")?;
         let ignored: Vec<bool> = field(&head, "ignored")?;
-        let counts: Vec<u64> = field(&head, "confusion")?;
         let bins: Option<usize> = field(&head, "roc_bins")?;
         let shard: (usize, usize) = field(&head, "shard")?;
         let c = names.len();
-        if ignored.len() != c || counts.len() != c * c {
-            return Err(bad(
-                "class count, ignored flags and confusion counts disagree",
-            ));
+        if ignored.len() != c {
+            return Err(bad("class count and ignored flags disagree"));
         }
         let mut eval = Evaluation::new(names, ignored, bins.is_some());
-        eval.cm.counts = counts;
-        eval.images = field(&head, "images")?;
         eval.flips = field(&head, "flips")?;
         eval.stable = field(&head, "stable")?;
         for s in field::<Vec<Value>>(&head, "sequences")? {
@@ -178,7 +174,6 @@ impl Evaluation {
                 "one shard has probabilities (ROC), another not".into(),
             ));
         }
-        self.cm.add_counts(&other.cm);
         for (name, s) in other.sequences {
             let c = self.names.len();
             let mine = self
@@ -191,7 +186,6 @@ impl Evaluation {
         for (a, b) in self.rocs.iter_mut().zip(&other.rocs) {
             BinnedRoc::merge(a, b);
         }
-        self.images += other.images;
         self.flips += other.flips;
         self.stable += other.stable;
         for w in other.worst {
