@@ -313,7 +313,7 @@ fn import(
         .map_or_else(|| "imported".into(), |n| n.to_string_lossy().into_owned());
     let source = export_json.display().to_string();
     imported_dataset_info(&name, &source, &labels.names(), opts.split, opts.seed).write(out)?;
-    write_split_lists(out, [&lists[0], &lists[1], &lists[2]])?;
+    write_split_lists(out, lists.each_ref().map(Vec::as_slice))?;
     say!(
         "{} tasks imported into {} (train {}, val {}, test {}; {} videos); {} skipped",
         tasks.len(),
