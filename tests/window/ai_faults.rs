@@ -5,7 +5,9 @@
 use std::process::Command;
 
 use crate::common::{bin, bundled_model, text};
-use crate::{centre_diff, log_of_run_showing, number_before, still_clip, still_clip_of, view};
+use crate::{
+    centre_diff, leading_count, log_of_run_showing, number_before, still_clip, still_clip_of, view,
+};
 
 #[test]
 fn the_window_draws_fresh_masks_only_and_keeps_the_video_through_ai_faults() {
@@ -96,11 +98,7 @@ fn a_worker_panic_is_survived_and_the_model_reloaded() {
     // The video ran on (75 frames) and the worker was reloaded after the panic.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
-    let frames: u64 = last
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let frames = leading_count(last);
     assert!(frames >= 60, "{log}");
     assert!(log.contains("AI Running"), "{log}");
 }

@@ -63,6 +63,15 @@ fn log_of_run_showing(out: &Output, frames: usize, what: &str) -> String {
     log
 }
 
+/// The count a summary line starts with (`125 frames captured, ...`); 0 when none.
+fn leading_count(line: &str) -> u64 {
+    line.split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The number just before the word `key` in `line` (`recording ...: 250 frames, ...`).
 fn number_before(line: &str, key: &str) -> f64 {
     let words: Vec<&str> = line
         .split([' ', ',', ':'])

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::{bin, bundled_model, text};
-use crate::{log_of_run_showing, still_clip, still_clip_of};
+use crate::{leading_count, log_of_run_showing, still_clip, still_clip_of};
 
 #[test]
 fn an_unplugged_source_shows_no_signal_and_comes_back_without_a_restart() {
@@ -164,10 +164,6 @@ fn a_stalled_source_shows_no_signal_and_the_video_resumes_by_itself() {
         .lines()
         .rfind(|l| l.contains(" frames, "))
         .unwrap_or_default();
-    let frames: u64 = last
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let frames = leading_count(last);
     assert!(frames >= 60, "frames came again after the stall:\n{log}");
 }
