@@ -109,7 +109,14 @@ impl Evaluation {
         let mut line = String::new();
         r.read_line(&mut line)?;
         if line.trim_end() != MAGIC {
-            return Err(bad(format!("first line {:?}", line.trim_end())));
+            let kind = MAGIC.rsplit_once(' ').map_or(MAGIC, |(k, _)| k);
+            return Err(bad(match line.trim_end().strip_prefix(kind) {
+                Some(v) => format!(
+                    "format{v}, where this foramen reads {MAGIC:?}: score that shard again \
+                     with this version"
+                ),
+                None => format!("first line {:?}", line.trim_end()),
+            }));
         }
         line.clear();
         r.read_line(&mut line)?;
@@ -305,6 +312,16 @@ mod tests {
         let cut = &file[..file.len() / 2];
         assert!(Evaluation::read_shard(cut).is_err());
         assert!(Evaluation::read_shard(&b"hello\n"[..]).is_err());
+        // A shard of an older format (before sequences) names both formats.
+        let old = String::from_utf8_lossy(&file).replacen("SHARD 2", "SHARD 1", 1);
+        let err = Evaluation::read_shard(old.as_bytes())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("format 1, where this foramen reads \"FORAMEN-EVAL-SHARD 2\""),
+            "{err}"
+        );
         let other = Evaluation::new(
             vec!["x".into(), "y".into(), "z".into()],
             vec![false; 3],
