@@ -210,7 +210,8 @@ train-lumbar: venv synth-data
 # epochs, about 11 min on 2 cores with nothing else running): the last epoch's weights are
 # the model (no pick on the validation set), exported and quantized into models/, and the
 # checkpoint is the bundled starting point of `foramen_train.finetune`; adapt-vocalfolds
-# measures adaptation to the unseen patients.
+# measures adaptation to the unseen patients (rehearsing the training frames: README,
+# "Adaptation to a new patient"; about 25 min on 2 idle cores).
 train-vocalfolds-lite0: venv
 	cd models/training && ../../$(PY) -m foramen_train.train --config configs/vocalfolds-lite0.toml \
 	  --out runs/vocalfolds-lite0 --no-progress
@@ -221,8 +222,8 @@ train-vocalfolds-lite0: venv
 
 adapt-vocalfolds: venv
 	cd models/training && ../../$(PY) -m foramen_train.adapt --from ../vocalfolds-lite0.pt \
-	  --data ../../../shared/data/vocalfolds --list val.txt --seeds 0 1 2 --steps 40 --reference \
-	  --out runs/adapt-vocalfolds
+	  --data ../../../shared/data/vocalfolds --list val.txt --seeds 0 1 2 --steps 40 --rehearse \
+	  --reference --out runs/adapt-vocalfolds
 
 # Scratch vs EfficientNet-Lite0/1/2 at equal epochs (10 at 256x256), seed 0 for all, then
 # scratch, Lite0 and Lite2 on seeds 1 and 2 (50 min on 2 idle cores, measured 2026-12-02).

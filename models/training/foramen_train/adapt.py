@@ -4,7 +4,7 @@ validation sequence (by frame order), score on the rest of that sequence.
 CLI::
 
     python -m foramen_train.adapt --from CKPT [--data D] [--list val.txt] [--frames 5 10 20]
-        [--seeds 0 1 2] [--steps 60] [--reference] --out RUN
+        [--seeds 0 1 2] [--steps 60] [--rehearse [LIST]] [--rehearse-share 0.5] [--reference] --out RUN
 
 For each sequence (the folder of a list entry's image) and each N, ``--seeds`` fine-tunes
 (:mod:`foramen_train.finetune`, last epoch's weights) are scored on that sequence's frames
@@ -29,7 +29,7 @@ from .config import ConfigError
 from .dataset_spec import DataError
 from .evaluate import checkpoint_predictor, evaluate
 from .export import ExportError
-from .finetune import DEFAULT_STEPS, finetune
+from .finetune import DEFAULT_REHEARSE_SHARE, DEFAULT_STEPS, REHEARSE_CHECKPOINT, finetune
 from .frames import read_list
 
 
@@ -61,11 +61,11 @@ def finetune_and_score(
     run_dir: Path,
     train_pairs: list[tuple[Path, Path]],
     test_pairs: list[tuple[Path, Path]],
-    steps: int,
     seed: int,
-    threads: int,
+    recipe: dict[str, Any],
 ) -> float:
-    """mIoU on ``test_pairs`` of a fine-tune on ``train_pairs`` (cached in ``score.json``)."""
+    """mIoU on ``test_pairs`` of a fine-tune on ``train_pairs`` (cached in ``score.json``);
+    ``recipe``: the other keyword arguments of :func:`foramen_train.finetune.finetune`."""
     result = run_dir / "score.json"
     if not result.is_file():
         if run_dir.exists():
@@ -82,10 +82,9 @@ def finetune_and_score(
             str(train_list),
             run_dir,
             val_list=str(val_list),
-            steps=steps,
             seed=seed,
-            threads=threads,
             export=False,
+            **recipe,
         )
         result.write_text(json.dumps({"miou": score(run_dir / "last.pt", test_pairs)}) + "\n")
     return float(json.loads(result.read_text())["miou"])
@@ -101,9 +100,12 @@ def run(
     out: Path,
     threads: int = 2,
     reference: bool = False,
+    rehearse: str | None = None,
+    rehearse_share: float = DEFAULT_REHEARSE_SHARE,
 ) -> dict[str, Any]:
     """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds."""
     out = out.resolve()  # list files are read relative to the data set unless absolute
+    recipe = dict(steps=steps, threads=threads, rehearse=rehearse, rehearse_share=rehearse_share)
     rows = []
     for name, pairs in sequences(root, list_name).items():
         tag = name.replace("/", "-")
@@ -113,11 +115,11 @@ def run(
             few, rest = pairs[:n], pairs[n:]
             base = score(checkpoint, rest)
             scores = [
-                finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-s{seed}", few, rest, steps, seed, threads)
+                finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-s{seed}", few, rest, seed, recipe)
                 for seed in seeds
             ]
             ref = (
-                finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-ref", rest, rest, steps, seeds[0], threads)
+                finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-ref", rest, rest, seeds[0], recipe)
                 if reference
                 else None
             )
@@ -143,15 +145,26 @@ def run(
         "list": list_name,
         "steps": steps,
         "seeds": seeds,
+        "rehearse": rehearse,
+        "rehearse_share": rehearse_share if rehearse else None,
         "rows": rows,
     }
+
+
+def _rehearsal(result: dict[str, Any]) -> str:
+    """How the table's fine-tunes rehearsed, for its caption."""
+    if not result.get("rehearse"):
+        return ""
+    source = "the checkpoint's training list" if result["rehearse"] == REHEARSE_CHECKPOINT else result["rehearse"]
+    return f" (rehearsing {source}, new frames {result['rehearse_share']:.0%} of each epoch)"
 
 
 def markdown(result: dict[str, Any]) -> str:
     """The table for the training README."""
     with_ref = any(r.get("reference_miou") is not None for r in result["rows"])
     lines = [
-        f"Fine-tune of `{result['checkpoint']}` for {result['steps']} steps on the first N frames of each "
+        f"Fine-tune of `{result['checkpoint']}` for {result['steps']} steps{_rehearsal(result)} on the first N "
+        "frames of each "
         f"sequence of `{result['list']}`, scored on the sequence's later frames (mIoU over the classes in the "
         f"truth, ignored classes left out); seeds {result['seeds']}.",
         "",
@@ -188,6 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs, adapt.json and adapt.md")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of each fine-tune")
     parser.add_argument(
+        "--rehearse",
+        nargs="?",
+        const=REHEARSE_CHECKPOINT,
+        metavar="LIST",
+        help="mix training frames into each fine-tune (see foramen_train.finetune)",
+    )
+    parser.add_argument(
+        "--rehearse-share",
+        type=float,
+        default=DEFAULT_REHEARSE_SHARE,
+        help=f"share of the new frames in a rehearsed epoch (default {DEFAULT_REHEARSE_SHARE})",
+    )
+    parser.add_argument(
         "--reference", action="store_true", help="also fine-tune on the scored frames themselves (the ceiling)"
     )
     args = parser.parse_args(argv)
@@ -208,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             args.threads,
             args.reference,
+            args.rehearse,
+            args.rehearse_share,
         )
     except (ConfigError, DataError, ExportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -129,6 +129,10 @@ class TrainConfig:
             architecture and classes; the input size and head dropout may differ, so a
             model trained small can go on at a larger size), as a fine-tune does; empty =
             no checkpoint.
+        l2sp_decay: decoupled L2-SP: after every step each weight moves back toward its
+            value at the start of the run by ``lr * l2sp_decay`` of the distance (as
+            AdamW's weight decay pulls toward zero), so a fine-tune on a few frames keeps
+            what the starting checkpoint knew. 0 = off.
         loss: loss settings (``[train.loss]``).
     """
 
@@ -154,6 +158,7 @@ class TrainConfig:
     freeze_encoder_epochs: int = 0
     freeze_stem: bool = False
     init_from: str = ""
+    l2sp_decay: float = 0.0
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -212,6 +217,11 @@ class Config:
             (self.train.max_minutes >= 0, "train.max_minutes", "must be >= 0 (0 = no limit)"),
             (self.train.encoder_lr_mult >= 0, "train.encoder_lr_mult", "must be >= 0"),
             (self.train.freeze_encoder_epochs >= 0, "train.freeze_encoder_epochs", "must be >= 0"),
+            (
+                0 <= self.train.l2sp_decay * self.train.lr < 1,
+                "train.l2sp_decay",
+                "must be >= 0 with train.lr * train.l2sp_decay < 1 (0 = off)",
+            ),
             (self.data.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (self.data.augment_on in ("loader", "device"), "data.augment_on", "must be 'loader' or 'device'"),
             (

@@ -191,6 +191,8 @@ class TrainingRun:
             net.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             net.optimizer.step()
+            if net.anchor is not None:
+                net.anchor.apply(net.optimizer)
             if self.ema is not None:
                 self.ema.update_parameters(net.model)
             loss_sum += loss.detach()
@@ -344,7 +346,8 @@ class TrainingRun:
                     "onnx": str(onnx_path) if export else None,
                 }
                 (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-                self.log(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}; wrote {onnx_path}")
+                wrote = f"; wrote {onnx_path}" if export else ""
+                self.log(f"best epoch {best['epoch']}: val mIoU {best['val_miou']:.4f}{wrote}")
         error = D.broadcast_object(error)  # the other ranks wait for the export and share its outcome
         if error is not None:
             raise ExportError(error)

@@ -9,7 +9,8 @@ the result is exported with the same ONNX contract and replaces the model in the
 CLI::
 
     python -m foramen_train.finetune --from CKPT --data D --list FEW.txt --out RUN
-        [--val VAL.txt] [--steps 60] [--lr 5e-4] [--seed 0] [--threads 2] [--set k=v ...]
+        [--val VAL.txt] [--steps 60] [--lr 5e-4] [--rehearse [LIST]] [--rehearse-share 0.5]
+        [--seed 0] [--threads 2] [--set k=v ...]
 
 The checkpoint's own configuration is the recipe (model, loss, augmentation, export
 settings); the fine-tune changes only what a short run on few frames needs: the listed
@@ -17,12 +18,19 @@ frames, a lower learning rate without warmup, a fixed step budget, and the encod
 and BatchNorm statistics held fixed (a handful of frames cannot estimate better ones).
 ``summary.json`` records the validation loss before the first step (the checkpoint's own,
 see ``initial_val_loss``) and after the last.
+
+``--rehearse`` mixes frames the model was trained on into every epoch (the checkpoint's
+own training list, or ``LIST``): a few frames of one patient often show only part of what
+the model must keep recognising (the first ten of a sequence may be mostly tool), and
+without them the fine-tune forgets the rest. ``--rehearse-share`` is the new frames'
+share of the mix; the list used is written to the run folder (``train-mixed.txt``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,7 @@ from typing import Any
 import torch
 
 from .config import ConfigError, apply_override, config_from_dict
-from .dataset_spec import DataError
+from .dataset_spec import DataError, load_dataset_spec
 from .export import ExportError
 from .frames import read_list
 from .train import prepare_run_dir, train
@@ -39,6 +47,47 @@ DEFAULT_STEPS = 60
 """Optimisation steps of a fine-tune: about two minutes at 320x320 on 2 CPU cores."""
 DEFAULT_LR = 5e-4
 """Peak learning rate of a fine-tune (a quarter of the vocalfolds recipe's)."""
+DEFAULT_REHEARSE_SHARE = 0.5
+"""Share of the new frames in a rehearsed fine-tune's epochs (the rest: training frames)."""
+MIX_NEW_ENTRIES = 40
+"""The new frames are repeated to at least this many entries of the mixed list, so that
+an epoch of the mix is long enough for its per-epoch validation not to dominate."""
+REHEARSE_CHECKPOINT = "checkpoint"
+"""``--rehearse`` without a list: the checkpoint's own training list."""
+
+
+def rehearsal_list(ckpt: dict[str, Any], rehearse: str) -> tuple[Path, str]:
+    """The data set folder and list name of ``--rehearse``: the checkpoint's own training
+    list, or a list file (its entries relative to its own folder, the data set's)."""
+    if rehearse == REHEARSE_CHECKPOINT:
+        data = ckpt["config"]["data"]
+        root, name = Path(data["root"]), data["train_list"]
+        if not (root / name).is_file():
+            raise DataError(
+                f"{root / name}: the checkpoint's training list is not on this machine "
+                "(--rehearse); pass a list of frames with the same classes: --rehearse LIST"
+            )
+        return root, name
+    path = Path(rehearse).resolve()
+    return path.parent, path.name
+
+
+def mixed_entries(
+    ckpt: dict[str, Any], data: Path, train_list: str, rehearse: str, share: float, seed: int
+) -> list[tuple[Path, Path]]:
+    """The new frames, repeated, then rehearsed training frames, ``share`` of them new;
+    the rehearsed data set must have the model's classes."""
+    if not 0 < share <= 1:
+        raise ConfigError(f"--rehearse-share: must be in (0, 1], got {share}")
+    new = read_list(data, train_list)
+    root, name = rehearsal_list(ckpt, rehearse)
+    classes = [c["name"] for c in ckpt["dataset"]["classes"]]
+    load_dataset_spec(root, classes, ckpt["dataset"].get("ignore_index", 255))
+    old = read_list(root, name)
+    new = new * math.ceil(MIX_NEW_ENTRIES / len(new))
+    count = round(len(new) * (1 - share) / share)
+    rng = random.Random(seed)
+    return new + (rng.sample(old, count) if count <= len(old) else rng.choices(old, k=count))
 
 
 def _without_none(table: dict[str, Any]) -> dict[str, Any]:
@@ -106,11 +155,14 @@ def finetune(
     overrides: list[str] | None = None,
     progress: bool = False,
     export: bool = True,
+    rehearse: str | None = None,
+    rehearse_share: float = DEFAULT_REHEARSE_SHARE,
 ) -> dict[str, Any]:
     """Fine-tune ``checkpoint`` on ``data/train_list``; return the run's summary.
 
     ``train_list`` and ``val_list`` are relative to ``data`` or absolute; their entries
-    are relative to ``data``."""
+    are relative to ``data``. ``rehearse``: :data:`REHEARSE_CHECKPOINT` or a list file of
+    training frames to mix in (see :func:`mixed_entries`)."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ConfigError(f"{checkpoint}: checkpoint not found (--from)")
@@ -122,12 +174,25 @@ def finetune(
         raise DataError(f"{data / train_list}: {frames} frame(s); a fine-tune needs at least 2")
     if steps < 1:
         raise ConfigError(f"--steps: must be >= 1, got {steps}")
+    mix = mixed_entries(ckpt, data, train_list, rehearse, rehearse_share, seed) if rehearse else None
+    mix_path = Path(out).resolve() / "train-mixed.txt"
     doc = finetune_config(
-        ckpt, data, train_list, val_list or train_list, frames, steps, lr, seed, threads, overrides or []
+        ckpt,
+        data,
+        str(mix_path) if mix else train_list,
+        val_list or train_list,
+        len(mix) if mix else frames,
+        steps,
+        lr,
+        seed,
+        threads,
+        overrides or [],
     )
     cfg = config_from_dict(doc, f"fine-tune of {checkpoint}")
     cfg.train.init_from = str(checkpoint.resolve())
     run_dir = prepare_run_dir(cfg, Path(out))
+    if mix:
+        mix_path.write_text("".join(f"{i.resolve()} {m.resolve()}\n" for i, m in mix), encoding="utf-8")
     return train(cfg, run_dir, progress=progress, overrides=[f"fine-tune of {checkpoint}"], export=export)
 
 
@@ -146,7 +211,21 @@ def main(argv: list[str] | None = None) -> int:
         help=f"optimisation steps, rounded up to whole epochs (default {DEFAULT_STEPS})",
     )
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
-    parser.add_argument("--seed", type=int, default=0, help="augmentation and shuffle seed")
+    parser.add_argument(
+        "--rehearse",
+        nargs="?",
+        const=REHEARSE_CHECKPOINT,
+        metavar="LIST",
+        help="mix training frames into every epoch: the checkpoint's own training list, or LIST "
+        "(a list file in its data set's folder)",
+    )
+    parser.add_argument(
+        "--rehearse-share",
+        type=float,
+        default=DEFAULT_REHEARSE_SHARE,
+        help=f"share of the new frames in a rehearsed epoch (default {DEFAULT_REHEARSE_SHARE})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="augmentation, shuffle and rehearsal seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument(
         "--set",
@@ -171,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             overrides=args.sets,
             progress=args.progress,
+            rehearse=args.rehearse,
+            rehearse_share=args.rehearse_share,
         )
     except (ConfigError, DataError, ExportError) as err:
         print(f"error: {err}", file=sys.stderr)

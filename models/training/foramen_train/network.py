@@ -21,7 +21,7 @@ from .dataset_spec import DatasetSpec
 from .init_from import load_initial_weights
 from .losses import SegmentationLoss
 from .model import ModelConfig, PPLiteSeg, count_parameters, estimate_flops
-from .optim import build_optimizer
+from .optim import StartingPointDecay, build_optimizer
 
 
 def build_model(cfg: Config, spec: DatasetSpec, aux: bool) -> PPLiteSeg:
@@ -81,6 +81,7 @@ class Network:
     optimizer: torch.optim.Optimizer
     loss_fn: SegmentationLoss
     val_loss_fn: SegmentationLoss
+    anchor: StartingPointDecay | None = None
 
 
 def build_network(cfg: Config, spec: DatasetSpec, info: D.DistInfo) -> Network:
@@ -116,4 +117,5 @@ def build_network(cfg: Config, spec: DatasetSpec, info: D.DistInfo) -> Network:
             forward_sync_buffers=False,  # BatchNorm statistics are synchronised already
         )
     optimizer = build_optimizer(model, cfg)
-    return Network(model, model_cfg, params, flops, step_net, optimizer, loss_fn, val_loss_fn)
+    anchor = StartingPointDecay(model, cfg.train.l2sp_decay) if cfg.train.l2sp_decay > 0 else None
+    return Network(model, model_cfg, params, flops, step_net, optimizer, loss_fn, val_loss_fn, anchor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from .config import Config
 from .model import PPLiteSeg
@@ -50,3 +51,32 @@ def epochs_for_time(planned: int, done: int, elapsed_s: float, epoch_s: float, b
     A 3 % margin absorbs jitter, so the last epoch ends inside the budget."""
     more = int(max(0.0, budget_s - elapsed_s) / max(epoch_s, 1e-6) * 0.97)
     return max(done, min(planned, done + more))
+
+
+class StartingPointDecay:
+    """Decoupled L2-SP (Li et al., ICML 2018): ``train.l2sp_decay``.
+
+    After every optimizer step each weight moves back toward its value at the start of the
+    run by ``lr * decay`` of the distance, as AdamW's decoupled weight decay pulls toward
+    zero. A fine-tune on a handful of frames then keeps what the starting checkpoint knew
+    about everything those frames do not show, instead of drifting wherever they lead.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.start = {id(p): p.detach().clone() for p in model.parameters()}
+
+    @torch.no_grad()
+    def apply(self, optimizer: torch.optim.Optimizer) -> None:
+        """Pull every parameter of ``optimizer`` toward its start, at its group's rate."""
+        for group in optimizer.param_groups:
+            rate = group["lr"] * self.decay
+            for p in group["params"]:
+                start = self.start.get(id(p))
+                if start is not None:
+                    p.sub_(rate * (p - start))
+
+    def distance(self, model: nn.Module) -> float:
+        """Euclidean distance of ``model``'s parameters from the start (for the summary)."""
+        total = sum(float(((p.detach() - self.start[id(p)]) ** 2).sum()) for p in model.parameters())
+        return math.sqrt(total)

@@ -1,0 +1,117 @@
+"""Fine-tuning a checkpoint on a few frames: rehearsal of its training frames and the
+pull back toward its weights (decoupled L2-SP)."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from test_encoders import one_epoch_run
+from torch import nn
+
+from foramen_train import finetune, optim
+from foramen_train.config import ConfigError, load_config
+from foramen_train.dataset_spec import DataError
+from foramen_train.frames import read_list
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_dataset, tmp_path_factory) -> tuple[Path, Path]:
+    """One one-epoch run of the tiny model, shared by this module's fine-tunes: its config
+    file and run folder."""
+    return one_epoch_run(tiny_dataset, tmp_path_factory.mktemp("base"))
+
+
+def _distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Between the weights of two state dicts (BatchNorm statistics are no weights)."""
+    weights = [k for k in b if k in a and "running_" not in k and "num_batches" not in k]
+    return math.sqrt(sum(float(((a[k].float() - b[k].float()) ** 2).sum()) for k in weights))
+
+
+def test_the_pull_toward_the_start_shrinks_the_distance_by_lr_times_decay():
+    layer = nn.Linear(3, 2)
+    start = {k: v.clone() for k, v in layer.state_dict().items()}
+    opt = torch.optim.SGD([{"params": list(layer.parameters()), "lr": 0.01}])
+    anchor = optim.StartingPointDecay(layer, decay=25.0)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(1.0)
+    before = anchor.distance(layer)
+    anchor.apply(opt)  # 0.01 * 25 = a quarter of the way back
+    assert anchor.distance(layer) == pytest.approx(0.75 * before, rel=1e-5)
+    for name, p in layer.named_parameters():
+        assert torch.allclose(p, start[name] + 0.75)
+
+
+def test_l2sp_keeps_a_finetune_closer_to_its_checkpoint(tiny_dataset, tiny_run, tmp_path):
+    _, base = tiny_run
+    ckpt = torch.load(base / "best.pt", weights_only=True)["state_dict"]
+    moved = {}
+    for decay in (0.0, 150.0):
+        out = tmp_path / f"ft-{decay}"
+        finetune.finetune(
+            base / "best.pt", tiny_dataset, "val.txt", out, steps=8, lr=5e-3, export=False,
+            overrides=[f"train.l2sp_decay={decay}"],
+        )  # fmt: skip
+        moved[decay] = _distance(torch.load(out / "last.pt", weights_only=True)["state_dict"], ckpt)
+    assert 0 < moved[150.0] < 0.7 * moved[0.0], moved
+
+
+def test_l2sp_decay_is_checked_against_the_learning_rate(tiny_dataset, tiny_run, tmp_path):
+    _, base = tiny_run
+    with pytest.raises(ConfigError, match="train.l2sp_decay: must be >= 0 with train.lr"):
+        finetune.finetune(
+            base / "best.pt", tiny_dataset, "val.txt", tmp_path / "ft", lr=1e-2, overrides=["train.l2sp_decay=100.0"]
+        )
+
+
+def test_rehearsal_mixes_the_checkpoints_training_frames_in(tiny_dataset, tiny_run, tmp_path):
+    path, base = tiny_run
+    out = tmp_path / "ft"
+    summary = finetune.finetune(
+        base / "best.pt", tiny_dataset, "val.txt", out, steps=3, export=False,
+        rehearse=finetune.REHEARSE_CHECKPOINT, rehearse_share=0.4,
+    )  # fmt: skip
+    mix = read_list(Path("/"), str(out / "train-mixed.txt"))
+    new, trained = read_list(tiny_dataset, "val.txt"), read_list(tiny_dataset, load_config(path).data.train_list)
+    # The 4 new frames repeated to 40 entries, then 60 training frames: 40 % new.
+    assert [pair for pair in mix[:40]] == [(i.resolve(), m.resolve()) for i, m in new * 10]
+    assert len(mix) == 100 and all(pair in {(i.resolve(), m.resolve()) for i, m in trained} for pair in mix[40:])
+    assert summary["train_frames"] == 100
+    # Validation stays on the new frames.
+    assert summary["val_frames"] == len(new)
+
+
+def test_rehearsal_errors_name_what_is_wrong(tiny_dataset, tiny_run, tmp_path):
+    _, base = tiny_run
+    with pytest.raises(ConfigError, match="--rehearse-share: must be in"):
+        finetune.finetune(
+            base / "best.pt", tiny_dataset, "val.txt", tmp_path / "a", rehearse="checkpoint", rehearse_share=0
+        )
+    # A checkpoint whose training data is not on this machine says so.
+    ckpt = torch.load(base / "best.pt", weights_only=True)
+    ckpt["config"]["data"]["root"] = str(tmp_path / "elsewhere")
+    torch.save(ckpt, tmp_path / "moved.pt")
+    with pytest.raises(DataError, match="elsewhere/train.txt: the checkpoint's training list is not on this machine"):
+        finetune.finetune(tmp_path / "moved.pt", tiny_dataset, "val.txt", tmp_path / "b", rehearse="checkpoint")
+    # A rehearsal list of a data set with other classes is refused, naming its dataset.toml.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "dataset.toml").write_text(
+        (tiny_dataset / "dataset.toml").read_text().replace('name = "background"', 'name = "nerve"')
+    )
+    (other / "list.txt").write_text((tiny_dataset / "train.txt").read_text())
+    with pytest.raises(DataError, match="other/dataset.toml: classes"):
+        finetune.finetune(base / "best.pt", tiny_dataset, "val.txt", tmp_path / "c", rehearse=str(other / "list.txt"))
+    assert not any(p.exists() for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c"))
+
+
+def test_adapt_measures_rehearsed_finetunes(tiny_dataset, tiny_run, tmp_path):
+    from foramen_train import adapt
+
+    _, base = tiny_run
+    out = tmp_path / "adapt"
+    result = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out, rehearse="checkpoint")
+    mix = (out / "images-n2-s0" / "train-mixed.txt").read_text().splitlines()
+    assert len(mix) == 80 and result["rehearse"] == "checkpoint" and result["rehearse_share"] == 0.5
+    assert "rehearsing the checkpoint's training list, new frames 50% of each epoch" in adapt.markdown(result)
