@@ -29,6 +29,7 @@ share of the mix; the list used is written to the run folder (``train-mixed.txt`
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -193,7 +194,13 @@ def finetune(
     run_dir = prepare_run_dir(cfg, Path(out))
     if mix:
         mix_path.write_text("".join(f"{i.resolve()} {m.resolve()}\n" for i, m in mix), encoding="utf-8")
-    return train(cfg, run_dir, progress=progress, overrides=[f"fine-tune of {checkpoint}"], export=export)
+    summary = train(cfg, run_dir, progress=progress, overrides=[f"fine-tune of {checkpoint}"], export=export)
+    if mix and summary:
+        # Which frames were rehearsed, beside the run's own figures.
+        root, name = rehearsal_list(ckpt, rehearse)
+        summary["rehearse"] = {"list": str(root.resolve() / name), "share": rehearse_share, "new_frames": frames}
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """Fine-tuning a checkpoint on a few frames: rehearsal of its training frames and the
 pull back toward its weights (decoupled L2-SP)."""
 
+import json
 import math
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def test_rehearsal_mixes_the_checkpoints_training_frames_in(tiny_dataset, tiny_r
     assert [pair for pair in mix[:40]] == [(i.resolve(), m.resolve()) for i, m in new * 10]
     assert len(mix) == 100 and all(pair in {(i.resolve(), m.resolve()) for i, m in trained} for pair in mix[40:])
     assert summary["train_frames"] == 100
+    assert summary["rehearse"] == {"list": str(tiny_dataset.resolve() / "train.txt"), "share": 0.4, "new_frames": 4}
+    assert json.loads((out / "summary.json").read_text())["rehearse"]["share"] == 0.4
     # Validation stays on the new frames.
     assert summary["val_frames"] == len(new)
 
