@@ -74,14 +74,14 @@ def rehearsal_list(ckpt: dict[str, Any], rehearse: str) -> tuple[Path, str]:
 
 
 def mixed_entries(
-    ckpt: dict[str, Any], data: Path, train_list: str, rehearse: str, share: float, seed: int
+    ckpt: dict[str, Any], data: Path, train_list: str, rehearsed: tuple[Path, str], share: float, seed: int
 ) -> list[tuple[Path, Path]]:
-    """The new frames, repeated, then rehearsed training frames, ``share`` of them new;
-    the rehearsed data set must have the model's classes."""
+    """The new frames, repeated, then frames of the ``rehearsed`` (folder, list), ``share``
+    of them new; the rehearsed data set must have the model's classes."""
     if not 0 < share <= 1:
         raise ConfigError(f"--rehearse-share: must be in (0, 1], got {share}")
     new = read_list(data, train_list)
-    root, name = rehearsal_list(ckpt, rehearse)
+    root, name = rehearsed
     classes = [c["name"] for c in ckpt["dataset"]["classes"]]
     load_dataset_spec(root, classes, ckpt["dataset"].get("ignore_index", 255))
     old = read_list(root, name)
@@ -175,7 +175,8 @@ def finetune(
         raise DataError(f"{data / train_list}: {frames} frame(s); a fine-tune needs at least 2")
     if steps < 1:
         raise ConfigError(f"--steps: must be >= 1, got {steps}")
-    mix = mixed_entries(ckpt, data, train_list, rehearse, rehearse_share, seed) if rehearse else None
+    rehearsed = rehearsal_list(ckpt, rehearse) if rehearse else None
+    mix = mixed_entries(ckpt, data, train_list, rehearsed, rehearse_share, seed) if rehearsed else None
     mix_path = Path(out).resolve() / "train-mixed.txt"
     doc = finetune_config(
         ckpt,
@@ -197,8 +198,8 @@ def finetune(
     summary = train(cfg, run_dir, progress=progress, overrides=[f"fine-tune of {checkpoint}"], export=export)
     if mix and summary:
         # Which frames were rehearsed, beside the run's own figures.
-        root, name = rehearsal_list(ckpt, rehearse)
-        summary["rehearse"] = {"list": str(root.resolve() / name), "share": rehearse_share, "new_frames": frames}
+        list_path = str(rehearsed[0].resolve() / rehearsed[1])
+        summary["rehearse"] = {"list": list_path, "share": rehearse_share, "new_frames": frames}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
