@@ -10,6 +10,7 @@ the graph outputs.
 
 import json
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import onnx
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, live_until
 
 BUNDLED = REPO / "models" / "lumbar-synth.onnx"
 
@@ -97,22 +98,17 @@ def test_batch_commands_refuse_a_broken_model_before_writing(tmp_path, foramen_b
 
 
 def test_live_keeps_the_video_and_says_why_with_a_broken_model(foramen_bin, models):
-    r = run(
+    r = live_until(
         foramen_bin,
-        "live",
-        "--device",
-        "synthetic:4:160x96@25",
-        "--headless",
-        "--exit-after-frames",
-        "40",
-        "--model",
-        models["input size contradicts the graph"],
-        timeout=120,
+        ["--device", "synthetic:4:160x96@25", "--exit-after-frames", "1500"]
+        + ["--model", models["input size contradicts the graph"]],
+        until=lambda line: "wrongsize.onnx" in line,
     )
     log = r.stdout + r.stderr
     assert r.returncode == 0, log
-    assert any(line.startswith("40 frames, 0 masks") for line in log.splitlines()), log
-    assert "wrongsize.onnx" in log and "Failed" in log, log
+    summary = r.stdout.strip().splitlines()[-1]
+    assert re.match(r"\d+ frames, 0 masks", summary), log
+    assert "AI faults" in summary and "wrongsize.onnx" in summary, log
 
 
 def test_eval_names_a_mask_of_the_wrong_size_and_a_class_beyond_the_list(tmp_path, foramen_bin, scenes):

@@ -55,6 +55,11 @@ pub struct WorkerState {
     pub provider: &'static str,
     /// Why the provider asked for is not the one in use (`CUDA unavailable: ...`).
     pub provider_fallback: Option<String>,
+    /// Faults so far (failed loads and runs): `status` is only the present moment, and a
+    /// worker that fails and retries passes through `Loading` and `Running` again.
+    pub faults: u64,
+    /// The reason of the newest fault, kept after a retry.
+    pub last_fault: Option<String>,
 }
 
 struct Shared {
@@ -107,6 +112,8 @@ impl InferenceWorker {
                 classes: None,
                 provider: "",
                 provider_fallback: None,
+                faults: 0,
+                last_fault: None,
             }),
             stop: AtomicBool::new(false),
         });
@@ -115,8 +122,12 @@ impl InferenceWorker {
             .name("inference".into())
             .spawn(move || run(&s, &cfg, on_mask.as_ref()));
         if let Err(e) = spawned {
-            lock(&shared.state).status = WorkerStatus::Failed {
-                reason: format!("cannot start the inference thread: {e}"),
+            let reason = format!("cannot start the inference thread: {e}");
+            let mut st = lock(&shared.state);
+            st.faults += 1;
+            st.last_fault = Some(reason.clone());
+            st.status = WorkerStatus::Failed {
+                reason,
                 retry_in_ms: 0,
             };
         }
@@ -290,6 +301,8 @@ fn fail(s: &Shared, reason: String, backoff: &mut u64, max: u64) {
     tracing::warn!("inference worker: {reason}");
     {
         let mut st = lock(&s.state);
+        st.faults += 1;
+        st.last_fault = Some(reason.clone());
         st.status = WorkerStatus::Failed {
             reason,
             retry_in_ms: *backoff,
@@ -394,6 +407,10 @@ mod tests {
             "heartbeat continues while failing"
         );
         assert!(w.latest_mask().is_none());
+        // Each retry fails again; the count and the reason outlive the retry's `Loading`.
+        assert!(wait_until(|| w.state().faults >= 3), "{:?}", w.state());
+        let last = w.state().last_fault.expect("a fault's reason is kept");
+        assert!(last.contains("/nonexistent/model.onnx"), "{last}");
         let t = Instant::now();
         drop(w);
         assert!(t.elapsed() < Duration::from_millis(50), "drop never blocks");

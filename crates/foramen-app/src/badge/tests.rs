@@ -15,6 +15,8 @@ fn worker(status: WorkerStatus, heartbeat_us: u64) -> WorkerState {
         classes: None,
         provider: "cpu",
         provider_fallback: None,
+        faults: 0,
+        last_fault: None,
     }
 }
 

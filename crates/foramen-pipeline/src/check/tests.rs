@@ -354,6 +354,8 @@ fn worker(status: WorkerStatus, masks: u64, total_ms: f32) -> WorkerState {
         classes: None,
         provider: "cpu",
         provider_fallback: None,
+        faults: 0,
+        last_fault: None,
     }
 }
 

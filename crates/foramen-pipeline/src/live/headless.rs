@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use foramen_segment::WorkerState;
+use foramen_segment::{WorkerState, WorkerStatus};
 
 use super::{CaptureStats, LiveSession, SessionSpec};
 use crate::{PipelineError, Result};
@@ -103,6 +103,9 @@ fn summary(session: &LiveSession, out: &mut dyn Write) -> Result<()> {
     // down under it is reported as a broken model, or crashes. A load cannot be
     // interrupted, so a session that ends while the model is loading waits for it.
     session.stop_worker(Duration::from_secs(30));
+    // The status above is the moment the stream ended; the faults are the whole session,
+    // including a load that failed while the session was stopping.
+    let after = session.worker();
     if let Some(r) = session.finish_recording(Duration::from_secs(60)) {
         say!(
             out,
@@ -132,9 +135,18 @@ fn summary(session: &LiveSession, out: &mut dyn Write) -> Result<()> {
             .map(|ms| format!(", last mask {ms:.0} ms behind the video"))
             .unwrap_or_default()
     );
+    let faults = match (after.faults, after.last_fault) {
+        (0, _) | (_, None) => String::new(),
+        // The status already says why.
+        (n, Some(last)) if matches!(&w.status, WorkerStatus::Failed { reason, .. } if *reason == last) =>
+        {
+            format!(", {n} AI faults")
+        }
+        (n, Some(last)) => format!(", {n} AI faults, the last: {last}"),
+    };
     say!(
         out,
-        "{} frames, {} masks, {} capture errors, AI {:?}",
+        "{} frames, {} masks, {} capture errors, AI {:?}{faults}",
         cap.frames,
         w.masks,
         cap.errors,
@@ -176,6 +188,12 @@ mod tests {
         run_headless(spec, opts, &AtomicBool::new(false), &mut log).expect("session");
         let log = String::from_utf8_lossy(&log);
         assert!(log.contains("recording to "), "{log}");
+        // The missing model is a fault of the session, whatever the status at its end.
+        let last = log.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(" AI faults") && last.contains("no-model.onnx"),
+            "{log}"
+        );
         let dir = std::fs::read_dir(root.path())
             .expect("root")
             .flatten()
