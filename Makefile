@@ -222,7 +222,7 @@ train-vocalfolds-lite0: venv
 
 adapt-vocalfolds: venv
 	cd models/training && ../../$(PY) -m foramen_train.adapt --from ../vocalfolds-lite0.pt \
-	  --data ../../../shared/data/vocalfolds --list val.txt --seeds 0 1 2 --steps 40 --rehearse \
+	  --data ../../../shared/data/vocalfolds --list val.txt --seeds 0 1 2 --steps 40 --steps-per-frame 4 --rehearse \
 	  --reference --out runs/adapt-vocalfolds
 
 # Scratch vs EfficientNet-Lite0/1/2 at equal epochs (10 at 256x256), seed 0 for all, then

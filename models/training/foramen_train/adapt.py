@@ -4,7 +4,8 @@ validation sequence (by frame order), score on the rest of that sequence.
 CLI::
 
     python -m foramen_train.adapt --from CKPT [--data D] [--list val.txt] [--frames 5 10 20]
-        [--seeds 0 1 2] [--steps 60] [--rehearse [LIST]] [--rehearse-share 0.5] [--reference] --out RUN
+        [--seeds 0 1 2] [--steps 60] [--steps-per-frame K] [--rehearse [LIST]] [--rehearse-share 0.5]
+        [--reference] --out RUN
 
 For each sequence (the folder of a list entry's image) and each N, ``--seeds`` fine-tunes
 (:mod:`foramen_train.finetune`, last epoch's weights) are scored on that sequence's frames
@@ -12,8 +13,11 @@ after the first N, at the masks' native resolution with the checkpoint's ignored
 left out, next to the checkpoint itself (N = 0) on the same frames. With ``--reference``
 each (sequence, N) also gets the ceiling of this fine-tune: the same recipe and step count
 (first seed) trained on the scored frames themselves, so "how much of the gap N frames
-recover" is ``(fine-tuned - checkpoint) / (reference - checkpoint)``. Results go to
-``adapt.json`` and ``adapt.md``; finished runs are reused when the command is run again.
+recover" is ``(fine-tuned - checkpoint) / (reference - checkpoint)``. With
+``--steps-per-frame K`` a fine-tune on N frames takes ``max(steps, K * N)`` steps, so each
+new frame is seen as often at every N (a rehearsed fine-tune wants about 4). Results go to
+``adapt.json`` and ``adapt.md``; a finished run is reused when the command is run again
+with the same recipe, and run again when the recipe changed.
 """
 
 from __future__ import annotations
@@ -64,10 +68,14 @@ def finetune_and_score(
     seed: int,
     recipe: dict[str, Any],
 ) -> float:
-    """mIoU on ``test_pairs`` of a fine-tune on ``train_pairs`` (cached in ``score.json``);
-    ``recipe``: the other keyword arguments of :func:`foramen_train.finetune.finetune`."""
+    """mIoU on ``test_pairs`` of a fine-tune on ``train_pairs`` (cached in ``score.json``
+    with its recipe, reused only for the same recipe); ``recipe``: the other keyword
+    arguments of :func:`foramen_train.finetune.finetune`."""
     result = run_dir / "score.json"
-    if not result.is_file():
+    # The thread count changes the speed, not what is measured.
+    key = {k: v for k, v in recipe.items() if k != "threads"} | {"seed": seed}
+    cached = json.loads(result.read_text()) if result.is_file() else {}
+    if cached.get("recipe") != key:
         if run_dir.exists():
             for stale in run_dir.iterdir():
                 stale.unlink()
@@ -86,7 +94,7 @@ def finetune_and_score(
             export=False,
             **recipe,
         )
-        result.write_text(json.dumps({"miou": score(run_dir / "last.pt", test_pairs)}) + "\n")
+        result.write_text(json.dumps({"miou": score(run_dir / "last.pt", test_pairs), "recipe": key}) + "\n")
     return float(json.loads(result.read_text())["miou"])
 
 
@@ -102,10 +110,14 @@ def run(
     reference: bool = False,
     rehearse: str | None = None,
     rehearse_share: float = DEFAULT_REHEARSE_SHARE,
+    steps_per_frame: int | None = None,
 ) -> dict[str, Any]:
-    """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds."""
+    """Every (sequence, N, seed) fine-tune and score; returns what ``adapt.json`` holds.
+    ``steps_per_frame``: N frames get ``max(steps, steps_per_frame * N)`` steps."""
     out = out.resolve()  # list files are read relative to the data set unless absolute
-    recipe = dict(steps=steps, threads=threads, rehearse=rehearse, rehearse_share=rehearse_share)
+    if steps < 1 or (steps_per_frame is not None and steps_per_frame < 1):
+        raise ConfigError(f"steps must be at least 1 (got --steps {steps}, --steps-per-frame {steps_per_frame})")
+    shared = dict(threads=threads, rehearse=rehearse, rehearse_share=rehearse_share)
     rows = []
     for name, pairs in sequences(root, list_name).items():
         tag = name.replace("/", "-")
@@ -113,6 +125,8 @@ def run(
             if n + 1 >= len(pairs):
                 raise DataError(f"{root / list_name}: {name} has {len(pairs)} frames, too few for N={n}")
             few, rest = pairs[:n], pairs[n:]
+            n_steps = max(steps, steps_per_frame * n) if steps_per_frame else steps
+            recipe = dict(shared, steps=n_steps)
             base = score(checkpoint, rest)
             scores = [
                 finetune_and_score(checkpoint, root, out / f"{tag}-n{n}-s{seed}", few, rest, seed, recipe)
@@ -128,6 +142,7 @@ def run(
                     "sequence": name,
                     "n": n,
                     "test_frames": len(rest),
+                    "steps": n_steps,
                     "checkpoint_miou": base,
                     "finetuned_miou": scores,
                     "mean": statistics.fmean(scores),
@@ -144,6 +159,7 @@ def run(
         "data": str(root),
         "list": list_name,
         "steps": steps,
+        "steps_per_frame": steps_per_frame,
         "seeds": seeds,
         "rehearse": rehearse,
         "rehearse_share": rehearse_share if rehearse else None,
@@ -162,20 +178,23 @@ def _rehearsal(result: dict[str, Any]) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The table for the training README."""
     with_ref = any(r.get("reference_miou") is not None for r in result["rows"])
+    per_frame = result.get("steps_per_frame")
+    steps = f"max({result['steps']}, {per_frame} × N)" if per_frame else str(result["steps"])
     lines = [
-        f"Fine-tune of `{result['checkpoint']}` for {result['steps']} steps{_rehearsal(result)} on the first N "
+        f"Fine-tune of `{result['checkpoint']}` for {steps} steps{_rehearsal(result)} on the first N "
         "frames of each "
         f"sequence of `{result['list']}`, scored on the sequence's later frames (mIoU over the classes in the "
         f"truth, ignored classes left out); seeds {result['seeds']}.",
         "",
-        "| sequence | N | test frames | N = 0 (checkpoint) | fine-tuned, mean ± sd | gain |"
+        "| sequence | N | steps | test frames | N = 0 (checkpoint) | fine-tuned, mean ± sd | gain |"
         + (" reference (trained on the test frames) | share of the gap |" if with_ref else ""),
-        "| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if with_ref else ""),
+        "| --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if with_ref else ""),
     ]
     for r in result["rows"]:
         gain = r["mean"] - r["checkpoint_miou"]
         line = (
-            f"| {r['sequence']} | {r['n']} | {r['test_frames']} | {r['checkpoint_miou']:.3f} | "
+            f"| {r['sequence']} | {r['n']} | {r.get('steps', result['steps'])} | {r['test_frames']} | "
+            f"{r['checkpoint_miou']:.3f} | "
             f"{r['mean']:.3f} ± {r['sd']:.3f} | {gain:+.3f} |"
         )
         if with_ref:
@@ -197,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tune seeds (default 0 1 2)")
     parser.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS, help=f"steps per fine-tune (default {DEFAULT_STEPS})"
+    )
+    parser.add_argument(
+        "--steps-per-frame",
+        type=int,
+        metavar="K",
+        help="N frames get max(--steps, K * N) steps (each new frame seen as often at every N)",
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs, adapt.json and adapt.md")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of each fine-tune")
@@ -236,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             args.reference,
             args.rehearse,
             args.rehearse_share,
+            args.steps_per_frame,
         )
     except (ConfigError, DataError, ExportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -119,3 +119,24 @@ def test_adapt_measures_rehearsed_finetunes(tiny_dataset, tiny_run, tmp_path):
     mix = (out / "images-n2-s0" / "train-mixed.txt").read_text().splitlines()
     assert len(mix) == 80 and result["rehearse"] == "checkpoint" and result["rehearse_share"] == 0.5
     assert "rehearsing the checkpoint's training list, new frames 50% of each epoch" in adapt.markdown(result)
+
+
+def test_adapt_scales_steps_with_n_and_reruns_a_changed_recipe(tiny_dataset, tiny_run, tmp_path):
+    from foramen_train import adapt
+
+    _, base = tiny_run
+    out = tmp_path / "adapt"
+    score = out / "images-n2-s0" / "score.json"
+    scaled = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out, steps_per_frame=3)
+    (row,) = scaled["rows"]
+    # N = 2 frames at 3 steps each: 6 steps, more than --steps 2.
+    assert row["steps"] == 6 and json.loads(score.read_text())["recipe"]["steps"] == 6
+    metrics = (out / "images-n2-s0" / "metrics.csv").read_text().splitlines()
+    assert "max(2, 3 × N) steps" in adapt.markdown(scaled) and "| images | 2 | 6 | 2 |" in adapt.markdown(scaled)
+    # The same out folder with another recipe is measured again, not read from the cache.
+    plain = adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, out)
+    assert plain["rows"][0]["steps"] == 2 and json.loads(score.read_text())["recipe"]["steps"] == 2
+    assert (out / "images-n2-s0" / "metrics.csv").read_text().splitlines() != metrics
+    with pytest.raises(ConfigError, match="--steps-per-frame 0"):
+        adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, tmp_path / "bad", steps_per_frame=0)
+    assert not (tmp_path / "bad").exists()
