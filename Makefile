@@ -211,7 +211,7 @@ train-lumbar: venv synth-data
 # the model (no pick on the validation set), exported and quantized into models/, and the
 # checkpoint is the bundled starting point of `foramen_train.finetune`; adapt-vocalfolds
 # measures adaptation to the unseen patients (rehearsing the training frames: README,
-# "Adaptation to a new patient"; about 25 min on 2 idle cores).
+# "Adaptation to a new patient"; 34 min on 2 idle cores, measured 2026-12-03).
 train-vocalfolds-lite0: venv
 	cd models/training && ../../$(PY) -m foramen_train.train --config configs/vocalfolds-lite0.toml \
 	  --out runs/vocalfolds-lite0 --no-progress
