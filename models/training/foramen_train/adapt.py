@@ -73,7 +73,7 @@ def finetune_and_score(
     arguments of :func:`foramen_train.finetune.finetune`."""
     result = run_dir / "score.json"
     # The thread count changes the speed, not what is measured.
-    key = {k: v for k, v in recipe.items() if k != "threads"} | {"seed": seed}
+    key = {k: v for k, v in recipe.items() if k != "threads"} | {"seed": seed, "checkpoint": str(checkpoint.resolve())}
     cached = json.loads(result.read_text()) if result.is_file() else {}
     if cached.get("recipe") != key:
         if run_dir.exists():
