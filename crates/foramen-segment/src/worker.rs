@@ -62,6 +62,18 @@ pub struct WorkerState {
     pub last_fault: Option<String>,
 }
 
+impl WorkerState {
+    /// Enters `Failed` and counts the fault (its reason outlives the retry).
+    fn record_fault(&mut self, reason: String, retry_in_ms: u64) {
+        self.faults += 1;
+        self.last_fault = Some(reason.clone());
+        self.status = WorkerStatus::Failed {
+            reason,
+            retry_in_ms,
+        };
+    }
+}
+
 struct Shared {
     /// The frame to segment next (newest wins).
     slot: NewestSlot<Arc<Frame>>,
@@ -123,13 +135,7 @@ impl InferenceWorker {
             .spawn(move || run(&s, &cfg, on_mask.as_ref()));
         if let Err(e) = spawned {
             let reason = format!("cannot start the inference thread: {e}");
-            let mut st = lock(&shared.state);
-            st.faults += 1;
-            st.last_fault = Some(reason.clone());
-            st.status = WorkerStatus::Failed {
-                reason,
-                retry_in_ms: 0,
-            };
+            lock(&shared.state).record_fault(reason, 0);
         }
         Self { shared }
     }
@@ -301,12 +307,7 @@ fn fail(s: &Shared, reason: String, backoff: &mut u64, max: u64) {
     tracing::warn!("inference worker: {reason}");
     {
         let mut st = lock(&s.state);
-        st.faults += 1;
-        st.last_fault = Some(reason.clone());
-        st.status = WorkerStatus::Failed {
-            reason,
-            retry_in_ms: *backoff,
-        };
+        st.record_fault(reason, *backoff);
         st.heartbeat_us = clock_us();
     }
     let mut left = *backoff;
