@@ -21,7 +21,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup models apt venv venv-labelstudio check-rust build run test test-build-rust test-rust test-python test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds encoder-table encoder-table-light quantize contact-sheet lint clean
+.PHONY: setup models apt venv venv-labelstudio check-rust build run test test-build-rust test-rust test-python test-recipe test-python-bin test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds encoder-table encoder-table-light quantize contact-sheet lint clean
 
 setup: apt venv check-rust models
 
@@ -118,10 +118,17 @@ test-build-rust: check-rust | $(STAMPS)/apt
 test-rust: setup
 	cargo test --workspace
 
-# The recipe's suite, then Python checks of the built binary against SciPy, Label
-# Studio's codec and a real Label Studio server (started on loopback, about 2 min).
+# The recipe's suite beside the Python checks of the built binary (SciPy, Label Studio's
+# codec, a real Label Studio server started on loopback). Each keeps about one core busy
+# (measured 2026-12-04: recipe 280 s wall for 319 CPU-s, binary checks 121 s for 132), so
+# on 2 cores they run side by side; each one's output is printed when it ends.
 test-python: venv venv-labelstudio
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-recipe test-python-bin
+
+test-recipe: venv
 	cd models/training && ../../$(PY) -m pytest -q
+
+test-python-bin: venv venv-labelstudio
 	FORAMEN_LABEL_STUDIO=$(LS_EXE) $(PY) -m pytest -q tests/python
 
 # The Label Studio server round trip alone, with its log line.
