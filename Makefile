@@ -104,10 +104,12 @@ run: build
 	  --snapshot-after-frames 60 out/view.png --exit-after-frames 60 --telemetry out/view.telemetry.csv \
 	  && echo "window screenshot: out/view.png, display latency: out/view.telemetry.csv"; fi
 
-# On a clean clone (CI) the Rust build is most of the time (15.7 min of a clean
-# `cargo test --no-run` on 2 cores, 2026-12-04): it runs beside the Python, Label Studio
-# and Vulkan installs, which wait on the network and the disk, then the suites run one
-# after another. Cargo gets its own job count (the MAKEFLAGS jobserver is not passed on).
+# On a clean clone (CI) the Rust build is most of the time (11.3 min of a clean
+# `cargo test --no-run` on 2 cores, 2026-12-04, with Cargo.toml's dependency opt-levels;
+# 15.7 min before them): it runs beside the Python, Label Studio and Vulkan installs,
+# which wait on the network and the disk, then the suites (about 7.5 min). Cargo gets its
+# own job count (the MAKEFLAGS jobserver is not passed on). `make test` on a clean clone,
+# Debian packages already installed: 19 min 2 s (2026-12-04).
 test: apt
 	$(MAKE) --no-print-directory --output-sync=line -j4 setup vulkan-bp venv-labelstudio test-build-rust
 	$(MAKE) --no-print-directory test-rust test-python
