@@ -50,6 +50,13 @@ pub struct Quantization {
     /// Bits of the weights: 7 (`--reduce-range`, the default: safe on every x86 CPU) or
     /// 8 (`--full-range`: only where the CPU has VNNI, see [`int8_cpu_refusal`]).
     pub weight_bits: u8,
+    /// Bits of the depthwise convolutions' weights, 8 even beside 7-bit `weight_bits`
+    /// (`--depthwise-bits`, since 2026-12-04): ONNX Runtime runs depthwise layers with a
+    /// kernel of their own that widens both operands to 16 bits and adds in 32, so they
+    /// cannot saturate on any CPU and [`int8_cpu_refusal`] need not look at them. Absent
+    /// in models quantized before: as `weight_bits`.
+    #[serde(default)]
+    pub depthwise_weight_bits: Option<u8>,
     /// Calibration method (`minmax`, `entropy`, `percentile`).
     #[serde(default)]
     pub calibration: String,
@@ -234,6 +241,13 @@ mod tests {
             ..q
         };
         assert_eq!(int8_cpu_refusal(Some(&seven), "cpu", true), None);
+        // 8-bit depthwise weights beside 7-bit others (the bundled models): no overflow.
+        json["quantization"]["weight_bits"] = 7.into();
+        json["quantization"]["depthwise_weight_bits"] = 8.into();
+        let dw8 = ModelContract::parse(&json.to_string()).expect("valid");
+        let dw8 = dw8.quantization.expect("read");
+        assert_eq!((dw8.weight_bits, dw8.depthwise_weight_bits), (7, Some(8)));
+        assert_eq!(int8_cpu_refusal(Some(&dw8), "cpu", true), None);
         assert_eq!(int8_cpu_refusal(None, "cpu", true), None);
     }
 

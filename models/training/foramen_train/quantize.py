@@ -6,11 +6,15 @@ input, x/255, ImageNet mean/std). Weights are per-channel signed, activations un
 8-bit: the U8S8 form that ONNX Runtime runs with AVX-512 VNNI (and AMX where the CPU has
 it). By default the weights use 7 bits (``--reduce-range``): x86 CPUs without VNNI
 (AVX2 only) add u8*s8 products in pairs into 16 bits, which full 8-bit weights overflow
-(an earlier Lite0 model scored 0.500 mIoU that way). ``--full-range`` keeps 8 bits, closer
-to FP32 (vocalfolds: 99.2 % of pixels agree against 97.7 %, ``foramen_train.fidelity``),
-for CPUs with VNNI, ARM or GPUs. ``--keep-float PREFIX`` leaves the layers whose weights'
-names start with PREFIX in float: the bundled vocalfolds model keeps its encoder's stem
-and blocks 0-3 so, which brings 7-bit agreement to 99.5 % (``make quantize``). The
+(an earlier Lite0 model scored 0.500 mIoU that way). Depthwise convolutions keep 8 bits
+even then (``--depthwise-bits 8``, the default): ONNX Runtime runs them with their own
+kernel, which widens both operands to 16 bits and adds in 32 (MLAS ``qdwconv``), so
+nothing saturates on any CPU, and their 9 weights a channel are where 7 bits cost most.
+``--full-range`` keeps 8 bits everywhere, closer to FP32 (vocalfolds: 99.2 % of pixels
+agree against 97.7 % all at 7 bits, ``foramen_train.fidelity``), for CPUs with VNNI, ARM
+or GPUs. ``--keep-float PREFIX`` leaves the layers whose weights' names start with PREFIX
+in float: the bundled vocalfolds model keeps its encoder's stem and blocks 0-1 so, which
+with 8-bit depthwise weights brings agreement to 99.4 % (``make quantize``). The
 Foramen metadata of the FP32 model is carried over, plus a ``quantization`` entry
 (format, weight bits, calibration, float layers) that the Rust runtime
 reads: it refuses an 8-bit model on an x86 CPU without VNNI instead of drawing garbage.
@@ -19,7 +23,7 @@ CLI (from ``models/training``)::
 
     python -m foramen_train.quantize --model ../vocalfolds.onnx --config configs/vocalfolds.toml \\
         --out ../vocalfolds.int8.onnx [--frames 64] [--method minmax|entropy|percentile] [--full-range] \\
-        [--keep-float PREFIX ...]
+        [--depthwise-bits 8|7] [--keep-float PREFIX ...]
 """
 
 from __future__ import annotations
@@ -81,6 +85,31 @@ def float_nodes(model: onnx.ModelProto, prefixes: list[str], source: Path) -> li
     return names
 
 
+def depthwise_weights(model: onnx.ModelProto) -> list[str]:
+    """Names of the weights of ``model``'s depthwise convolutions (one input channel per
+    group, as many groups as channels): the layers ONNX Runtime runs with its depthwise
+    kernel, exact at 8 bits on every CPU."""
+    shapes = {init.name: list(init.dims) for init in model.graph.initializer}
+    names = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in shapes:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        shape = shapes[node.input[1]]
+        if group > 1 and len(shape) == 4 and shape[0] == group and shape[1] == 1:
+            names.append(node.input[1])
+    return names
+
+
+def output_resizes(model: onnx.ModelProto) -> list[str]:
+    """Names of the Resize nodes that produce ``model``'s outputs (the logits upsampled to
+    the input size). They stay in float: quantized, the upsampled logits were rounded
+    back onto the classifier's 8-bit grid and dequantized again, which only cost time
+    (vocalfolds: 0.3 ms of 10 on an AVX2 CPU) and made near-ties of the argmax."""
+    outputs = {o.name for o in model.graph.output}
+    return [n.name for n in model.graph.node if n.op_type == "Resize" and outputs & set(n.output)]
+
+
 def _calibration_reader(input_name: str, tensors: list[np.ndarray]):
     """An ONNX Runtime calibration reader that feeds ``tensors`` one at a time as ``input_name``."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -97,10 +126,17 @@ def _calibration_reader(input_name: str, tensors: list[np.ndarray]):
 
 
 def _quantize_static(
-    model: Path, out: Path, reader, method: str, reduce_range: bool, keep_float: list[str] | None
+    model: Path,
+    out: Path,
+    reader,
+    method: str,
+    reduce_range: bool,
+    keep_float: list[str] | None,
+    depthwise_bits: int = 8,
 ) -> None:
     """Write the QDQ INT8 form of ``model`` to ``out``, calibrated on ``reader``'s frames;
-    layers whose weights start with a prefix in ``keep_float`` stay in float."""
+    layers whose weights start with a prefix in ``keep_float`` stay in float; with
+    ``reduce_range``, depthwise weights keep ``depthwise_bits``."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -114,7 +150,12 @@ def _quantize_static(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference and graph fusions first, as ONNX Runtime's guide asks.
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
-        excluded = float_nodes(onnx.load(str(prepared)), keep_float or [], model)
+        graph = onnx.load(str(prepared))
+        excluded = float_nodes(graph, keep_float or [], model) + output_resizes(graph)
+        overrides = {}
+        if reduce_range and depthwise_bits == 8:
+            # Per channel (axis 0), 8 bits: ONNX Runtime's depthwise kernel cannot saturate.
+            overrides = {name: [{"axis": 0, "reduce_range": False}] for name in depthwise_weights(graph)}
         quantize_static(
             str(prepared),
             str(out),
@@ -126,6 +167,7 @@ def _quantize_static(
             calibrate_method=methods[method],
             reduce_range=reduce_range,
             nodes_to_exclude=excluded,
+            extra_options={"TensorQuantOverrides": overrides} if overrides else {},
         )
 
 
@@ -154,14 +196,21 @@ def quantize(
     method: str,
     reduce_range: bool = False,
     keep_float: list[str] | None = None,
+    depthwise_bits: int = 8,
 ) -> dict:
     """Write the INT8 QDQ model to ``out``; return a summary. Layers whose weights start
-    with a prefix in ``keep_float`` stay in float."""
+    with a prefix in ``keep_float`` stay in float; depthwise weights keep
+    ``depthwise_bits`` (8 or 7) when the others use 7."""
+    if depthwise_bits not in (7, 8):
+        raise QuantizeError(f"--depthwise-bits {depthwise_bits}: 7 or 8")
     input_name, tensors = calibration_tensors(model, root, list_name, frames)
-    _quantize_static(model, out, _calibration_reader(input_name, tensors), method, reduce_range, keep_float)
+    reader = _calibration_reader(input_name, tensors)
+    _quantize_static(model, out, reader, method, reduce_range, keep_float, depthwise_bits)
+    weight_bits = 7 if reduce_range else 8
     quantization = {
         "format": "QDQ",
-        "weight_bits": 7 if reduce_range else 8,
+        "weight_bits": weight_bits,
+        "depthwise_weight_bits": depthwise_bits if reduce_range else weight_bits,
         "activations": "uint8",
         "calibration": method,
         "calibration_frames": len(tensors),
@@ -175,6 +224,7 @@ def quantize(
         "calibration_frames": len(tensors),
         "method": method,
         "weight_bits": quantization["weight_bits"],
+        "depthwise_weight_bits": quantization["depthwise_weight_bits"],
         "float_layers": list(keep_float or []),
         "fp32_bytes": model.stat().st_size,
         "int8_bytes": out.stat().st_size,
@@ -206,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         "such a model on an x86 CPU without VNNI, where u8*s8 sums saturate)",
     )
     parser.add_argument(
+        "--depthwise-bits",
+        type=int,
+        choices=(8, 7),
+        default=8,
+        help="bits of the depthwise convolutions' weights with --reduce-range: 8 (the default; ONNX Runtime's "
+        "depthwise kernel adds in 32 bits on every CPU) or 7 (as the other layers)",
+    )
+    parser.add_argument(
         "--keep-float",
         action="append",
         default=[],
@@ -225,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             args.method,
             args.reduce_range,
             args.keep_float,
+            args.depthwise_bits,
         )
     except (ConfigError, DataError, QuantizeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

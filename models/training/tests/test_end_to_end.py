@@ -174,6 +174,9 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
     proto = onnx.load(str(int8))
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops, ops
+    # The logits are upsampled in float and leave the model so, not requantized.
+    last = [n for n in proto.graph.node if set(n.output) & {o.name for o in proto.graph.output}]
+    assert [n.op_type for n in last] == ["Resize"], last
     meta = {p.key: p.value for p in proto.metadata_props}
     source = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
     assert meta.keys() == source.keys()
@@ -182,6 +185,7 @@ def test_int8_qdq_model_keeps_the_contract_and_the_classes(run_dir, tiny_dataset
     assert doc.pop("quantization") == {
         "format": "QDQ",
         "weight_bits": 7,
+        "depthwise_weight_bits": 8,
         "activations": "uint8",
         "calibration": "minmax",
         "calibration_frames": 6,
@@ -204,33 +208,52 @@ def quantize_args(run_dir, dataset, out, *extra):
     return [*(str(x) for kv in {**paths, "--out": out}.items() for x in kv), "--frames", "4", *extra]
 
 
-def test_reduce_range_keeps_int8_weights_in_7_bits(run_dir, tiny_dataset, tmp_path):
+def int8_weight_extremes(path: Path) -> dict[str, tuple[int, int]]:
+    """The smallest and largest INT8 weight of the model at ``path``, for its depthwise
+    convolutions (``depthwise``) and for every other layer (``other``)."""
+    proto = onnx.load(str(path))
+    weights = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    dequantized = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    depthwise = set()
+    for node in proto.graph.node:
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        weight = dequantized.get(node.input[1]) if node.op_type == "Conv" else None
+        if weight in weights and group > 1 and weights[weight].shape[1] == 1:
+            depthwise.add(weight)
+    extremes = {}
+    int8 = {name: w for name, w in weights.items() if w.dtype == np.int8}
+    for kind in ("depthwise", "other"):
+        found = [w for name, w in int8.items() if (name in depthwise) == (kind == "depthwise")]
+        assert found, f"no INT8 {kind} weights in {path}"
+        extremes[kind] = (min(int(w.min()) for w in found), max(int(w.max()) for w in found))
+    return extremes
+
+
+def test_reduce_range_keeps_int8_weights_in_7_bits_but_depthwise_ones_in_8(run_dir, tiny_dataset, tmp_path):
     """Weights within +-64 (7 bits) by default and with `--reduce-range`, so u8 x s8 sums cannot
-    saturate on CPUs without VNNI; the full 8-bit range only with `--full-range`, and the
-    contract says which."""
+    saturate on CPUs without VNNI; depthwise weights in 8 bits unless `--depthwise-bits 7`
+    (ONNX Runtime's depthwise kernel adds in 32 bits); everything in 8 bits only with
+    `--full-range`. The contract says which."""
     from foramen_train import quantize
 
-    def weight_extremes(path):
-        proto = onnx.load(str(path))
-        weights = [
-            onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8
-        ]
-        assert weights, "no INT8 weights"
-        return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
-
     outs, bits = {}, {}
-    for flag in (["--full-range"], [], ["--reduce-range"]):
+    for flag in (["--full-range"], [], ["--reduce-range"], ["--depthwise-bits", "7"]):
         out = tmp_path / f"m{''.join(flag)}.onnx"
         assert quantize.main(quantize_args(run_dir, tiny_dataset, out, *flag)) == 0
-        key = flag[0] if flag else "default"
-        outs[key] = weight_extremes(out)
+        key = " ".join(flag) or "default"
+        outs[key] = int8_weight_extremes(out)
         props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
-        bits[key] = json.loads(props[export.METADATA_KEY])["quantization"]["weight_bits"]
-    lo, hi = outs["--full-range"]
-    assert lo < -64 or hi > 64, outs
+        q = json.loads(props[export.METADATA_KEY])["quantization"]
+        bits[key] = (q["weight_bits"], q["depthwise_weight_bits"])
+
+    def within_7_bits(extremes):
+        return -64 <= extremes[0] and extremes[1] <= 64
+
+    assert not within_7_bits(outs["--full-range"]["other"]), outs
     for key in ("default", "--reduce-range"):
-        assert -64 <= outs[key][0] and outs[key][1] <= 64, outs
-    assert bits == {"--full-range": 8, "default": 7, "--reduce-range": 7}
+        assert within_7_bits(outs[key]["other"]) and not within_7_bits(outs[key]["depthwise"]), outs
+    assert within_7_bits(outs["--depthwise-bits 7"]["other"]) and within_7_bits(outs["--depthwise-bits 7"]["depthwise"])
+    assert bits == {"--full-range": (8, 8), "default": (7, 8), "--reduce-range": (7, 8), "--depthwise-bits 7": (7, 7)}
 
 
 def test_quantize_names_a_model_without_metadata(run_dir, tiny_dataset, tmp_path, capsys):
