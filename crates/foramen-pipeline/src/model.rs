@@ -15,7 +15,8 @@ use crate::{PipelineError, Result};
 pub const BUNDLED: [&str; 2] = ["models/lumbar-synth.int8.onnx", "models/lumbar-synth.onnx"];
 
 /// `model` if given, else the bundled lumbar model, looked for beside the
-/// executable's ancestors (an installed or in-tree build) and the working directory's.
+/// executable's ancestors (an installed or in-tree build) and the working directory's,
+/// then in the source tree the binary was built from (a `CARGO_TARGET_DIR` outside it).
 pub fn resolve(model: Option<&Path>) -> Result<PathBuf> {
     if let Some(m) = model {
         return Ok(m.to_path_buf());
@@ -25,13 +26,14 @@ pub fn resolve(model: Option<&Path>) -> Result<PathBuf> {
         .iter()
         .filter_map(|e| e.parent().map(Path::to_path_buf))
         .chain(std::env::current_dir().ok());
-    for start in starts {
-        for dir in start.ancestors() {
-            for bundled in BUNDLED {
-                let cand = dir.join(bundled);
-                if cand.is_file() {
-                    return Ok(cand);
-                }
+    let dirs = starts
+        .flat_map(|start| start.ancestors().map(Path::to_path_buf).collect::<Vec<_>>())
+        .chain([foramen_segment::source_tree()]);
+    for dir in dirs {
+        for bundled in BUNDLED {
+            let cand = dir.join(bundled);
+            if cand.is_file() {
+                return Ok(cand);
             }
         }
     }

@@ -13,7 +13,7 @@ pub mod webgpu;
 mod worker;
 
 pub use contract::{InputSpec, ModelContract, OutputSpec};
-pub use runtime::{find_onnxruntime, init_runtime};
+pub use runtime::{find_onnxruntime, init_runtime, source_tree};
 pub use session::{SegmentOutput, Segmenter, StageTimings};
 pub use temporal::{ListFilter, TemporalFilter, TemporalSettings};
 pub use worker::{InferenceWorker, WorkerConfig, WorkerState, WorkerStatus};

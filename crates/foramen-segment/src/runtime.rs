@@ -10,7 +10,9 @@ const LIB: &str = "libonnxruntime.so";
 
 /// Where the ONNX Runtime library is: `ORT_DYLIB_PATH`; else beside the executable
 /// (or in `../lib`); else the project's `.venv` (PyPI wheel `onnxruntime`, or
-/// `onnxruntime-gpu`) found from the executable's or working directory's ancestors.
+/// `onnxruntime-gpu`) found from the executable's or working directory's ancestors, or
+/// in the source tree this binary was built from (a build whose `CARGO_TARGET_DIR` is
+/// outside the tree, run from elsewhere; an installed binary whose tree is gone skips it).
 pub fn find_onnxruntime() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from) {
         return Some(p);
@@ -33,7 +35,12 @@ pub fn find_onnxruntime() -> Option<PathBuf> {
             }
         }
     }
-    None
+    venv_library(&source_tree().join(".venv"))
+}
+
+/// The workspace this crate was compiled in (two levels above its manifest).
+pub fn source_tree() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// `VENV/lib/python3.*/site-packages/onnxruntime/capi/libonnxruntime.so*`.
@@ -86,4 +93,17 @@ pub fn init_runtime() -> Result<&'static ort::environment::Environment, SegmentE
         })
         .as_ref()
         .map_err(|e| SegmentError::Runtime(e.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_tree_is_the_workspace_with_the_bundled_models() {
+        let root = source_tree();
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(manifest.contains("[workspace]"), "{}", root.display());
+        assert!(root.join("models/lumbar-synth.int8.onnx").is_file());
+    }
 }
