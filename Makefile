@@ -21,7 +21,7 @@ DEMO        := assets/demo.mp4
 MODEL       := models/lumbar-synth.onnx
 STAMPS      := .make
 
-.PHONY: setup models apt venv venv-labelstudio check-rust build run test test-build-rust test-rust test-python test-recipe test-python-bin test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds encoder-table encoder-table-light quantize contact-sheet lint clean
+.PHONY: setup models apt venv venv-labelstudio check-rust build run test test-build-rust test-rust test-python test-recipe test-python-bin test-labelstudio bench bench-window soak fuzz cuda-bundle vulkan-bp demo-clip synth-data train-lumbar train-vocalfolds-lite0 adapt-vocalfolds encoder-table encoder-table-light quantize tube-figure contact-sheet lint clean
 
 setup: apt venv check-rust models
 
@@ -290,6 +290,14 @@ $(STAMPS):
 clean:
 	cargo clean
 	rm -rf out $(STAMPS)
+
+# The vocalfolds model card's figure of the tube's labelling convention: two val frames of
+# patient1/seq3 and two training frames of patient2, each with its truth and the model's mask.
+tube-figure: venv models
+	cd models/training && ../../$(PY) -m foramen_train.panels --data ../../../shared/data/vocalfolds \
+	  --list val.txt --list train.txt --frame img/patient1/seq3/0216.png --frame img/patient1/seq3/0212.png \
+	  --frame img/patient2/seq8/0864.png --frame img/patient2/seq5/0019_l.png --model ../vocalfolds.onnx \
+	  --out figures/tube-convention.jpg
 
 # The contact sheet of generated scenes in docs/ (pictures above, masks below).
 contact-sheet: venv

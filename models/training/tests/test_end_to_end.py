@@ -458,3 +458,34 @@ def test_keep_float_leaves_the_named_layers_unquantized_and_says_so(run_dir, tin
     err = capsys.readouterr().err
     assert "--keep-float decoder.nope" in err and str(run_dir / "model.onnx") in err
     assert not missing.exists()
+
+
+def test_panels_draw_each_frame_with_its_truth_and_the_model(run_dir, tiny_dataset, tmp_path, capsys):
+    from PIL import Image
+
+    from foramen_train import panels
+    from foramen_train.dataset_spec import DatasetSpec
+
+    out = tmp_path / "fig" / "panels.png"
+    frames = ["images/val000.png", "images/train001.png"]
+    args = ["--data", str(tiny_dataset), "--list", "val.txt", "--list", "train.txt", "--width", "64"]
+    model = ["--model", str(run_dir / "model.onnx")]
+    assert panels.main([*args, *(x for f in frames for x in ("--frame", f)), *model, "--out", str(out)]) == 0
+    figure = Image.open(out)
+    # Two rows of caption + three 64x64 panels (frame, truth, model), then the legend.
+    assert figure.size == (3 * 64, 2 * (64 + panels.LABEL_PX) + panels.LABEL_PX + 4)
+    # Blending: a scored class's colour at alpha, ignored classes left as they are.
+    meta = evaluate.read_onnx_metadata(run_dir / "model.onnx")
+    spec = DatasetSpec.from_dict({**meta, "ignore_classes": [meta["classes"][0]["name"]]})
+    rgb = np.full((1, 2, 3), 100, dtype=np.uint8)
+    blended = panels.overlay(rgb, np.array([[0, 1]], dtype=np.uint8), spec, 0.5)
+    colour = np.array(spec.classes[1].color)
+    assert blended[0, 0].tolist() == [100, 100, 100]
+    assert blended[0, 1].tolist() == np.round(100 * 0.5 + colour * 0.5).astype(int).tolist()
+    # A frame that no list names, or a figure that is not an image: an error, nothing written.
+    bad = tmp_path / "bad.png"
+    assert panels.main([*args, "--frame", "images/nope.png", *model, "--out", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "val.txt" in err and "images/nope.png" in err, err
+    assert panels.main([*args, "--frame", frames[0], *model, "--out", str(tmp_path / "f.txt")]) == 1
+    assert not bad.exists() and not (tmp_path / "f.txt").exists()
