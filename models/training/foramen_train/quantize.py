@@ -104,8 +104,9 @@ def depthwise_weights(model: onnx.ModelProto) -> list[str]:
 def output_resizes(model: onnx.ModelProto) -> list[str]:
     """Names of the Resize nodes that produce ``model``'s outputs (the logits upsampled to
     the input size). They stay in float: quantized, the upsampled logits were rounded
-    back onto the classifier's 8-bit grid and dequantized again, which only cost time
-    (vocalfolds: 0.3 ms of 10 on an AVX2 CPU) and made near-ties of the argmax."""
+    back onto the classifier's 8-bit grid and dequantized again, a rounding step that
+    bought nothing and cost time (vocalfolds: 0.3 ms of 10 on an AVX2 CPU; the same
+    99.39 % of val pixels agree with FP32 either way)."""
     outputs = {o.name for o in model.graph.output}
     return [n.name for n in model.graph.node if n.op_type == "Resize" and outputs & set(n.output)]
 
