@@ -39,6 +39,12 @@ pub struct ProbeOptions {
     pub compare_cpu: bool,
     /// CUDA graphs (`[model] cuda_graph`) for the bound runs; `--provider cuda` only.
     pub cuda_graph: bool,
+    /// ONNX Runtime's intra-op threads spin while they wait (`--spin`). Off unless
+    /// asked, as Foramen's pipelines run them: spinning threads take the cores that
+    /// `segment()`'s own resize and softmax need (2026-12-04, 2 AVX2 cores, the lumbar
+    /// INT8 model at 1080p, two runs each: `segment()` p50 16.8-20.3 ms sleeping against
+    /// 21.5-27.8 spinning, the model alone 9.4-9.6 against 11.0-12.0).
+    pub allow_spinning: bool,
 }
 
 /// Percentiles of a series of times in milliseconds (nearest rank).
@@ -168,6 +174,8 @@ pub struct ProbeReport {
     pub model_input: Size,
     /// ONNX Runtime intra-op threads (resolved: 0 became the core count).
     pub intra_threads: usize,
+    /// Whether those threads spin while they wait (`--spin`; Foramen's pipelines do not).
+    pub intra_spinning: bool,
     /// Untimed runs before each series.
     pub warmup: usize,
     /// Timed runs of each series.
@@ -279,7 +287,7 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
         path: Some(opts.model.clone()),
         execution_provider: opts.provider,
         intra_threads: opts.intra_threads,
-        allow_spinning: None,
+        allow_spinning: Some(opts.allow_spinning),
         require_provider: opts.require_provider,
         webgpu_library: None,
         cuda_graph: opts.cuda_graph,
@@ -321,6 +329,7 @@ pub fn run(opts: &ProbeOptions) -> Result<ProbeReport, SegmentError> {
             height: i.height,
         },
         intra_threads: resolved_threads(opts.intra_threads),
+        intra_spinning: opts.allow_spinning,
         warmup: opts.warmup,
         runs: opts.runs,
         model_only_ms: Percentiles::of(&model_only),
@@ -422,6 +431,37 @@ mod tests {
             .iter()
             .fold((255u8, 0u8), |(l, h), &v| (l.min(v), h.max(v)));
         assert!(hi - lo > 100, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn probes_the_bundled_model_on_the_cpu_with_threads_that_sleep_unless_asked() {
+        let model = crate::source_tree().join("models/lumbar-synth.int8.onnx");
+        let mut opts = ProbeOptions {
+            model,
+            provider: ExecutionProvider::Cpu,
+            require_provider: false,
+            width: 96,
+            height: 54,
+            warmup: 1,
+            runs: 3,
+            intra_threads: 1,
+            compare_cpu: false,
+            cuda_graph: false,
+            allow_spinning: false,
+        };
+        let report = run(&opts).expect("probe");
+        assert_eq!((report.provider_used, report.intra_threads), ("cpu", 1));
+        assert!(!report.intra_spinning);
+        assert_eq!(
+            (report.segment_ms.count, report.model_only_ms.count),
+            (3, 3)
+        );
+        assert_eq!(
+            (report.model_input.width, report.model_input.height),
+            (384, 224)
+        );
+        opts.allow_spinning = true;
+        assert!(run(&opts).expect("probe").intra_spinning);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use foramen_segment::probe::{self, ProbeOptions};
 const USAGE: &str = "\
 usage: foramen-probe --model PATH [--provider cpu|cuda|tensorrt|webgpu] [--require-provider]
                      [--size WxH] [--warmup N] [--runs N] [--threads N] [--compare-cpu]
-                     [--cuda-graph]
+                     [--cuda-graph] [--spin]
 
   --model PATH         ONNX model with Foramen's metadata contract (required)
   --provider NAME      execution provider asked for (default cpu)
@@ -25,6 +25,8 @@ usage: foramen-probe --model PATH [--provider cpu|cuda|tensorrt|webgpu] [--requi
                        largest probability difference
   --cuda-graph         CUDA graphs for the I/O-bound runs (model_bound_ms); with
                        --provider cuda only
+  --spin               ONNX Runtime's threads spin while they wait (its default);
+                       without it they sleep, as in Foramen's pipelines
 
 ONNX Runtime is loaded from ORT_DYLIB_PATH, else libonnxruntime.so beside the
 executable (or ../lib), else the project's .venv. The JSON goes to standard output.";
@@ -74,6 +76,7 @@ fn parse(args: &[String]) -> Result<Option<ProbeOptions>> {
         intra_threads: 0,
         compare_cpu: false,
         cuda_graph: false,
+        allow_spinning: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -92,6 +95,7 @@ fn parse(args: &[String]) -> Result<Option<ProbeOptions>> {
             "--threads" => opts.intra_threads = parse_count(flag, value()?)?,
             "--compare-cpu" => opts.compare_cpu = true,
             "--cuda-graph" => opts.cuda_graph = true,
+            "--spin" => opts.allow_spinning = true,
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
