@@ -276,6 +276,44 @@ mod tests {
         );
     }
 
+    /// The fixture holds a 31x19 RGB frame (smooth ramps plus noise) and Pillow's
+    /// `Image.resize(size, BILINEAR)` of it to four sizes (down, one axis only, up,
+    /// mixed), as the training recipe resizes; regenerate with the script in its
+    /// `generator` field. Pillow rounds its results to 8 bits: within half a level.
+    #[test]
+    fn resizes_as_pillows_bilinear_filter_does() {
+        let doc: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/pil_bilinear.json"
+        )))
+        .expect("fixture");
+        let bytes = |v: &serde_json::Value| -> Vec<u8> {
+            let a = v.as_array().expect("array");
+            a.iter().map(|x| x.as_u64().expect("byte") as u8).collect()
+        };
+        let size = |v: &serde_json::Value| {
+            (
+                v["width"].as_u64().unwrap() as u32,
+                v["height"].as_u64().unwrap() as u32,
+            )
+        };
+        let (src, rgb) = (size(&doc), bytes(&doc["rgb"]));
+        for case in doc["resized"].as_array().expect("cases") {
+            let (dst, want) = (size(case), bytes(&case["rgb"]));
+            let mut p = Preprocessor::new(src, dst, 1.0, [0.0; 3], [1.0; 3]);
+            let plane = (dst.0 * dst.1) as usize;
+            let mut out = vec![0.0; 3 * plane];
+            p.run(&rgb, &mut out);
+            for (i, &w) in want.iter().enumerate() {
+                let got = out[(i % 3) * plane + i / 3];
+                assert!(
+                    (got - w as f32).abs() <= 1.0,
+                    "{dst:?} value {i}: {got} against Pillow's {w}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn downscale_averages_like_an_area_filter() {
         // Alternating black/white columns average to grey instead of aliasing.

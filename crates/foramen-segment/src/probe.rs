@@ -434,37 +434,6 @@ mod tests {
     }
 
     #[test]
-    fn probes_the_bundled_model_on_the_cpu_with_threads_that_sleep_unless_asked() {
-        let model = crate::source_tree().join("models/lumbar-synth.int8.onnx");
-        let mut opts = ProbeOptions {
-            model,
-            provider: ExecutionProvider::Cpu,
-            require_provider: false,
-            width: 96,
-            height: 54,
-            warmup: 1,
-            runs: 3,
-            intra_threads: 1,
-            compare_cpu: false,
-            cuda_graph: false,
-            allow_spinning: false,
-        };
-        let report = run(&opts).expect("probe");
-        assert_eq!((report.provider_used, report.intra_threads), ("cpu", 1));
-        assert!(!report.intra_spinning);
-        assert_eq!(
-            (report.segment_ms.count, report.model_only_ms.count),
-            (3, 3)
-        );
-        assert_eq!(
-            (report.model_input.width, report.model_input.height),
-            (384, 224)
-        );
-        opts.allow_spinning = true;
-        assert!(run(&opts).expect("probe").intra_spinning);
-    }
-
-    #[test]
     fn version_comes_from_the_versioned_file_name() {
         let v = |s: &str| version_from_file_name(Path::new(s));
         assert_eq!(v("/x/libonnxruntime.so.1.31.1").as_deref(), Some("1.31.1"));

@@ -200,3 +200,12 @@ fn webgpu_on_a_cpu_vulkan_driver_gives_the_cpus_masks() {
         cmp["max_abs_prob_diff"]
     );
 }
+
+#[test]
+fn onnx_runtime_threads_sleep_as_in_the_pipelines_unless_spin_is_asked() {
+    let sleeping = report(&probe(&["--threads", "1"]));
+    assert_eq!(sleeping["intra_spinning"], false, "{sleeping}");
+    let spinning = report(&probe(&["--threads", "1", "--spin"]));
+    assert_eq!(spinning["intra_spinning"], true, "{spinning}");
+    check_series(&spinning, "segment_ms", 7);
+}
