@@ -55,7 +55,7 @@ pub struct Preprocessor {
     dst: (usize, usize),
     xw: AxisWeights,
     yw: AxisWeights,
-    /// Horizontal pass result: `src_h` rows of `dst_w` RGB f32.
+    /// Vertical pass result: `dst_h` rows of `src_w` RGB f32.
     rows: Vec<f32>,
     /// Per channel: multiply, then add (folds scale, mean and std).
     mul: [f32; 3],
@@ -80,7 +80,7 @@ impl Preprocessor {
             dst,
             xw: AxisWeights::new(src.0, dst.0),
             yw: AxisWeights::new(src.1, dst.1),
-            rows: vec![0.0; src.1 * dst.0 * 3],
+            rows: vec![0.0; dst.1 * src.0 * 3],
             mul: std::array::from_fn(|c| 1.0 / (scale * std[c])),
             add: std::array::from_fn(|c| -mean[c] / std[c]),
         }
@@ -92,34 +92,37 @@ impl Preprocessor {
     }
 
     /// Fills `out` (length 3 * dst_w * dst_h, planar RGB) from packed RGB8 `rgb`.
+    ///
+    /// Vertical pass first: each of the `dst_h` intermediate rows is a weighted sum of
+    /// whole source rows, a contiguous multiply-add that the compiler vectorises (at
+    /// 1080p -> 384x224 it is 85 % of the work); then the horizontal pass, normalising
+    /// into the planes. The filter is separable, so the order does not change the result
+    /// beyond float rounding (checked against Pillow, which goes the other way).
     pub fn run(&mut self, rgb: &[u8], out: &mut [f32]) {
-        let (sw, _sh) = self.src;
+        let (sw, sh) = self.src;
         let (dw, dh) = self.dst;
-        debug_assert_eq!(rgb.len(), sw * self.src.1 * 3);
+        debug_assert_eq!(rgb.len(), sw * sh * 3);
         debug_assert_eq!(out.len(), dw * dh * 3);
-        let xw = &self.xw;
+        let row_len = sw * 3;
+        let yw = &self.yw;
         self.rows
-            .par_chunks_mut(dw * 3)
+            .par_chunks_mut(row_len)
             .enumerate()
-            .for_each(|(y, row)| {
-                let src_row = &rgb[y * sw * 3..(y + 1) * sw * 3];
-                for x in 0..dw {
-                    let start = xw.starts[x];
-                    let ws = &xw.weights[x * xw.taps..(x + 1) * xw.taps];
-                    let mut acc = [0.0f32; 3];
-                    for (k, &w) in ws.iter().enumerate() {
-                        if w == 0.0 {
-                            continue;
-                        }
-                        let p = &src_row[(start + k) * 3..(start + k) * 3 + 3];
-                        acc[0] += w * p[0] as f32;
-                        acc[1] += w * p[1] as f32;
-                        acc[2] += w * p[2] as f32;
+            .for_each(|(y, acc)| {
+                acc.fill(0.0);
+                let start = yw.starts[y];
+                let ws = &yw.weights[y * yw.taps..(y + 1) * yw.taps];
+                for (k, &w) in ws.iter().enumerate() {
+                    if w == 0.0 {
+                        continue;
                     }
-                    row[x * 3..x * 3 + 3].copy_from_slice(&acc);
+                    let src = &rgb[(start + k) * row_len..(start + k + 1) * row_len];
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a += w * f32::from(v);
+                    }
                 }
             });
-        let (rows, yw, mul, add) = (&self.rows, &self.yw, self.mul, self.add);
+        let (rows, xw, mul, add) = (&self.rows, &self.xw, self.mul, self.add);
         let plane = dw * dh;
         let (r, rest) = out.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
@@ -128,15 +131,16 @@ impl Preprocessor {
             .zip(b.par_chunks_mut(dw))
             .enumerate()
             .for_each(|(y, ((r, g), b))| {
-                let start = yw.starts[y];
-                let ws = &yw.weights[y * yw.taps..(y + 1) * yw.taps];
+                let row = &rows[y * row_len..(y + 1) * row_len];
                 for x in 0..dw {
+                    let start = xw.starts[x];
+                    let ws = &xw.weights[x * xw.taps..(x + 1) * xw.taps];
                     let mut acc = [0.0f32; 3];
                     for (k, &w) in ws.iter().enumerate() {
                         if w == 0.0 {
                             continue;
                         }
-                        let p = &rows[((start + k) * dw + x) * 3..((start + k) * dw + x) * 3 + 3];
+                        let p = &row[(start + k) * 3..(start + k) * 3 + 3];
                         acc[0] += w * p[0];
                         acc[1] += w * p[1];
                         acc[2] += w * p[2];
