@@ -283,7 +283,8 @@ mod tests {
     /// The fixture holds a 31x19 RGB frame (smooth ramps plus noise) and Pillow's
     /// `Image.resize(size, BILINEAR)` of it to four sizes (down, one axis only, up,
     /// mixed), as the training recipe resizes; regenerate with the script in its
-    /// `generator` field. Pillow rounds its results to 8 bits: within half a level.
+    /// `generator` field. Pillow rounds to 8 bits after each of its two passes, so an
+    /// exact resize lies within one level of it (0.57 at most here).
     #[test]
     fn resizes_as_pillows_bilinear_filter_does() {
         let doc: serde_json::Value = serde_json::from_str(include_str!(concat!(
