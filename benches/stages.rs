@@ -1,5 +1,5 @@
 //! Per-frame stages at 1920x1080: synthetic rendering, preprocessing into the model's
-//! input tensor, postprocessing, compositing, and (when the bundled model and ONNX
+//! input tensor, postprocessing, the temporal filter's softmax, compositing, and (when the bundled model and ONNX
 //! Runtime are present) one full segmentation.
 
 use std::hint::black_box;
@@ -11,7 +11,7 @@ use foramen_core::{ClassSet, Frame, Mask};
 use foramen_data::synth::{SceneSpec, render_still};
 use foramen_overlay::{Compositor, OverlayStyle};
 use foramen_segment::Segmenter;
-use foramen_segment::prepost::{Preprocessor, argmax_confidence};
+use foramen_segment::prepost::{Preprocessor, argmax_confidence, softmax_in_place, softmax_planar};
 
 fn stages(c: &mut Criterion) {
     let (w, h) = (1920u32, 1080u32);
@@ -43,6 +43,8 @@ fn stages(c: &mut Criterion) {
     g.bench_function("postprocess_384x224x4", |b| {
         b.iter(|| argmax_confidence(black_box(&logits), 4, true, &mut cls, &mut conf))
     });
+
+    bench_softmax(&mut g, &logits);
 
     let mask = Mask {
         source_frame_id: 0,
@@ -80,6 +82,25 @@ fn stages(c: &mut Criterion) {
         bench_model(&mut g, "segment_full", "vocalfolds.onnx", &frame);
         g.finish();
     }
+}
+
+/// The temporal filter's input, class probabilities of four classes at 384x224: one
+/// thread against rayon's.
+fn bench_softmax(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    logits: &[f32],
+) {
+    let mut probs = logits.to_vec();
+    g.bench_function("softmax_384x224x4_sequential", |b| {
+        b.iter(|| {
+            probs.copy_from_slice(logits);
+            softmax_in_place(black_box(&mut probs), 4)
+        })
+    });
+    let (mut peak, mut total) = (Vec::new(), Vec::new());
+    g.bench_function("softmax_384x224x4", |b| {
+        b.iter(|| softmax_planar(black_box(logits), 4, &mut probs, &mut peak, &mut total))
+    });
 }
 
 /// Benchmarks one full segmentation (pre + model + post) with `models/<file>`.

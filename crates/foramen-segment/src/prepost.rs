@@ -220,6 +220,67 @@ pub fn softmax_in_place(scores: &mut [f32], classes: usize) {
     }
 }
 
+/// Pixels per parallel task of [`softmax_planar`].
+const SOFTMAX_BLOCK: usize = 4096;
+
+/// Softmax over the class axis of planar (C, n) `scores` into `out`, on rayon's threads;
+/// `peak` and `total` are per-pixel scratch buffers kept by the caller, so that a warm
+/// caller allocates nothing. The same operations in the same order as
+/// [`softmax_in_place`] (maximum, shifted exponential, sum in class order, division),
+/// so the same values, in four passes that each write disjoint slices (planar data
+/// cannot be split by pixel into disjoint mutable parts otherwise without unsafe code).
+pub fn softmax_planar(
+    scores: &[f32],
+    classes: usize,
+    out: &mut Vec<f32>,
+    peak: &mut Vec<f32>,
+    total: &mut Vec<f32>,
+) {
+    let n = scores.len() / classes;
+    out.resize(scores.len(), 0.0);
+    peak.resize(n, 0.0);
+    total.resize(n, 0.0);
+    peak.par_chunks_mut(SOFTMAX_BLOCK)
+        .enumerate()
+        .for_each(|(k, m)| {
+            m.fill(f32::NEG_INFINITY);
+            for c in 0..classes {
+                let s = &scores[c * n + k * SOFTMAX_BLOCK..][..m.len()];
+                m.iter_mut().zip(s).for_each(|(m, &v)| *m = m.max(v));
+            }
+        });
+    let peak = &*peak;
+    out.par_chunks_mut(n)
+        .zip(scores.par_chunks(n))
+        .for_each(|(o, s)| {
+            o.par_chunks_mut(SOFTMAX_BLOCK)
+                .zip(s.par_chunks(SOFTMAX_BLOCK))
+                .zip(peak.par_chunks(SOFTMAX_BLOCK))
+                .for_each(|((o, s), m)| {
+                    for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
+                        *o = (s - m).exp();
+                    }
+                });
+        });
+    let exps = &*out;
+    total
+        .par_chunks_mut(SOFTMAX_BLOCK)
+        .enumerate()
+        .for_each(|(k, t)| {
+            t.fill(0.0);
+            for c in 0..classes {
+                let e = &exps[c * n + k * SOFTMAX_BLOCK..][..t.len()];
+                t.iter_mut().zip(e).for_each(|(t, &e)| *t += e);
+            }
+        });
+    let total = &*total;
+    out.par_chunks_mut(n).for_each(|o| {
+        o.par_chunks_mut(SOFTMAX_BLOCK)
+            .zip(total.par_chunks(SOFTMAX_BLOCK))
+            .for_each(|(o, t)| o.iter_mut().zip(t).for_each(|(o, &t)| *o /= t));
+    });
+}
+
 /// Bilinear resize of a (C, H, W) tensor to (C, dh, dw), pixel centres aligned
 /// (as PyTorch's `align_corners=False`).
 pub fn resize_planes(
@@ -347,6 +408,24 @@ mod tests {
         for i in 0..3 {
             assert!((s[i] + s[3 + i] - 1.0).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn parallel_softmax_gives_the_sequential_values() {
+        // 3 classes over more pixels than one block, not a multiple of it.
+        let n = 2 * SOFTMAX_BLOCK + 123;
+        let scores: Vec<f32> = (0..3 * n)
+            .map(|i| ((i * 7919) % 211) as f32 / 9.0 - 11.0)
+            .collect();
+        let mut want = scores.clone();
+        softmax_in_place(&mut want, 3);
+        let (mut got, mut peak, mut total) = (Vec::new(), Vec::new(), Vec::new());
+        softmax_planar(&scores, 3, &mut got, &mut peak, &mut total);
+        assert_eq!(got, want);
+        // Warm buffers are reused as they are: no reallocation on the next frame.
+        let ptr = got.as_ptr();
+        softmax_planar(&scores, 3, &mut got, &mut peak, &mut total);
+        assert_eq!((got.as_ptr(), got.len()), (ptr, 3 * n));
     }
 
     #[test]

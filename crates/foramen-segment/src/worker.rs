@@ -277,10 +277,11 @@ fn segment_filtered(
     filter: &mut TemporalFilter,
     frame: &Frame,
 ) -> Result<SegmentOutput, SegmentError> {
-    let mut out = seg.segment(frame)?;
     if filter.settings().is_off() {
-        return Ok(out);
+        return seg.segment(frame);
     }
+    // The filter decides every pixel from the probabilities: no classes computed first.
+    let mut out = seg.segment_probabilities(frame)?;
     let classes = seg.classes().len();
     let m = &mut out.mask;
     let size = (m.width as usize, m.height as usize);

@@ -10,7 +10,9 @@ use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::TensorRef;
 
-use crate::prepost::{Preprocessor, argmax_confidence, resize_planes, softmax_in_place};
+use crate::prepost::{
+    Preprocessor, argmax_confidence, resize_planes, softmax_in_place, softmax_planar,
+};
 use crate::{ModelContract, SegmentError, init_runtime};
 
 /// Milliseconds spent in each stage of one frame.
@@ -52,6 +54,10 @@ pub struct Segmenter {
     scores: Vec<f32>,
     /// Softmax of `scores` for logit models (reused buffer of `output_probabilities`).
     probs: Vec<f32>,
+    /// Whether `probs` is the softmax of the current `scores`.
+    probs_fresh: bool,
+    /// Per-pixel scratch of the parallel softmax (maximum, sum).
+    softmax_scratch: (Vec<f32>, Vec<f32>),
     out_size: (usize, usize),
     /// Class and confidence buffers of masks handed back by the pipeline's last stage.
     spare_masks: Vec<(Vec<u8>, Vec<u8>)>,
@@ -307,6 +313,8 @@ impl Segmenter {
             input: vec![0.0; n],
             scores: Vec::new(),
             probs: Vec::new(),
+            probs_fresh: false,
+            softmax_scratch: (Vec::new(), Vec::new()),
             out_size: (0, 0),
             spare_masks: Vec::with_capacity(SPARE_MASKS),
             contract,
@@ -413,6 +421,7 @@ impl Segmenter {
         self.out_size = (shape[3] as usize, shape[2] as usize);
         self.scores.clear();
         self.scores.extend_from_slice(data);
+        self.probs_fresh = false;
         drop(outputs);
         // A broken model or runtime can emit NaN or infinities: argmax would paint them as
         // class 0 and the AI would look healthy. It is a fault, reported as one.
@@ -437,6 +446,18 @@ impl Segmenter {
 
     /// Segments one frame.
     pub fn segment(&mut self, frame: &Frame) -> Result<SegmentOutput, SegmentError> {
+        self.segment_as(frame, true)
+    }
+
+    /// As [`segment`](Self::segment), for a caller that decides every pixel's class
+    /// itself from [`output_probabilities`](Self::output_probabilities) (the temporal
+    /// filter): those are computed (in `post_ms`) instead of the classes, which it would
+    /// overwrite, and the mask's classes and confidence are left at 0.
+    pub fn segment_probabilities(&mut self, frame: &Frame) -> Result<SegmentOutput, SegmentError> {
+        self.segment_as(frame, false)
+    }
+
+    fn segment_as(&mut self, frame: &Frame, classify: bool) -> Result<SegmentOutput, SegmentError> {
         let t0 = Instant::now();
         self.preprocess(frame);
         let t1 = Instant::now();
@@ -447,13 +468,19 @@ impl Segmenter {
         let (mut classes, mut confidence) = self.spare_masks.pop().unwrap_or_default();
         classes.resize(n, 0);
         confidence.resize(n, 0);
-        argmax_confidence(
-            &self.scores,
-            self.classes.len(),
-            self.contract.output.kind == "logits",
-            &mut classes,
-            &mut confidence,
-        );
+        if classify {
+            argmax_confidence(
+                &self.scores,
+                self.classes.len(),
+                self.contract.output.kind == "logits",
+                &mut classes,
+                &mut confidence,
+            );
+        } else {
+            classes.fill(0);
+            confidence.fill(0);
+            self.output_probabilities();
+        }
         let t3 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f32() * 1000.0;
         let timings = StageTimings {
@@ -517,9 +544,17 @@ impl Segmenter {
         if self.contract.output.kind != "logits" {
             return &self.scores;
         }
-        self.probs.clear();
-        self.probs.extend_from_slice(&self.scores);
-        softmax_in_place(&mut self.probs, self.classes.len());
+        if !self.probs_fresh {
+            let (peak, total) = &mut self.softmax_scratch;
+            softmax_planar(
+                &self.scores,
+                self.classes.len(),
+                &mut self.probs,
+                peak,
+                total,
+            );
+            self.probs_fresh = true;
+        }
         &self.probs
     }
 
