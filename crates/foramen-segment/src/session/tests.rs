@@ -7,6 +7,31 @@ fn bundled() -> PathBuf {
 }
 
 #[test]
+fn probabilities_only_segmentation_leaves_the_classes_to_the_caller() {
+    let mut seg = Segmenter::load(&bundled(), &ModelConfig::default()).expect("bundled model");
+    let rgb: Vec<u8> = (0..160 * 90 * 3).map(|i| (i * 37 % 251) as u8).collect();
+    let frame = Frame::new(3, 0, 160, 90, rgb).expect("frame");
+    let full = seg.segment(&frame).expect("segment");
+    let want = seg.output_probabilities().to_vec();
+    // Another frame between: its probabilities must not be the ones returned below.
+    let grey = Frame::new(4, 0, 160, 90, vec![128; 160 * 90 * 3]).expect("frame");
+    seg.segment(&grey).expect("segment");
+    assert_ne!(seg.output_probabilities(), want.as_slice());
+    let only = seg.segment_probabilities(&frame).expect("probabilities");
+    // The same frame, stamped the same; the classes are not computed, the probabilities are.
+    assert_eq!(only.mask.source_frame_id, 3);
+    assert_eq!(only.mask.classes.len(), full.mask.classes.len());
+    assert!(
+        only.mask
+            .classes
+            .iter()
+            .chain(&only.mask.confidence)
+            .all(|&v| v == 0)
+    );
+    assert_eq!(seg.output_probabilities(), want.as_slice());
+}
+
+#[test]
 fn bundled_model_loads_from_its_own_contract_and_stamps_masks() {
     let mut seg = Segmenter::load(&bundled(), &ModelConfig::default()).expect("bundled model");
     assert_eq!(
