@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_encoders import one_epoch_run
@@ -140,3 +141,37 @@ def test_adapt_scales_steps_with_n_and_reruns_a_changed_recipe(tiny_dataset, tin
     with pytest.raises(ConfigError, match="--steps-per-frame 0"):
         adapt.run(base / "best.pt", tiny_dataset, "val.txt", [2], [0], 2, tmp_path / "bad", steps_per_frame=0)
     assert not (tmp_path / "bad").exists()
+
+
+def test_adapt_picks_the_most_uncertain_frames_of_a_pool_and_scores_after_it(tiny_dataset, tiny_run, tmp_path):
+    from scipy.stats import entropy
+
+    from foramen_train import adapt
+    from foramen_train.evaluate import checkpoint_predictor, labelled_frames
+
+    _, base = tiny_run
+    # The training list: its 8 frames leave a pool of 4 to pick 2 from and 4 to score.
+    pairs = adapt.sequences(tiny_dataset, "train.txt")["images"]
+    predict, meta, _ = checkpoint_predictor(base / "best.pt")
+    # SciPy's entropy of each pixel's softmax, averaged: the reference for the ranking.
+    unsure = [
+        entropy(torch.from_numpy(predict(x)).float().softmax(1)[0].numpy(), axis=0).mean()
+        for x, _ in labelled_frames(pairs[:4], meta, progress=False)
+    ]
+    assert adapt.mean_entropy(base / "best.pt", pairs[:4]) == pytest.approx(unsure, rel=1e-4)
+    out = tmp_path / "adapt"
+    pick = adapt.Selection("uncertain", pool=0.5)
+    result = adapt.run(base / "best.pt", tiny_dataset, "train.txt", [2], [0], 2, out, selection=pick)
+    (row,) = result["rows"]
+    chosen = [pairs[i] for i in sorted(np.argsort(unsure)[-2:])]
+    assert row["picked"] == [image.name for image, _ in chosen] and row["test_frames"] == 4
+    trained = (out / "lists" / "images-uncertain-n2-s0-train.txt").read_text().split()
+    assert trained == [str(p.relative_to(tiny_dataset)) for pair in chosen for p in pair]
+    assert row["checkpoint_miou"] == pytest.approx(adapt.score(base / "best.pt", pairs[4:]))
+    assert "the most uncertain (entropy) N frames of the first 50%" in adapt.markdown(result)
+    # Picks other than the first N need a pool; a pool and guard must leave frames to score.
+    with pytest.raises(ConfigError, match="--pick spread --guard 0 needs --pool"):
+        adapt.choose(base / "best.pt", "images", pairs, 1, "spread")
+    with pytest.raises(DataError, match="images has 8 frames: a pool of 4 and a guard of 3 leave 1 to score"):
+        adapt.choose(base / "best.pt", "images", pairs, 2, "first", pool=0.5, guard=3)
+    assert adapt.choose(base / "best.pt", "images", pairs, 2, "spread", pool=0.75)[0] == [1, 4]
