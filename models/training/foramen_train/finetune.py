@@ -16,8 +16,13 @@ The checkpoint's own configuration is the recipe (model, loss, augmentation, exp
 settings); the fine-tune changes only what a short run on few frames needs: the listed
 frames, a lower learning rate without warmup, a fixed step budget, and the encoder's stem
 and BatchNorm statistics held fixed (a handful of frames cannot estimate better ones).
-``summary.json`` records the validation loss before the first step (the checkpoint's own,
-see ``initial_val_loss``) and after the last.
+``summary.json`` records the validation loss and mIoU before the first step (the
+checkpoint's own, ``initial_val_loss`` and ``initial_val_miou``) and after the last, and
+``val_miou_change``: the exported epoch's val mIoU minus the checkpoint's. With ``--val``
+frames the fine-tune did not train on, a negative change is printed as a warning
+(``worse_than_checkpoint``): a fine-tune on a few frames can lose as well as gain, and such
+a model should not replace the one it started from. Without ``--val`` the figures are on
+the frames it trained on and say nothing about new ones; the CLI says so.
 
 ``--rehearse`` mixes frames the model was trained on into every epoch (the checkpoint's
 own training list, or ``LIST``): a few frames of one patient often show only part of what
@@ -196,12 +201,34 @@ def finetune(
     if mix:
         mix_path.write_text("".join(f"{i.resolve()} {m.resolve()}\n" for i, m in mix), encoding="utf-8")
     summary = train(cfg, run_dir, progress=progress, overrides=[f"fine-tune of {checkpoint}"], export=export)
-    if mix and summary:
-        # Which frames were rehearsed, beside the run's own figures.
-        list_path = str(rehearsed[0].resolve() / rehearsed[1])
-        summary["rehearse"] = {"list": list_path, "share": rehearse_share, "new_frames": frames}
+    if summary:
+        summary |= against_checkpoint(summary, held_out=held_out(data, train_list, val_list, mix))
+        if mix:
+            # Which frames were rehearsed, beside the run's own figures.
+            list_path = str(rehearsed[0].resolve() / rehearsed[1])
+            summary["rehearse"] = {"list": list_path, "share": rehearse_share, "new_frames": frames}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def held_out(data: Path, train_list: str, val_list: str | None, mix: list[tuple[Path, Path]] | None) -> bool:
+    """Whether the validation frames are all frames the fine-tune did not train on."""
+    if val_list is None:
+        return False
+    trained = {image.resolve() for image, _ in (mix or read_list(data, train_list))}
+    return not any(image.resolve() in trained for image, _ in read_list(data, val_list))
+
+
+def against_checkpoint(summary: dict[str, Any], held_out: bool) -> dict[str, Any]:
+    """The exported epoch's val mIoU against the checkpoint's before the first step:
+    ``val_miou_change``, and ``worse_than_checkpoint`` (``None`` when the validation
+    frames are the training frames, ``held_out`` false, which cannot tell)."""
+    change = summary["val_miou"] - summary["initial_val_miou"]
+    return {
+        "val_held_out": held_out,
+        "val_miou_change": change,
+        "worse_than_checkpoint": (change < 0) if held_out else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,8 +293,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"fine-tuned from {args.checkpoint}: val loss {summary['initial_val_loss']:.4f} -> "
-        f"{summary['final_val_loss']:.4f}; wrote {summary['onnx']}"
+        f"{summary['final_val_loss']:.4f}, val mIoU {summary['initial_val_miou']:.4f} -> "
+        f"{summary['val_miou']:.4f} (exported epoch); wrote {summary['onnx']}"
     )
+    if not summary["val_held_out"]:
+        print(
+            "note: validated on frames it trained on (no --val, or --val shares frames with --list): "
+            "score it on frames it did not see "
+            "(foramen eval, or --val) before it replaces the model it started from",
+            file=sys.stderr,
+        )
+    elif summary["worse_than_checkpoint"]:
+        print(
+            f"warning: on {args.val_list} the fine-tune scores {-summary['val_miou_change']:.4f} mIoU below "
+            f"{args.checkpoint}: keep the model it started from",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -149,7 +149,7 @@ def test_ignored_classes_are_left_out_of_validation_and_the_contract(tiny_datase
     assert json.loads((out / "summary.json").read_text())["ignore_classes"] == ["disc"]
 
 
-def test_finetune_starts_from_the_checkpoint(tiny_dataset, tmp_path):
+def test_finetune_starts_from_the_checkpoint(tiny_dataset, tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text(config_text(tiny_dataset))
     base = tmp_path / "base"
@@ -177,6 +177,14 @@ def test_finetune_starts_from_the_checkpoint(tiny_dataset, tmp_path):
         == 0
     )
     summary = json.loads((out / "summary.json").read_text())
+    # val.txt holds none of train.txt's frames: the change against the checkpoint counts,
+    # and a loss is printed as a warning.
+    change = summary["val_miou"] - summary["initial_val_miou"]
+    assert summary["val_held_out"] is True and summary["val_miou_change"] == pytest.approx(change)
+    assert summary["worse_than_checkpoint"] is (change < 0)
+    printed = capsys.readouterr()
+    assert f"val mIoU {summary['initial_val_miou']:.4f} -> {summary['val_miou']:.4f}" in printed.out
+    assert ("warning: on val.txt the fine-tune scores" in printed.err) is (change < 0)
     # The loss before the first step is the checkpoint's own on the same list.
     model, ckpt = export.load_checkpoint(base / "best.pt")
     cfg = load_config(path)

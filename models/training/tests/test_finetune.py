@@ -120,6 +120,23 @@ def test_adapt_measures_rehearsed_finetunes(tiny_dataset, tiny_run, tmp_path):
     mix = (out / "images-n2-s0" / "train-mixed.txt").read_text().splitlines()
     assert len(mix) == 80 and result["rehearse"] == "checkpoint" and result["rehearse_share"] == 0.5
     assert "rehearsing the checkpoint's training list, new frames 50% of each epoch" in adapt.markdown(result)
+    # adapt validates on two of the new frames: no verdict against the checkpoint.
+    summary = json.loads((out / "images-n2-s0" / "summary.json").read_text())
+    assert summary["val_held_out"] is False and summary["worse_than_checkpoint"] is None
+
+
+def test_finetune_validation_counts_as_held_out_only_without_trained_frames(tiny_dataset, tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    train_lines = (tiny_dataset / "train.txt").read_text().splitlines()
+    val_lines = (tiny_dataset / "val.txt").read_text().splitlines()
+    (lists / "mixed.txt").write_text("\n".join(val_lines[:3] + train_lines[:1]) + "\n")
+    assert finetune.held_out(tiny_dataset, "train.txt", "val.txt", None)
+    assert not finetune.held_out(tiny_dataset, "train.txt", None, None)
+    assert not finetune.held_out(tiny_dataset, "train.txt", str(lists / "mixed.txt"), None)
+    # With rehearsal the mixed list is what was trained on.
+    mix = read_list(tiny_dataset, "val.txt")[:1]
+    assert not finetune.held_out(tiny_dataset, "train.txt", "val.txt", mix)
 
 
 def test_adapt_scales_steps_with_n_and_reruns_a_changed_recipe(tiny_dataset, tiny_run, tmp_path):
