@@ -202,7 +202,7 @@ def finetune(
         mix_path.write_text("".join(f"{i.resolve()} {m.resolve()}\n" for i, m in mix), encoding="utf-8")
     summary = train(cfg, run_dir, progress=progress, overrides=[f"fine-tune of {checkpoint}"], export=export)
     if summary:
-        summary |= against_checkpoint(summary, held_out=held_out(data, train_list, val_list, mix))
+        summary |= against_checkpoint(summary, held_out=val_is_held_out(data, train_list, val_list, mix))
         if mix:
             # Which frames were rehearsed, beside the run's own figures.
             list_path = str(rehearsed[0].resolve() / rehearsed[1])
@@ -211,7 +211,7 @@ def finetune(
     return summary
 
 
-def held_out(data: Path, train_list: str, val_list: str | None, mix: list[tuple[Path, Path]] | None) -> bool:
+def val_is_held_out(data: Path, train_list: str, val_list: str | None, mix: list[tuple[Path, Path]] | None) -> bool:
     """Whether the validation frames are all frames the fine-tune did not train on."""
     if val_list is None:
         return False

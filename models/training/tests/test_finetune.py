@@ -131,12 +131,12 @@ def test_finetune_validation_counts_as_held_out_only_without_trained_frames(tiny
     train_lines = (tiny_dataset / "train.txt").read_text().splitlines()
     val_lines = (tiny_dataset / "val.txt").read_text().splitlines()
     (lists / "mixed.txt").write_text("\n".join(val_lines[:3] + train_lines[:1]) + "\n")
-    assert finetune.held_out(tiny_dataset, "train.txt", "val.txt", None)
-    assert not finetune.held_out(tiny_dataset, "train.txt", None, None)
-    assert not finetune.held_out(tiny_dataset, "train.txt", str(lists / "mixed.txt"), None)
+    assert finetune.val_is_held_out(tiny_dataset, "train.txt", "val.txt", None)
+    assert not finetune.val_is_held_out(tiny_dataset, "train.txt", None, None)
+    assert not finetune.val_is_held_out(tiny_dataset, "train.txt", str(lists / "mixed.txt"), None)
     # With rehearsal the mixed list is what was trained on.
     mix = read_list(tiny_dataset, "val.txt")[:1]
-    assert not finetune.held_out(tiny_dataset, "train.txt", "val.txt", mix)
+    assert not finetune.val_is_held_out(tiny_dataset, "train.txt", "val.txt", mix)
 
 
 def test_adapt_scales_steps_with_n_and_reruns_a_changed_recipe(tiny_dataset, tiny_run, tmp_path):
