@@ -146,6 +146,7 @@ def finetune_and_score(
         "seed": seed,
         "checkpoint": str(checkpoint.resolve()),
         "frames": [str(i.relative_to(root)) for i, _ in train_pairs],
+        "scored": [str(i.relative_to(root)) for i, _ in test_pairs],
     }
     cached = json.loads(result.read_text()) if result.is_file() else {}
     if cached.get("recipe") != key:

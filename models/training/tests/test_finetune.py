@@ -186,6 +186,15 @@ def test_adapt_picks_the_most_uncertain_frames_of_a_pool_and_scores_after_it(tin
     assert trained == [str(p.relative_to(tiny_dataset)) for pair in chosen for p in pair]
     assert row["checkpoint_miou"] == pytest.approx(adapt.score(base / "best.pt", pairs[4:]))
     assert "the most uncertain (entropy) N frames of the first 50%" in adapt.markdown(result)
+    # The same frames fine-tuned on, other frames scored (a guard): scored anew, not cached.
+    first = adapt.Selection("first", pool=0.5)
+    adapt.run(base / "best.pt", tiny_dataset, "train.txt", [2], [0], 2, out, selection=first)
+    guarded = adapt.run(
+        base / "best.pt", tiny_dataset, "train.txt", [2], [0], 2, out, selection=adapt.Selection("first", 0.5, 1)
+    )
+    (row,) = guarded["rows"]
+    assert row["test_frames"] == 3
+    assert row["finetuned_miou"] == [pytest.approx(adapt.score(out / "images-first-n2-s0" / "last.pt", pairs[5:]))]
     # Picks other than the first N need a pool; a pool and guard must leave frames to score.
     with pytest.raises(ConfigError, match="--pick spread --guard 0 needs --pool"):
         adapt.choose(base / "best.pt", "images", pairs, 1, "spread")
