@@ -24,6 +24,26 @@ log="$OUT/$mode.log"
     echo "cores: $(nproc)"
 } | tee "$log"
 
+# The device tool does not keep one call's carried paths for the next: seen on the H200
+# on 2026-12-04, a folder carried in one call was gone in the next, the machine still warm
+# (the working tree is synced again, carried paths included). So every call copies what
+# it was carried out of the repository into $keep, and restores from there what this
+# call was not carried; /tmp lasts as long as the machine.
+keep=${KEEP_DIR:-/tmp/foramen-carried}
+declare -A carried=()
+for m in $models; do carried["models/$m.onnx"]=1; done
+shopt -s nullglob
+for f in "$parts"/*; do carried["$f"]=1; done
+for f in "$keep/$parts"/*; do carried["${f#"$keep/"}"]=1; done
+shopt -u nullglob
+for f in "${!carried[@]}"; do
+    if [ -f "$f" ]; then
+        mkdir -p "$keep/$(dirname "$f")" && cp -p "$f" "$keep/$f"
+    elif [ -f "$keep/$f" ]; then
+        mkdir -p "$(dirname "$f")" && cp -p "$keep/$f" "$f" && echo "$f: restored from $keep (carried in an earlier call)" | tee -a "$log"
+    fi
+done
+
 # The FP32 models are exported from their checkpoints by `make models` and ignored by git,
 # so the device tool does not send them with the tree: they come as carried paths.
 missing=()

@@ -32,7 +32,7 @@ from .losses import SegmentationLoss
 from .metrics import ConfusionMatrix
 from .model import PPLiteSeg
 from .network import Network, set_encoder_training
-from .optim import epochs_for_time, lr_factor
+from .optim import epochs_for_time, first_timed_epoch, lr_factor
 from .train_data import Loaders
 
 
@@ -260,10 +260,11 @@ class TrainingRun:
     def fit_schedule(self, epoch: int) -> None:
         """``train.fit_epochs_to_time``: set the epochs so the schedule ends inside the budget."""
         cfg, state = self.cfg, self.state
-        if cfg.train.fit_epochs_to_time and epoch >= 2 and epoch < state.epochs:
-            # From epoch 2 on (the first pays for start-up: cuDNN autotuning, caches), and
-            # again after every epoch: runs sharing a GPU slow each other down as they start.
-            recent = float(np.median(state.epoch_seconds[1:][-3:]))
+        first = first_timed_epoch(cfg.train.freeze_encoder_epochs)
+        if cfg.train.fit_epochs_to_time and epoch >= first and epoch < state.epochs:
+            # From the first epoch past start-up and the encoder's release on, and again
+            # after every epoch: runs sharing a GPU slow each other down as they start.
+            recent = float(np.median(state.epoch_seconds[first - 1 :][-3:]))
             fitted = int(
                 D.broadcast_object(
                     epochs_for_time(

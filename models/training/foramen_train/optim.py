@@ -45,6 +45,17 @@ def lr_factor(iteration: int, total: int, warmup: int, cfg: Config) -> float:
     return tcfg.min_lr_ratio + (1.0 - tcfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def first_timed_epoch(freeze_encoder_epochs: int) -> int:
+    """The first epoch whose time ``train.fit_epochs_to_time`` may trust.
+
+    The first epoch pays for start-up (cuDNN autotuning, caches), and so does the first
+    epoch after a frozen encoder is released: its backward pass runs kernels not tuned
+    yet. On the H200 both took 14 s against 3 s for the ones after (issue 16's long runs),
+    and a schedule fitted to them was planned for 24 epochs, then stretched to 111 as the
+    times fell, the learning rate rising again mid-run."""
+    return freeze_encoder_epochs + 2 if freeze_encoder_epochs > 0 else 2
+
+
 def epochs_for_time(planned: int, done: int, elapsed_s: float, epoch_s: float, budget_s: float) -> int:
     """The number of epochs that fits ``budget_s``: ``done`` epochs took ``elapsed_s``,
     each further one ``epoch_s``; never more than ``planned`` nor fewer than ``done``.

@@ -13,7 +13,7 @@ from foramen_train.augment import AugmentConfig
 from foramen_train.config import ConfigError, config_from_dict
 from foramen_train.device_augment import DeviceAugmenter
 from foramen_train.frames import MEAN, STD
-from foramen_train.optim import epochs_for_time
+from foramen_train.optim import epochs_for_time, first_timed_epoch
 
 from conftest import GEOMETRY_OFF, PALETTE, PHOTOMETRIC_OFF, TINY_MODEL
 
@@ -129,6 +129,14 @@ def test_epochs_for_time():
     assert epochs_for_time(100, 2, 30.0, 10.0, 120.0) == 2 + 8
     assert epochs_for_time(5, 2, 30.0, 10.0, 120.0) == 5
     assert epochs_for_time(100, 2, 130.0, 10.0, 120.0) == 2
+
+
+def test_the_schedule_is_fitted_to_epochs_past_start_up_and_the_encoders_release():
+    # Epoch 1 pays for start-up; with a frozen first epoch, epoch 2 runs the encoder's
+    # backward pass for the first time and pays again.
+    assert first_timed_epoch(0) == 2
+    assert first_timed_epoch(1) == 3
+    assert first_timed_epoch(3) == 5
 
 
 CONFIG = (
