@@ -14,9 +14,10 @@
 # are quality-95 JPEG to fit the 64 MiB transfer limit: validation printed here is on
 # those JPEGs; the model cards quote `foramen eval` on the original PNGs. CONFIG picks
 # another recipe (e.g. configs/vocalfolds-lite0-long.toml with BASE "-" in VARIANTS).
-# A path carried in one device call is gone in the next: data that needs two calls is
-# copied to /tmp in the first and back in the second (training README, "Long runs on the
-# lent GPU", 2026-12-04).
+# A path carried in one device call is gone in the next: data that needs two calls
+# (`jpeg_copy.py ... --spill .vft --max-mb 22` beside the encoder's wheel) is copied to
+# /tmp in the first and back in the second (training README, "Long runs on the lent
+# GPU", 2026-12-04).
 set -u
 DATA=${DATA:-.vf}
 OUT=${OUT:?set OUT}
