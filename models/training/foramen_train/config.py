@@ -229,6 +229,11 @@ class Config:
                 "data.augment_on",
                 "'device' cannot keep a circular field of view (data.augment.circle); use 'loader'",
             ),
+            (
+                not (self.data.augment_on == "device" and self.data.augment.object_classes),
+                "data.augment_on",
+                "'device' does not recolour single classes (data.augment.object_classes); use 'loader'",
+            ),
             (self.data.gan.ratio >= 0, "data.gan.ratio", "must be >= 0 (0 = off)"),
             (
                 not (self.data.gan.enabled and self.data.augment_on == "device"),

@@ -89,6 +89,11 @@ class SegmentationDataset(Dataset):
                     f"data.augment.circle_class: {self.augment.circle_class} is not a class index "
                     f"(0..{self.spec.num_classes - 1})"
                 )
+            unknown = [c for c in self.augment.object_classes if c >= self.spec.num_classes]
+            if unknown:
+                raise DataError(
+                    f"data.augment.object_classes: {unknown} are not class indices (0..{self.spec.num_classes - 1})"
+                )
         first_image, first_mask = self._decode(0)
         estimate_mb = len(self.pairs) * (first_image.nbytes + first_mask.nbytes) / 2**20
         if estimate_mb <= self.cache_max_mb:

@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from foramen_train.augment import AugmentConfig, add_glare, augment_pair, detect_circle
+from foramen_train.augment import AugmentConfig, add_glare, augment_pair, detect_circle, recolour_objects
 from foramen_train.data import SegmentationDataset
 from foramen_train.dataset_spec import DataError, load_dataset_spec
 from foramen_train.frames import MEAN, STD, read_list
 
-from conftest import CLASSES, COLOUR_OFF, GEOMETRY_OFF
+from conftest import CLASSES, COLOUR_OFF, GEOMETRY_OFF, PHOTOMETRIC_OFF
 
 
 def test_read_list(tiny_dataset):
@@ -300,16 +300,31 @@ def test_without_circle_the_view_moves():
     assert any(leaks)
 
 
-def test_circle_class_must_be_a_class(tiny_dataset):
+def test_augment_class_indices_must_be_classes(tiny_dataset):
     spec = load_dataset_spec(tiny_dataset)
     with pytest.raises(DataError, match="data.augment.circle_class: 4 is not a class index"):
         SegmentationDataset(
             read_list(tiny_dataset, "val.txt"), spec, 64, 64, augment=AugmentConfig(circle=True, circle_class=4)
         )
+    with pytest.raises(DataError, match=r"data.augment.object_classes: \[4\] are not class indices"):
+        SegmentationDataset(
+            read_list(tiny_dataset, "val.txt"), spec, 64, 64, augment=AugmentConfig(object_classes=[1, 4])
+        )
 
 
 @pytest.mark.parametrize(
-    "field,value", [("glare_prob", 1.5), ("glare_max", 0), ("glare_size", 0.0), ("circle_class", 300)]
+    "field,value",
+    [
+        ("glare_prob", 1.5),
+        ("glare_max", 0),
+        ("glare_size", 0.0),
+        ("circle_class", 300),
+        ("object_prob", -0.1),
+        ("object_saturation", 1.5),
+        ("object_classes", [6, 256]),
+        ("object_gamma_min", 0.0),
+        ("object_gamma_max", 0.2),
+    ],
 )
 def test_invalid_new_augment_fields_are_named(field, value):
     with pytest.raises(ValueError, match=f"data.augment.{field}"):
@@ -336,3 +351,45 @@ def test_epoch_tagged_indices_reach_persistent_workers(tiny_dataset):
         for i, img in seen[epoch].items():
             assert torch.equal(img[0], ds[i][0])
     assert not torch.equal(seen[1][0][0], seen[2][0][0])
+
+
+# --- recolouring single classes (tubes and instruments of other makes) ------------------
+
+
+def test_recolouring_changes_only_the_listed_class_and_brightens_it():
+    image, mask = colour_coded()
+    image = (image // 3).astype(np.uint8)  # dark classes, as a black tube is
+    gamma = dict(object_gamma_min=0.4, object_gamma_max=0.4)
+    cfg = AugmentConfig(**GEOMETRY_OFF, **PHOTOMETRIC_OFF, object_classes=[2], object_prob=1.0, **gamma)
+    out, out_mask = augment_pair(image, mask, 160, 96, cfg, np.random.default_rng(0))
+    np.testing.assert_array_equal(out_mask, mask)
+    inside = mask == 2
+    assert out[inside].astype(int).sum(1).mean() > image[inside].astype(int).sum(1).mean() + 60
+    # Only a soft 1-pixel seam may spill over the class's edge: further out nothing moves.
+    near = np.zeros_like(inside)
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            near |= np.roll(np.roll(inside, dy, 0), dx, 1)
+    np.testing.assert_array_equal(out[~near], image[~near])
+
+
+def test_recolouring_off_draws_nothing_and_absent_classes_change_nothing():
+    image, mask = colour_coded()
+    base = dict(hflip=0.5, rotate_prob=0.5, scale_min=0.8, scale_max=1.3)
+    plain = augment_pair(image, mask, 160, 96, AugmentConfig(**base), np.random.default_rng(5))
+    tuned = augment_pair(image, mask, 160, 96, AugmentConfig(**base, object_prob=1.0), np.random.default_rng(5))
+    np.testing.assert_array_equal(plain[0], tuned[0])  # no class listed: same random stream
+    img = Image.fromarray(image)
+    cfg = AugmentConfig(object_classes=[6], object_prob=1.0)
+    assert recolour_objects(img, mask, cfg, np.random.default_rng(0)) is img
+
+
+def test_recolouring_is_refused_on_the_device():
+    from foramen_train.config import ConfigError, config_from_dict
+
+    doc = {
+        "data": {"root": "x", "augment_on": "device", "augment": {"object_classes": [6]}},
+        "model": {"width": 64, "height": 64},
+    }
+    with pytest.raises(ConfigError, match="object_classes"):
+        config_from_dict(doc, "t.toml")
