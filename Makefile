@@ -291,13 +291,14 @@ clean:
 	cargo clean
 	rm -rf out $(STAMPS)
 
-# The vocalfolds model card's figure of the tube's labelling convention: two val frames of
-# patient1/seq3 and two training frames of patient2, each with its truth and the model's mask.
+# The vocalfolds model card's figure of where its gap is: two val frames of patient1/seq3
+# (the dark area past a white tube), one of patient2/seq6 (the trachea past a dark tube) and
+# a training frame of patient2/seq8, each with its truth and the model's mask.
 tube-figure: venv models
 	cd models/training && ../../$(PY) -m foramen_train.panels --data ../../../shared/data/vocalfolds \
 	  --list val.txt --list train.txt --frame img/patient1/seq3/0216.png --frame img/patient1/seq3/0212.png \
-	  --frame img/patient2/seq8/0864.png --frame img/patient2/seq5/0019_l.png --model ../vocalfolds.onnx \
-	  --out figures/tube-convention.jpg
+	  --frame img/patient2/seq6/0175_l.png --frame img/patient2/seq8/0864.png --model ../vocalfolds.onnx \
+	  --out figures/tube-view.jpg
 
 # The contact sheet of generated scenes in docs/ (pictures above, masks below).
 contact-sheet: venv

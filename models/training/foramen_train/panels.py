@@ -10,7 +10,7 @@ CLI (from ``models/training``)::
 
     python -m foramen_train.panels --data ../../../shared/data/vocalfolds --list val.txt \\
         --list train.txt --frame img/patient1/seq3/0216.png --frame img/patient2/seq8/0864.png \\
-        --model ../vocalfolds.onnx --out figures/tube-convention.jpg [--width 256] [--alpha 0.5]
+        --model ../vocalfolds.onnx --out figures/tube-view.jpg [--width 256] [--alpha 0.5]
 """
 
 from __future__ import annotations
