@@ -310,9 +310,7 @@ def recolour_objects(img: Image.Image, mask: np.ndarray, cfg: AugmentConfig, rng
             rgb = np.asarray(img).astype(np.float32) / 255.0
         soft = Image.fromarray((inside * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius=1.0))
         alpha = (np.asarray(soft).astype(np.float32) / 255.0)[..., None]
-        changed = rgb**gamma
-        gray = changed @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-        changed = (changed - gray[..., None]) * keep + gray[..., None]
+        changed = _scale_saturation(rgb**gamma, keep)
         rgb = rgb + (np.clip(changed, 0.0, 1.0) - rgb) * alpha
     if rgb is None:
         return img
@@ -404,11 +402,16 @@ def _color_jitter(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator)
         mean = x.mean()
         x = (x - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
     if cfg.saturation > 0:
-        gray = x @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-        x = (x - gray[..., None]) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + gray[..., None]
+        x = _scale_saturation(x, rng.uniform(1 - cfg.saturation, 1 + cfg.saturation))
     if cfg.hue > 0:
         x *= rng.uniform(1 - cfg.hue, 1 + cfg.hue, size=3).astype(np.float32)
     np.clip(x, 0.0, 1.0, out=x)
     if cfg.gamma > 0:
         x **= rng.uniform(1 - cfg.gamma, 1 + cfg.gamma)
     return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+def _scale_saturation(x: np.ndarray, factor: float) -> np.ndarray:
+    """RGB in [0, 1] with its distance from its luma (ITU-R 601 weights) scaled by ``factor``."""
+    gray = x @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    return (x - gray[..., None]) * factor + gray[..., None]
