@@ -46,6 +46,14 @@ class AugmentConfig:
             pixels (log-uniform; below 1 brightens dark pixels most, so a dark tube turns
             pale).
         object_saturation: largest relative loss of saturation of the recoloured pixels.
+        paste_classes: mask classes cut from a random training frame and pasted onto the
+            frame before everything else (copy-paste, :mod:`foramen_train.paste`), so
+            objects appear in scenes they were not filmed in; empty = off.
+        paste_prob: probability, per frame, of a paste.
+        paste_scale_min, paste_scale_max: range of the pasted objects' scale (log-uniform,
+            relative to the frame heights' ratio).
+        paste_anchor_classes: the pasted object's centroid lands on a random pixel of these
+            classes when the frame shows them (a tube in the airway), else anywhere.
     """
 
     hflip: float = 0.5
@@ -71,10 +79,16 @@ class AugmentConfig:
     object_gamma_min: float = 0.35
     object_gamma_max: float = 1.5
     object_saturation: float = 0.6
+    paste_classes: list[int] = field(default_factory=list)
+    paste_prob: float = 0.5
+    paste_scale_min: float = 0.7
+    paste_scale_max: float = 1.3
+    paste_anchor_classes: list[int] = field(default_factory=list)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the offending ``data.augment.*`` field."""
-        for name in ("hflip", "vflip", "rotate_prob", "blur_prob", "glare_prob", "object_prob", "object_saturation"):
+        probabilities = ("hflip", "vflip", "rotate_prob", "blur_prob", "glare_prob", "object_prob", "paste_prob")
+        for name in (*probabilities, "object_saturation"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.augment.{name}: must be a probability in [0, 1], got {getattr(self, name)}")
         for name in ("rotate_deg", "brightness", "contrast", "saturation", "gamma", "hue", "blur_radius"):
@@ -89,8 +103,14 @@ class AugmentConfig:
             raise ValueError(f"data.augment.glare_size: must be in (0, 0.5], got {self.glare_size}")
         if not 0 <= self.circle_class <= 255:
             raise ValueError(f"data.augment.circle_class: must be a class index, got {self.circle_class}")
-        if any(not 0 <= c <= 255 for c in self.object_classes):
-            raise ValueError(f"data.augment.object_classes: must be class indices, got {self.object_classes}")
+        for name in ("object_classes", "paste_classes", "paste_anchor_classes"):
+            if any(not 0 <= c <= 255 for c in getattr(self, name)):
+                raise ValueError(f"data.augment.{name}: must be class indices, got {getattr(self, name)}")
+        if not 0 < self.paste_scale_min <= self.paste_scale_max:
+            raise ValueError(
+                "data.augment.paste_scale_min/paste_scale_max: need 0 < paste_scale_min <= paste_scale_max, "
+                f"got {self.paste_scale_min}, {self.paste_scale_max}"
+            )
         if not self.object_gamma_min > 0:
             raise ValueError(f"data.augment.object_gamma_min: must be > 0, got {self.object_gamma_min}")
         if not self.object_gamma_max >= self.object_gamma_min:

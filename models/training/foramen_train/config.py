@@ -234,6 +234,11 @@ class Config:
                 "data.augment_on",
                 "'device' does not recolour single classes (data.augment.object_classes); use 'loader'",
             ),
+            (
+                not (self.data.augment_on == "device" and self.data.augment.paste_classes),
+                "data.augment_on",
+                "'device' does not paste objects between frames (data.augment.paste_classes); use 'loader'",
+            ),
             (self.data.gan.ratio >= 0, "data.gan.ratio", "must be >= 0 (0 = off)"),
             (
                 not (self.data.gan.enabled and self.data.augment_on == "device"),

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from .augment import AugmentConfig, Circle, augment_pair, detect_circle
 from .dataset_spec import DataError, DatasetSpec
 from .frames import MEAN, STD, Normalization, load_image, load_mask, normalize, resize_pair
+from .paste import ObjectPaster
 
 
 @dataclass
@@ -59,8 +60,10 @@ class SegmentationDataset(Dataset):
     item is augmented with a generator seeded by ``(seed, epoch, index)``, so a run is
     reproducible whatever the number of loader workers; call :meth:`set_epoch` before
     each epoch. With ``augment.circle`` each frame's circular field of view is detected
-    once (:func:`detect_circle`) and remembered. Decoded frames are cached in memory when
-    the list's decoded size is under ``cache_max_mb``.
+    once (:func:`detect_circle`) and remembered. With ``augment.paste_classes`` objects of
+    another frame of the list are pasted in first (:class:`foramen_train.paste.ObjectPaster`,
+    its own generator seeded by ``(seed, epoch, index, 1)``). Decoded frames are cached in
+    memory when the list's decoded size is under ``cache_max_mb``.
 
     With ``synthetic`` (a :class:`foramen_train.gan.GanSource`) the dataset also holds
     ``synthetic_count`` generated pairs after the real frames, drawn anew for every epoch
@@ -80,6 +83,7 @@ class SegmentationDataset(Dataset):
     normalization: Normalization = (MEAN, STD)
     _cache: list[tuple[np.ndarray, np.ndarray]] | None = field(default=None, init=False, repr=False)
     _circles: dict[int, Circle | None] = field(default_factory=dict, init=False, repr=False)
+    _paster: ObjectPaster | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.augment is not None:
@@ -89,15 +93,19 @@ class SegmentationDataset(Dataset):
                     f"data.augment.circle_class: {self.augment.circle_class} is not a class index "
                     f"(0..{self.spec.num_classes - 1})"
                 )
-            unknown = [c for c in self.augment.object_classes if c >= self.spec.num_classes]
-            if unknown:
-                raise DataError(
-                    f"data.augment.object_classes: {unknown} are not class indices (0..{self.spec.num_classes - 1})"
-                )
+            for name in ("object_classes", "paste_classes", "paste_anchor_classes"):
+                unknown = [c for c in getattr(self.augment, name) if c >= self.spec.num_classes]
+                if unknown:
+                    raise DataError(
+                        f"data.augment.{name}: {unknown} are not class indices (0..{self.spec.num_classes - 1})"
+                    )
         first_image, first_mask = self._decode(0)
         estimate_mb = len(self.pairs) * (first_image.nbytes + first_mask.nbytes) / 2**20
         if estimate_mb <= self.cache_max_mb:
             self._cache = [(first_image, first_mask)] + [self._decode(i) for i in range(1, len(self.pairs))]
+        if self.augment is not None and self.augment.paste_classes:
+            names = [str(image) for image, _ in self.pairs]
+            self._paster = ObjectPaster(len(self.pairs), self.raw, self.augment, names)
 
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.pairs[index]
@@ -144,6 +152,9 @@ class SegmentationDataset(Dataset):
                 if index not in self._circles:
                     self._circles[index] = detect_circle(image)
                 circle = self._circles[index]
+            if self._paster is not None:
+                paste_rng = np.random.default_rng([self.seed, epoch, index, 1])
+                image, mask = self._paster(image, mask, paste_rng, skip=index if real else -1)
             image, mask = augment_pair(image, mask, self.width, self.height, self.augment, rng, circle=circle)
         else:
             image, mask = resize_pair(image, mask, self.width, self.height)

@@ -11,8 +11,9 @@ same parameter ranges, same order: flip, rotation about the centre, zoom and cro
 blur, colour jitter and glare on the image only; areas entering from outside are black
 in the image and class 0 in the mask). It is not bit-identical to the PIL path: the
 resampling kernels differ at the sub-pixel level. The circular field-of-view mode
-(``data.augment.circle``) and the recolouring of single classes
-(``data.augment.object_classes``) are PIL-only, and a config asking for either is refused.
+(``data.augment.circle``), the recolouring of single classes
+(``data.augment.object_classes``) and the pasting of objects between frames
+(``data.augment.paste_classes``) are PIL-only, and a config asking for any is refused.
 
 Random parameters are drawn on the CPU by one NumPy generator per sample, seeded by
 ``(seed, epoch, frame index)`` as the loader path seeds its own: a frame is augmented the
@@ -56,6 +57,8 @@ class DeviceAugmenter:
             raise ValueError('data.augment.circle: the circular field-of-view mode needs data.augment_on = "loader"')
         if cfg.object_classes:
             raise ValueError('data.augment.object_classes: recolouring single classes needs data.augment_on = "loader"')
+        if cfg.paste_classes:
+            raise ValueError('data.augment.paste_classes: pasting between frames needs data.augment_on = "loader"')
         if images.ndim != 4 or images.shape[1] != 3 or masks.shape != (images.shape[0], *images.shape[2:]):
             raise ValueError(f"images {tuple(images.shape)} and masks {tuple(masks.shape)} do not pair up")
         cfg.validate()
