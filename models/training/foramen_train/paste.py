@@ -72,14 +72,16 @@ class ObjectPaster:
         pick = rng.random(2)
         if draw >= cfg.paste_prob:
             return image, mask
-        patch, patch_mask = self._cut(donor, flip, scale * mask.shape[0] / self.raw(donor)[1].shape[0])
+        patch, patch_mask = self._cut(donor, flip, scale, mask.shape[0])
         top, left = self._place(mask, patch_mask, pick)
         return _composite(image, mask, patch, patch_mask, top, left)
 
-    def _cut(self, donor: int, flip: bool, scale: float) -> tuple[np.ndarray, np.ndarray]:
-        """The donor's object pixels in their bounding box, flipped and scaled; elsewhere
-        the patch's mask is 255 (not pasted)."""
+    def _cut(self, donor: int, flip: bool, scale: float, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """The donor's object pixels in their bounding box, flipped and scaled by ``scale``
+        times the ratio of the frame's ``height`` to the donor's; elsewhere the patch's
+        mask is 255 (not pasted)."""
         d_image, d_mask = self.raw(donor)
+        scale = scale * height / d_mask.shape[0]
         inside = np.isin(d_mask, self.classes)
         ys, xs = np.nonzero(inside)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
